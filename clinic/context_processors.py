@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.conf import settings
+
+from clinic.navigation import nav_for
+from clinic.roles import role_of
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    context = {"clinic_name": settings.CLINIC_NAME}
+    if user is not None and user.is_authenticated:
+        items = nav_for(user, request.path)
+        context.update(
+            {
+                "nav_main": [i for i in items if not i["section"]],
+                "nav_admin": [i for i in items if i["section"] == "Admin"],
+                "current_role": role_of(user),
+            }
+        )
+    return context

@@ -1,0 +1,43 @@
+"""Dashboard panels per role. Apps register panels here; the dashboard view renders them.
+
+A panel is a template plus a function returning its context. Panels must run a fixed
+number of queries whatever the data size (the dashboard tests count them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clinic.roles import FRONT_DESK, MANAGER, PRACTITIONER
+
+
+@dataclass(frozen=True)
+class Panel:
+    roles: tuple[str, ...]
+    template: str
+    context: Callable[[object], dict]
+
+
+def _alerts(user) -> dict:
+    from clinic.models import Notification
+
+    alerts = list(
+        Notification.objects.filter(recipient_user=user, channel="in_app", read_at__isnull=True).order_by(
+            "-created_at"
+        )[:5]
+    )
+    return {"alerts": alerts}
+
+
+PANELS: list[Panel] = [
+    Panel((FRONT_DESK, PRACTITIONER, MANAGER), "clinic/panels/alerts.html", _alerts),
+]
+
+
+def register(panel: Panel) -> None:
+    PANELS.append(panel)
+
+
+def panels_for(user, role_key: str) -> list[dict]:
+    return [{"template": p.template, **p.context(user)} for p in PANELS if role_key in p.roles]

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model, password_validation
+
+from clinic.models import Location
+from clinic.roles import ROLES
+
+User = get_user_model()
+
+ROLE_CHOICES = [(key, role.group) for key, role in ROLES.items()]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.ModelChoiceField(queryset=User.objects.none(), required=False, label="User")
+    action = forms.CharField(required=False, help_text="e.g. lot.receive, or lot. for all lot actions")
+    object_type = forms.CharField(required=False, label="Object type", help_text="e.g. products.lot")
+    object_id = forms.CharField(required=False, label="Object id")
+    date_from = forms.DateField(required=False, widget=DateInput, label="From")
+    date_to = forms.DateField(required=False, widget=DateInput, label="To")
+
+    def __init__(self, *args, actors=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if actors is not None:
+            self.fields["actor"].queryset = actors
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise forms.ValidationError("“From” must be on or before “To”.")
+        return data
+
+
+class StaffForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    first_name = forms.CharField(max_length=150)
+    last_name = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    job_title = forms.CharField(max_length=80, required=False)
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    locations = forms.ModelMultipleChoiceField(
+        queryset=Location.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="Active (may sign in)")
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        required=False,
+        help_text="Temporary password for a new account; the user changes it after signing in.",
+    )
+
+    def __init__(self, *args, locations=None, editing: User | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+        self.fields["locations"].queryset = locations if locations is not None else Location.objects.none()
+        if editing is not None:
+            self.fields["username"].disabled = True
+            del self.fields["password"]
+        else:
+            self.fields["password"].required = True
+            del self.fields["is_active"]
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if self.editing is None and User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("That username is taken.")
+        return username
+
+    def clean(self):
+        data = super().clean()
+        password = data.get("password")
+        if self.editing is None and password:
+            candidate = User(
+                username=data.get("username", ""),
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                email=data.get("email", ""),
+            )
+            try:
+                password_validation.validate_password(password, candidate)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return data

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from clinic.context import client_ip_var, request_id_var
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (kept from X-Request-ID when well-formed) for the audit trail."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        id_token = request_id_var.set(request.request_id)
+        ip_token = client_ip_var.set(request.META.get("REMOTE_ADDR") or None)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(id_token)
+            client_ip_var.reset(ip_token)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class SessionTimeoutMiddleware:
+    """Signs a user out after an idle period and after an absolute lifetime since login."""
+
+    # Refresh the activity stamp at most this often, so most requests write no session.
+    TOUCH_EVERY_SECONDS = 30
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            now = time.time()
+            session = request.session
+            idle_limit = settings.SESSION_IDLE_TIMEOUT_MINUTES * 60
+            absolute_limit = settings.SESSION_ABSOLUTE_HOURS * 3600
+            last = session.get("last_activity", now)
+            started = session.get("login_at", now)
+            reason = None
+            if now - last > idle_limit:
+                reason = (
+                    f"You were signed out after {settings.SESSION_IDLE_TIMEOUT_MINUTES} "
+                    "minutes without activity."
+                )
+            elif now - started > absolute_limit:
+                reason = "Your session reached its maximum length; please sign in again."
+            if reason:
+                logout(request)
+                messages.info(request, reason)
+                login_url = reverse(settings.LOGIN_URL)
+                return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
+            if "login_at" not in session:
+                session["login_at"] = now
+            if now - last >= self.TOUCH_EVERY_SECONDS or "last_activity" not in session:
+                session["last_activity"] = now
+        return self.get_response(request)

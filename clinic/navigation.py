@@ -1,0 +1,38 @@
+"""The navigation, declared once: each entry shows only to users holding its permission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    permission: str | None = None
+    section: str = ""
+
+
+# Apps add their entries here; order is the order in the bar.
+NAV_ITEMS: tuple[NavItem, ...] = (
+    NavItem("Dashboard", "dashboard"),
+    NavItem("Audit trail", "clinic:audit_list", "clinic.view_auditevent", "Admin"),
+    NavItem("Outbox", "clinic:outbox_list", "clinic.view_notification", "Admin"),
+    NavItem("Staff", "clinic:staff_list", "clinic.manage_staff", "Admin"),
+)
+
+
+def nav_for(user, current_path: str) -> list[dict]:
+    items = []
+    for item in NAV_ITEMS:
+        if item.permission and not user.has_perm(item.permission):
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue
+        active = current_path == url if url == "/" else current_path.startswith(url)
+        items.append({"label": item.label, "url": url, "active": active, "section": item.section})
+    return items

@@ -1,0 +1,186 @@
+"""The outbox: anything to send is a Notification row first, then a Celery task by id.
+
+``notification_queue`` is called inside the caller's transaction; the row commits with
+the change that caused it and is enqueued only after commit. If Redis is down, enqueueing
+fails quietly (logged) and the periodic sweep sends the row when the broker is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from clinic.audit import audit_record
+from clinic.channels import deliver
+from clinic.models import Location, Notification
+
+logger = logging.getLogger(__name__)
+
+# A row left in "sending" this long (its worker died mid-send) goes back to pending.
+STALE_CLAIM = timedelta(minutes=10)
+SWEEP_BATCH = 500
+
+
+def notification_queue(
+    *,
+    kind: str,
+    channel: str,
+    subject: str,
+    body: str,
+    dedupe_key: str,
+    to_address: str = "",
+    recipient_user=None,
+    location: Location | None = None,
+    html_body: str = "",
+    link: str = "",
+    due_at: datetime | None = None,
+) -> Notification | None:
+    """Write one outbox row unless one with the same dedupe key exists; None if it did."""
+    if channel not in Notification.Channel.values:
+        raise ValueError(f"Unknown channel {channel!r}.")
+    if channel != Notification.Channel.IN_APP and not to_address:
+        raise ValueError("An email or SMS notification needs an address.")
+    due_at = due_at or timezone.now()
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                kind=kind,
+                channel=channel,
+                subject=subject[:200],
+                body=body,
+                html_body=html_body,
+                dedupe_key=dedupe_key[:200],
+                to_address=to_address,
+                recipient_user=recipient_user,
+                location=location,
+                link=link,
+                due_at=due_at,
+            )
+    except IntegrityError:
+        return None
+    if due_at <= timezone.now():
+        transaction.on_commit(lambda: notification_enqueue(notification.pk))
+    return notification
+
+
+def notification_enqueue(notification_id: int) -> bool:
+    """Hand one row to Celery. Never raises: a broker outage leaves it for the sweep."""
+    from clinic.tasks import send_notification
+
+    try:
+        send_notification.delay(notification_id)
+    except Exception as exc:  # kombu raises several types; none may fail a request
+        logger.warning("Broker unavailable, notification %s left for the sweep: %s", notification_id, exc)
+        return False
+    return True
+
+
+def _backoff(attempts: int) -> timedelta:
+    """Exponential backoff with full jitter: about 1, 2, 4 … minutes, capped at an hour."""
+    ceiling = min(3600, 60 * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def notification_send(*, notification_id: int) -> str:
+    """Claim, deliver and mark one notification. Returns what happened, for logs and tests."""
+    now = timezone.now()
+    claimed = Notification.objects.filter(
+        pk=notification_id, status=Notification.Status.PENDING, due_at__lte=now
+    ).update(status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return "not-claimed"
+    notification = Notification.objects.get(pk=notification_id)
+    try:
+        deliver(notification)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if notification.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+            Notification.objects.filter(pk=notification_id).update(
+                status=Notification.Status.FAILED, last_error=error
+            )
+            logger.error("Notification %s failed for good: %s", notification_id, error)
+            return "failed"
+        Notification.objects.filter(pk=notification_id).update(
+            status=Notification.Status.PENDING,
+            last_error=error,
+            due_at=timezone.now() + _backoff(notification.attempts),
+        )
+        return "retry"
+    Notification.objects.filter(pk=notification_id).update(
+        status=Notification.Status.SENT, sent_at=timezone.now(), last_error=""
+    )
+    return "sent"
+
+
+def outbox_due_ids(*, limit: int = SWEEP_BATCH) -> list[int]:
+    """Release stale claims, then list what is due and pending (oldest first)."""
+    now = timezone.now()
+    Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
+        status=Notification.Status.PENDING
+    )
+    return list(
+        Notification.objects.filter(status=Notification.Status.PENDING, due_at__lte=now)
+        .order_by("due_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def notification_retry(*, notification: Notification, actor) -> None:
+    """A manager sends a failed (or cancelled) notification again."""
+    if notification.status not in (Notification.Status.FAILED, Notification.Status.CANCELLED):
+        raise ValueError("Only a failed or cancelled notification can be retried.")
+    before = {"status": notification.status, "attempts": notification.attempts}
+    Notification.objects.filter(pk=notification.pk).update(
+        status=Notification.Status.PENDING, attempts=0, due_at=timezone.now(), last_error=""
+    )
+    audit_record(
+        actor=actor,
+        action="notification.retry",
+        obj=notification,
+        before=before,
+        after={"status": "pending", "attempts": 0},
+    )
+    transaction.on_commit(lambda: notification_enqueue(notification.pk))
+
+
+@transaction.atomic
+def notification_cancel(*, notification: Notification, actor, reason: str = "") -> None:
+    """Cancel a notification that has not gone out yet."""
+    updated = Notification.objects.filter(
+        pk=notification.pk, status__in=[Notification.Status.PENDING, Notification.Status.FAILED]
+    ).update(status=Notification.Status.CANCELLED, last_error=reason[:2000])
+    if not updated:
+        raise ValueError("Only a pending or failed notification can be cancelled.")
+    audit_record(
+        actor=actor,
+        action="notification.cancel",
+        obj=notification,
+        before={"status": notification.status},
+        after={"status": "cancelled", "reason": reason},
+    )
+
+
+def notifications_cancel_by_prefix(*, dedupe_prefix: str, actor=None, reason: str = "") -> int:
+    """Cancel every pending notification whose cause went away (e.g. a cancelled session)."""
+    qs = Notification.objects.filter(dedupe_key__startswith=dedupe_prefix, status=Notification.Status.PENDING)
+    ids = list(qs.values_list("id", flat=True))
+    if not ids:
+        return 0
+    count = Notification.objects.filter(id__in=ids, status=Notification.Status.PENDING).update(
+        status=Notification.Status.CANCELLED, last_error=reason[:2000]
+    )
+    audit_record(
+        actor=actor,
+        action="notification.cancel_bulk",
+        object_type="clinic.notification",
+        object_repr=dedupe_prefix[:200],
+        after={"ids": ids, "reason": reason},
+    )
+    return count

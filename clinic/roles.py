@@ -1,0 +1,121 @@
+"""The one map of roles to permissions.
+
+Each role is a Django Group holding model permissions. The groups are created by a data
+migration and re-synced after every ``migrate`` (post_migrate), both from ``ROLES`` below,
+so the database never drifts from this file. Views check permissions, never group names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FRONT_DESK = "front_desk"
+PRACTITIONER = "practitioner"
+MANAGER = "manager"
+
+
+@dataclass(frozen=True)
+class Role:
+    key: str
+    group: str
+    description: str
+    permissions: tuple[str, ...]
+
+
+_FRONT_DESK_PERMS = (
+    "clinic.view_location",
+    "clinic.view_own_alerts",
+)
+
+_PRACTITIONER_PERMS = (
+    "clinic.view_location",
+    "clinic.view_own_alerts",
+)
+
+_MANAGER_PERMS = (
+    "clinic.view_location",
+    "clinic.view_own_alerts",
+    "clinic.view_auditevent",
+    "clinic.view_notification",
+    "clinic.change_notification",
+    "clinic.manage_staff",
+)
+
+ROLES: dict[str, Role] = {
+    FRONT_DESK: Role(
+        FRONT_DESK,
+        "Front desk",
+        "Registers patients, books and reschedules sessions, works the reminder list.",
+        _FRONT_DESK_PERMS,
+    ),
+    PRACTITIONER: Role(
+        PRACTITIONER,
+        "Practitioner",
+        "Screens and consents patients, logs treatments and photos.",
+        _PRACTITIONER_PERMS,
+    ),
+    MANAGER: Role(
+        MANAGER,
+        "Manager",
+        "Receives stock, watches expiry and the cold chain, reviews compliance and staff.",
+        _MANAGER_PERMS,
+    ),
+}
+
+# Highest first: a user in several groups lands on the dashboard of the strongest role.
+ROLE_ORDER = (MANAGER, PRACTITIONER, FRONT_DESK)
+
+
+def role_of(user) -> Role | None:
+    """The strongest role the user holds, or None for a user with no role."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    cached = getattr(user, "_clinic_role", False)
+    if cached is not False:
+        return cached
+    if user.is_superuser:
+        role = ROLES[MANAGER]
+    else:
+        names = set(user.groups.values_list("name", flat=True))
+        role = next((ROLES[k] for k in ROLE_ORDER if ROLES[k].group in names), None)
+    user._clinic_role = role
+    return role
+
+
+def sync_roles(apps=None, *, strict: bool = False) -> None:
+    """Create the groups and give each exactly the permissions the map lists.
+
+    Permissions whose model does not exist yet (an older migration state) are skipped
+    unless ``strict``; the post_migrate run at the end of every migrate fills them in.
+    """
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role in ROLES.values():
+        group, _ = Group.objects.get_or_create(name=role.group)
+        wanted = []
+        for dotted in role.permissions:
+            app_label, codename = dotted.split(".", 1)
+            perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if perm is None:
+                if strict:
+                    raise LookupError(f"Permission {dotted} named in clinic.roles does not exist.")
+                continue
+            wanted.append(perm)
+        group.permissions.set(wanted)
+
+
+def sync_roles_after_migrate(sender, **kwargs) -> None:
+    from django.contrib.auth.management import create_permissions
+
+    apps = kwargs.get("apps")
+    # Make sure every app's permissions exist before assigning them (post_migrate order
+    # between apps is not guaranteed).
+    from django.apps import apps as global_apps
+
+    for config in global_apps.get_app_configs():
+        create_permissions(config, verbosity=0, using=kwargs.get("using", "default"))
+    sync_roles(apps if apps is not None else None)

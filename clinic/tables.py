@@ -1,0 +1,24 @@
+"""Sorting and paging for list pages, shared by every app."""
+
+from __future__ import annotations
+
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+
+PAGE_SIZE = 25
+
+
+def sort_queryset(request, queryset: QuerySet, allowed: dict[str, str], default: str) -> tuple[QuerySet, str]:
+    """Order by ?sort=key or ?sort=-key where key is in ``allowed`` (key → field)."""
+    requested = request.GET.get("sort", default)
+    key = requested.lstrip("-")
+    if key not in allowed:
+        requested, key = default, default.lstrip("-")
+    field = allowed[key]
+    descending = requested.startswith("-")
+    order = [f"-{field}" if descending else field, "-pk" if descending else "pk"]
+    return queryset.order_by(*order), requested
+
+
+def paginate(request, queryset, per_page: int = PAGE_SIZE) -> Page:
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))

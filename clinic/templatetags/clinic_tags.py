@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def sort_th(context, label: str, key: str, current: str) -> str:
+    """A sortable column header: a link that toggles ascending/descending on ``key``."""
+    request = context["request"]
+    params = request.GET.copy()
+    params.pop("page", None)
+    if current == key:
+        params["sort"], state, arrow = f"-{key}", "ascending", " ▲"
+    elif current == f"-{key}":
+        params["sort"], state, arrow = key, "descending", " ▼"
+    else:
+        params["sort"], state, arrow = key, "none", ""
+    return format_html(
+        '<th scope="col" aria-sort="{}"><a href="?{}" class="sort-link">{}{}</a></th>',
+        state,
+        params.urlencode(),
+        label,
+        arrow,
+    )
+
+
+BADGES = {
+    "pending": "secondary",
+    "sending": "info",
+    "sent": "success",
+    "failed": "danger",
+    "cancelled": "dark",
+}
+
+
+@register.inclusion_tag("includes/badge.html")
+def status_badge(status: str, label: str | None = None, tone: str | None = None) -> dict:
+    return {
+        "label": label or str(status).replace("_", " ").capitalize(),
+        "tone": tone or BADGES.get(str(status), "secondary"),
+    }

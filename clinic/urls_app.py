@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from clinic import views
+
+app_name = "clinic"
+
+urlpatterns = [
+    path("audit/", views.audit_list, name="audit_list"),
+    path("audit/export.csv", views.audit_export, name="audit_export"),
+    path("outbox/", views.outbox_list, name="outbox_list"),
+    path("outbox/<int:pk>/retry/", views.outbox_retry, name="outbox_retry"),
+    path("outbox/<int:pk>/cancel/", views.outbox_cancel, name="outbox_cancel"),
+    path("alerts/", views.alert_list, name="alert_list"),
+    path("alerts/read/", views.alert_mark_read, name="alert_mark_read"),
+    path("staff/", views.staff_list, name="staff_list"),
+    path("staff/new/", views.staff_create, name="staff_create"),
+    path("staff/<int:pk>/", views.staff_edit, name="staff_edit"),
+]

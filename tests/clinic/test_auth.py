@@ -1,0 +1,73 @@
+"""Sign-in, lock-out, idle and absolute session limits, and the security headers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_user_signs_in_with_the_login_form(client, manager):
+    response = client.post("/accounts/login/", {"username": "mgr", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_repeated_failures_lock_the_account_out(client, manager, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": "mgr", "password": "wrong"})
+    response = client.post("/accounts/login/", {"username": "mgr", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.text
+
+
+def test_an_idle_session_is_signed_out(client, manager, settings):
+    client.force_login(manager)
+    session = client.session
+    session["last_activity"] = time.time() - settings.SESSION_IDLE_TIMEOUT_MINUTES * 60 - 5
+    session.save()
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert client.get("/").status_code == 302
+
+
+def test_a_session_past_its_absolute_lifetime_is_signed_out(client, manager, settings):
+    client.force_login(manager)
+    session = client.session
+    session["login_at"] = time.time() - settings.SESSION_ABSOLUTE_HOURS * 3600 - 5
+    session["last_activity"] = time.time()
+    session.save()
+    assert client.get("/").status_code == 302
+
+
+def test_an_active_session_stays_signed_in(client, manager):
+    client.force_login(manager)
+    assert client.get("/").status_code == 200
+    assert client.get("/").status_code == 200
+
+
+def test_logout_is_post_only(client, manager):
+    client.force_login(manager)
+    assert client.get("/accounts/logout/").status_code == 405
+
+
+def test_security_headers_are_set(client, manager):
+    client.force_login(manager)
+    response = client.get("/")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_carry_no_inline_script(client, manager):
+    import re
+
+    client.force_login(manager)
+    html = client.get("/").text
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert "src=" in tag, f"inline script: {tag}"

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.test.utils import CaptureQueriesContext
+
+from clinic.roles import FRONT_DESK, MANAGER, PRACTITIONER
+from tests.factories import LocationFactory, staff
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    """Every test writes private files into its own temporary folder."""
+    root = tmp_path / "private"
+    root.mkdir()
+    settings.PRIVATE_MEDIA_ROOT = root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "clinic.storage.PrivateFileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": None},
+        },
+        "private": {
+            "BACKEND": "clinic.storage.PrivateFileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": None},
+        },
+    }
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def location(db):
+    return LocationFactory(name="Marylebone", code="marylebone")
+
+
+@pytest.fixture
+def other_location(db):
+    return LocationFactory(name="Manchester", code="manchester")
+
+
+@pytest.fixture
+def front_desk(location):
+    return staff(FRONT_DESK, location, username="fd")
+
+
+@pytest.fixture
+def practitioner(location):
+    return staff(PRACTITIONER, location, username="prac", first_name="Priya", last_name="Shah")
+
+
+@pytest.fixture
+def manager(location):
+    return staff(MANAGER, location, username="mgr")
+
+
+@pytest.fixture
+def other_manager(other_location):
+    """A manager who works only at the other location."""
+    return staff(MANAGER, other_location, username="mgr_other")
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user) → a test client signed in as that user."""
+
+    def make(user):
+        client.force_login(user)
+        return client
+
+    return make
+
+
+class QueryCounter:
+    def __init__(self, connection):
+        self.ctx = CaptureQueriesContext(connection)
+
+    def __enter__(self):
+        self.ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.ctx.__exit__(*exc)
+
+    @property
+    def count(self) -> int:
+        return len(self.ctx.captured_queries)
+
+
+@pytest.fixture
+def count_queries():
+    from django.db import connection
+
+    return lambda: QueryCounter(connection)
+
+
+def require_service(name: str, available: bool) -> None:
+    """Skip when a service is missing on a developer's machine; fail in CI."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is required in CI but is not available.")
+    pytest.skip(f"{name} is not available on this machine.")
