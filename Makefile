@@ -31,7 +31,7 @@ var/secret_key:
 
 # Sets up and runs the site: web on http://127.0.0.1:8000, Celery worker and beat.
 run: venv var/secret_key
-	@export DEBUG=false HTTPS=false SECRET_KEY="$$(cat var/secret_key)"; \
+	@export DEBUG=false HTTPS=false SECRET_KEY="$$(cat var/secret_key)" PATH="$(CURDIR)/$(BIN):$$PATH"; \
 	$(BIN)/python manage.py migrate --noinput -v 0; \
 	$(BIN)/python manage.py collectstatic --noinput -v 0; \
 	$(BIN)/python manage.py seed_demo --if-empty; \
