@@ -134,6 +134,9 @@ class Notification(models.Model):
     body = models.TextField()
     html_body = models.TextField(blank=True)
     link = models.CharField(max_length=300, blank=True, help_text="Where in the site it points.")
+    quiet_hours = models.BooleanField(
+        default=False, help_text="A patient message: never delivered during the clinic's quiet hours."
+    )
     dedupe_key = models.CharField(max_length=200, unique=True)
     due_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

@@ -27,6 +27,23 @@ STALE_CLAIM = timedelta(minutes=10)
 SWEEP_BATCH = 500
 
 
+def outside_quiet_hours(when: datetime) -> datetime:
+    """The first moment at or after ``when`` that patient messages may be delivered.
+
+    Quiet hours run from QUIET_HOURS_START to QUIET_HOURS_END, clinic time; a message due
+    inside them moves to the next morning's opening.
+    """
+    local = timezone.localtime(when)
+    opens = local.replace(hour=settings.QUIET_HOURS_END, minute=0, second=0, microsecond=0)
+    if local < opens:
+        return opens
+    if local.hour >= settings.QUIET_HOURS_START:
+        next_day = (local + timedelta(days=1)).date()
+        naive = datetime.combine(next_day, datetime.min.time()).replace(hour=settings.QUIET_HOURS_END)
+        return timezone.make_aware(naive, timezone.get_current_timezone())
+    return when
+
+
 def notification_queue(
     *,
     kind: str,
@@ -40,13 +57,19 @@ def notification_queue(
     html_body: str = "",
     link: str = "",
     due_at: datetime | None = None,
+    quiet_hours: bool = False,
 ) -> Notification | None:
-    """Write one outbox row unless one with the same dedupe key exists; None if it did."""
+    """Write one outbox row unless one with the same dedupe key exists; None if it did.
+
+    ``quiet_hours=True`` marks a patient message: it is never delivered during quiet hours.
+    """
     if channel not in Notification.Channel.values:
         raise ValueError(f"Unknown channel {channel!r}.")
     if channel != Notification.Channel.IN_APP and not to_address:
         raise ValueError("An email or SMS notification needs an address.")
     due_at = due_at or timezone.now()
+    if quiet_hours:
+        due_at = outside_quiet_hours(due_at)
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
@@ -61,6 +84,7 @@ def notification_queue(
                 location=location,
                 link=link,
                 due_at=due_at,
+                quiet_hours=quiet_hours,
             )
     except IntegrityError:
         return None
@@ -96,6 +120,14 @@ def notification_send(*, notification_id: int) -> str:
     if not claimed:
         return "not-claimed"
     notification = Notification.objects.get(pk=notification_id)
+    if notification.quiet_hours:
+        allowed = outside_quiet_hours(now)
+        if allowed > now:
+            # Delayed into the night (an outage, a long retry): wait for the morning.
+            Notification.objects.filter(pk=notification_id).update(
+                status=Notification.Status.PENDING, due_at=allowed, attempts=F("attempts") - 1
+            )
+            return "deferred"
     try:
         deliver(notification)
     except Exception as exc:

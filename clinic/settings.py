@@ -279,6 +279,12 @@ CELERY_BEAT_SCHEDULE = {
 # --- Clinic rules -----------------------------------------------------------------------
 EXPIRING_SOON_DAYS = env_int("EXPIRING_SOON_DAYS", 30, minimum=1)
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5, minimum=1)
+# Patient messages go out only between these hours, clinic time (24 h clock).
+QUIET_HOURS_END = env_int("QUIET_HOURS_END", 8, minimum=0)
+QUIET_HOURS_START = env_int("QUIET_HOURS_START", 20, minimum=1)
+if not QUIET_HOURS_END < QUIET_HOURS_START <= 24:
+    raise ImproperlyConfigured("QUIET_HOURS_END must be before QUIET_HOURS_START (hours 0–24).")
+SMS_BACKEND = env_str("SMS_BACKEND", "clinic.channels.LoggingSmsBackend")
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

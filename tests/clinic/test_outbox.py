@@ -141,3 +141,35 @@ def test_retry_and_cancel_are_audited(manager):
     outbox.notification_retry(notification=n, actor=manager)
     assert AuditEvent.objects.filter(action="notification.cancel", actor=manager).exists()
     assert AuditEvent.objects.filter(action="notification.retry", actor=manager).exists()
+
+
+class TestQuietHours:
+    """Patient messages never go out between 20:00 and 08:00 clinic time (Europe/London)."""
+
+    def _at(self, hour: int, minute: int = 0, day: int = 24):
+        import datetime as dt
+
+        return timezone.make_aware(dt.datetime(2026, 11, day, hour, minute))
+
+    def test_a_message_due_before_opening_moves_to_eight(self):
+        assert outbox.outside_quiet_hours(self._at(6, 30)) == self._at(8)
+
+    def test_a_message_due_in_the_evening_moves_to_the_next_morning(self):
+        assert outbox.outside_quiet_hours(self._at(21, 15)) == self._at(8, day=25)
+
+    def test_a_message_due_in_the_day_is_unchanged(self):
+        assert outbox.outside_quiet_hours(self._at(13, 5)) == self._at(13, 5)
+
+    @pytest.mark.django_db
+    def test_queueing_a_patient_message_at_night_schedules_it_for_the_morning(self):
+        n = _queue(due_at=self._at(23), quiet_hours=True)
+        assert n.due_at == self._at(8, day=25)
+
+    @pytest.mark.django_db
+    def test_a_patient_message_reached_at_night_is_deferred_not_sent(self):
+        n = _queue(due_at=self._at(12), quiet_hours=True)
+        with mock.patch("clinic.outbox.timezone.now", return_value=self._at(22)):
+            assert outbox.notification_send(notification_id=n.pk) == "deferred"
+        n.refresh_from_db()
+        assert n.status == "pending" and n.attempts == 0 and n.due_at == self._at(8, day=25)
+        assert mail.outbox == []
