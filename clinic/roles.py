@@ -30,6 +30,12 @@ _FRONT_DESK_PERMS = (
 _PRACTITIONER_PERMS = (
     "clinic.view_location",
     "clinic.view_own_alerts",
+    # products: read stock, open and draw vials, use stock in treatments
+    "products.view_product",
+    "products.view_lot",
+    "products.view_openedvial",
+    "products.open_vial",
+    "products.use_stock",
 )
 
 _MANAGER_PERMS = (

@@ -1,0 +1,272 @@
+"""Storage units, temperature readings and excursions (the cold chain)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from clinic.scoping import LocationScopedQuerySet
+
+
+class UnitKind(models.TextChoices):
+    FRIDGE = "fridge", "Refrigerator (2–8 °C)"
+    FREEZER_20 = "freezer_20", "Freezer (−20 °C)"
+    FREEZER_80 = "freezer_80", "Freezer (−80 °C)"
+    AMBIENT = "ambient", "Ambient cabinet"
+
+
+UNIT_RANGES: dict[str, tuple[Decimal, Decimal]] = {
+    UnitKind.FRIDGE: (Decimal("2"), Decimal("8")),
+    UnitKind.FREEZER_20: (Decimal("-25"), Decimal("-15")),
+    UnitKind.FREEZER_80: (Decimal("-90"), Decimal("-60")),
+    UnitKind.AMBIENT: (Decimal("15"), Decimal("25")),
+}
+
+
+class StorageUnit(models.Model):
+    """A refrigerator, freezer or cabinet at one location, with its allowed range."""
+
+    location = models.ForeignKey("clinic.Location", on_delete=models.PROTECT, related_name="storage_units")
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=20, choices=UnitKind.choices)
+    min_c = models.DecimalField(
+        "allowed minimum (°C)", max_digits=5, decimal_places=1, blank=True,
+        help_text="Leave empty to use the kind's default.",
+    )  # fmt: skip
+    max_c = models.DecimalField(
+        "allowed maximum (°C)", max_digits=5, decimal_places=1, blank=True,
+        help_text="Leave empty to use the kind's default.",
+    )  # fmt: skip
+    logger_id = models.CharField("data-logger id", max_length=60, blank=True)
+    calibration_expires_on = models.DateField("calibration certificate expires", null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    objects = LocationScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["location__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "name"], name="storage_unit_name_unique_per_location"
+            ),
+            models.CheckConstraint(condition=Q(min_c__lt=F("max_c")), name="storage_unit_range_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.location})" if self.location_id else self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        default_lo, default_hi = UNIT_RANGES.get(self.kind, UNIT_RANGES[UnitKind.FRIDGE])
+        if self.min_c is None:
+            self.min_c = default_lo
+        if self.max_c is None:
+            self.max_c = default_hi
+        if self.min_c >= self.max_c:
+            raise ValidationError({"max_c": "The maximum must be above the minimum."})
+
+    def in_range(self, value: Decimal) -> bool:
+        return self.min_c <= value <= self.max_c
+
+    @property
+    def calibration_expired(self) -> bool:
+        return bool(self.calibration_expires_on and self.calibration_expires_on < timezone.localdate())
+
+
+class ReadingSource(models.TextChoices):
+    MANUAL = "manual", "Manual check"
+    LOGGER = "logger", "Data logger"
+
+
+class ReadingQuerySet(LocationScopedQuerySet):
+    location_lookup = "storage_unit__location"
+
+
+class TemperatureReading(models.Model):
+    """One temperature: a manual check (current, min, max) or a data-logger sample."""
+
+    storage_unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="readings")
+    taken_at = models.DateTimeField()
+    temperature_c = models.DecimalField(max_digits=5, decimal_places=2)
+    min_c = models.DecimalField("minimum since last check (°C)", max_digits=5, decimal_places=2, null=True)
+    max_c = models.DecimalField("maximum since last check (°C)", max_digits=5, decimal_places=2, null=True)
+    source = models.CharField(max_length=10, choices=ReadingSource.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    batch = models.ForeignKey(
+        "products.ReadingImport", null=True, blank=True, on_delete=models.PROTECT, related_name="readings"
+    )
+
+    objects = ReadingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["taken_at", "id"]
+        constraints = [
+            # Importing overlapping logger files never doubles a sample.
+            models.UniqueConstraint(
+                fields=["storage_unit", "taken_at", "source"], name="reading_unique_per_unit_time_source"
+            ),
+        ]
+        indexes = [models.Index(fields=["storage_unit", "source", "taken_at"])]
+        permissions = [("import_readings", "Can import data-logger files")]
+
+    def __str__(self) -> str:
+        return f"{self.storage_unit.name} {self.taken_at:%Y-%m-%d %H:%M} {self.temperature_c} °C"
+
+    @property
+    def lowest(self) -> Decimal:
+        return min(v for v in (self.temperature_c, self.min_c) if v is not None)
+
+    @property
+    def highest(self) -> Decimal:
+        return max(v for v in (self.temperature_c, self.max_c) if v is not None)
+
+
+class ReadingImport(models.Model):
+    """One imported data-logger file; its hash makes a second import of it a no-op."""
+
+    storage_unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="imports")
+    sha256 = models.CharField(max_length=64)
+    filename = models.CharField(max_length=200)
+    date_format = models.CharField(max_length=40)
+    rows = models.PositiveIntegerField(default=0)
+    added = models.PositiveIntegerField(default=0)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-imported_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["storage_unit", "sha256"], name="reading_import_file_once_per_unit"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} → {self.storage_unit.name}"
+
+
+class ExcursionQuerySet(LocationScopedQuerySet):
+    location_lookup = "storage_unit__location"
+
+    def open(self) -> ExcursionQuerySet:
+        return self.filter(closed_at__isnull=True)
+
+
+class Excursion(models.Model):
+    """A spell outside a unit's allowed range, from the first reading outside it.
+
+    While open it holds every lot of the unit in quarantine; a manager closes it with the
+    CDC storage-troubleshooting record and a decision per lot. Closed means frozen:
+    corrections are addenda.
+    """
+
+    storage_unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="excursions")
+    started_at = models.DateTimeField()
+    last_out_at = models.DateTimeField(help_text="The last reading outside the range.")
+    back_in_range_at = models.DateTimeField(null=True, blank=True)
+    lowest_c = models.DecimalField(max_digits=5, decimal_places=2)
+    highest_c = models.DecimalField(max_digits=5, decimal_places=2)
+    # The review (CDC vaccine storage troubleshooting record).
+    what_happened = models.TextField(blank=True)
+    temperature_when_found_c = models.DecimalField(
+        "temperature when found (°C)", max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    room_temperature_c = models.DecimalField(
+        "room temperature (°C)", max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    found_by = models.CharField(max_length=120, blank=True)
+    manufacturer_contact = models.CharField("manufacturer contacted (who)", max_length=120, blank=True)
+    manufacturer_contacted_at = models.DateTimeField("manufacturer contacted (when)", null=True, blank=True)
+    manufacturer_answer = models.TextField("manufacturer's answer", blank=True)
+    prevention = models.TextField("action taken to prevent it again", blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ExcursionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_out_at__gte=F("started_at")), name="excursion_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(lowest_c__lte=F("highest_c")), name="excursion_low_below_high"
+            ),
+            # At most one open excursion per unit: new readings extend it.
+            models.UniqueConstraint(
+                fields=["storage_unit"],
+                condition=Q(closed_at__isnull=True),
+                name="excursion_one_open_per_unit",
+            ),
+        ]
+        indexes = [models.Index(fields=["storage_unit", "started_at"])]
+        permissions = [("review_excursion", "Can review and close excursions")]
+
+    def __str__(self) -> str:
+        return f"Excursion #{self.pk} {self.storage_unit.name} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def ended_at(self):
+        return self.back_in_range_at or (None if self.is_open else self.last_out_at)
+
+    @property
+    def duration(self):
+        return (self.back_in_range_at or self.last_out_at) - self.started_at
+
+    @property
+    def location(self):
+        return self.storage_unit.location
+
+
+class Decision(models.TextChoices):
+    RELEASE = "release", "Release for use"
+    DISCARD = "discard", "Discard"
+
+
+class ExcursionLot(models.Model):
+    """A lot held by an excursion, and the manager's decision about it at review."""
+
+    excursion = models.ForeignKey(Excursion, on_delete=models.CASCADE, related_name="lots")
+    lot = models.ForeignKey("products.Lot", on_delete=models.PROTECT, related_name="excursions")
+    quantity_at_start = models.IntegerField()
+    decision = models.CharField(max_length=10, choices=Decision.choices, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["excursion", "lot"], name="excursion_lot_once")]
+
+    def __str__(self) -> str:
+        return f"{self.lot} in {self.excursion}"
+
+
+class ExcursionAddendum(models.Model):
+    """A correction or later fact added to a closed excursion (which is never edited)."""
+
+    excursion = models.ForeignKey(Excursion, on_delete=models.PROTECT, related_name="addenda")
+    text = models.TextField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Addendum to {self.excursion}"

@@ -1,0 +1,339 @@
+"""Lots, the stock ledger and opened vials."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from clinic.scoping import LocationScopedQuerySet
+
+
+class LotStatus(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    EXPIRING_SOON = "expiring_soon", "Expiring soon"
+    EXPIRED = "expired", "Expired"
+    QUARANTINED = "quarantined", "Quarantined"
+    RECALLED = "recalled", "Recalled"
+    DEPLETED = "depleted", "Depleted"
+
+
+# Badge colour per status; one map so every page shows the same thing.
+STATUS_TONES = {
+    LotStatus.AVAILABLE: "success",
+    LotStatus.EXPIRING_SOON: "warning",
+    LotStatus.EXPIRED: "danger",
+    LotStatus.QUARANTINED: "danger",
+    LotStatus.RECALLED: "dark",
+    LotStatus.DEPLETED: "secondary",
+}
+# Statuses a lot cannot be used in (expiring soon is still usable).
+UNUSABLE = {LotStatus.EXPIRED, LotStatus.QUARANTINED, LotStatus.RECALLED, LotStatus.DEPLETED}
+
+
+def expiring_soon_cutoff(today: dt.date | None = None) -> dt.date:
+    return (today or timezone.localdate()) + dt.timedelta(days=settings.EXPIRING_SOON_DAYS)
+
+
+def lot_status_of(
+    *, is_recalled: bool, is_quarantined: bool, on_hand: int, expiry: dt.date, today: dt.date | None = None
+) -> str:
+    """The one rule for a lot's status; ``LotQuerySet.with_status`` is its SQL twin."""
+    today = today or timezone.localdate()
+    if is_recalled:
+        return LotStatus.RECALLED
+    # An empty lot is simply gone, whatever hold it was under when it emptied.
+    if on_hand <= 0:
+        return LotStatus.DEPLETED
+    if is_quarantined:
+        return LotStatus.QUARANTINED
+    if expiry < today:
+        return LotStatus.EXPIRED
+    if expiry <= expiring_soon_cutoff(today):
+        return LotStatus.EXPIRING_SOON
+    return LotStatus.AVAILABLE
+
+
+class LotQuerySet(LocationScopedQuerySet):
+    location_lookup = "storage_unit__location"
+
+    def usable(self) -> LotQuerySet:
+        """Lots that may be drawn from today: in stock, not expired, not held back."""
+        return self.filter(
+            is_recalled=False,
+            is_quarantined=False,
+            quantity_on_hand__gt=0,
+            expiry_date__gte=timezone.localdate(),
+        )
+
+    def fefo(self) -> LotQuerySet:
+        """First expiry, first out."""
+        return self.order_by("expiry_date", "received_on", "id")
+
+    def with_status(self) -> LotQuerySet:
+        today = timezone.localdate()
+        return self.annotate(
+            status_code=Case(
+                When(is_recalled=True, then=Value(LotStatus.RECALLED.value)),
+                When(quantity_on_hand__lte=0, then=Value(LotStatus.DEPLETED.value)),
+                When(is_quarantined=True, then=Value(LotStatus.QUARANTINED.value)),
+                When(expiry_date__lt=today, then=Value(LotStatus.EXPIRED.value)),
+                When(expiry_date__lte=expiring_soon_cutoff(today), then=Value(LotStatus.EXPIRING_SOON.value)),
+                default=Value(LotStatus.AVAILABLE.value),
+                output_field=models.CharField(),
+            )
+        )
+
+    def in_status(self, status: str) -> LotQuerySet:
+        return self.with_status().filter(status_code=status)
+
+
+class Lot(models.Model):
+    """One manufacturer lot of a product as received, kept in one storage unit.
+
+    ``quantity_on_hand`` (sealed vials) always equals the sum of the lot's ledger rows:
+    only the stock services change it, under a row lock, in the same transaction as the
+    movement they write. The database refuses a negative value.
+    """
+
+    product = models.ForeignKey("products.Product", on_delete=models.PROTECT, related_name="lots")
+    lot_number = models.CharField(max_length=40)
+    gtin = models.CharField("GTIN", max_length=14, blank=True)
+    serial = models.CharField(max_length=40, blank=True, help_text="GS1 AI 21, when the box carries one.")
+    expiry_date = models.DateField()
+    manufactured_on = models.DateField(null=True, blank=True)
+    received_on = models.DateField(default=timezone.localdate)
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    quantity_received = models.PositiveIntegerField()
+    quantity_on_hand = models.IntegerField(default=0)
+    storage_unit = models.ForeignKey("products.StorageUnit", on_delete=models.PROTECT, related_name="lots")
+    supplier_reference = models.CharField(max_length=80, blank=True)
+    arrival_temperature_c = models.DecimalField(
+        "temperature on arrival (°C)", max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    logger_ok = models.BooleanField("shipping logger OK", null=True, blank=True)
+    packaging_intact = models.BooleanField(default=True)
+    certificate_concentration_per_ml = models.DecimalField(
+        "concentration on the certificate (particles/mL)",
+        max_digits=20,
+        decimal_places=0,
+        null=True,
+        blank=True,
+    )
+    is_quarantined = models.BooleanField(default=False)
+    is_recalled = models.BooleanField(default=False)
+    hold_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["expiry_date", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "lot_number"], name="lot_number_unique_per_product"),
+            models.CheckConstraint(condition=Q(quantity_on_hand__gte=0), name="lot_on_hand_not_negative"),
+            models.CheckConstraint(condition=Q(quantity_received__gt=0), name="lot_received_positive"),
+            models.CheckConstraint(
+                condition=Q(manufactured_on__isnull=True) | Q(expiry_date__gt=F("manufactured_on")),
+                name="lot_expiry_after_manufacture",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["storage_unit", "expiry_date"]),
+            models.Index(fields=["product", "expiry_date"]),
+            models.Index(fields=["expiry_date"]),
+        ]
+        permissions = [
+            ("receive_stock", "Can receive stock"),
+            ("move_stock", "Can waste, adjust and transfer stock"),
+            ("hold_stock", "Can quarantine, release and recall lots"),
+            ("use_stock", "Can use stock in a treatment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} lot {self.lot_number}"
+
+    @property
+    def status(self) -> str:
+        return lot_status_of(
+            is_recalled=self.is_recalled,
+            is_quarantined=self.is_quarantined,
+            on_hand=self.quantity_on_hand,
+            expiry=self.expiry_date,
+        )
+
+    @property
+    def status_label(self) -> str:
+        return LotStatus(self.status).label
+
+    @property
+    def status_tone(self) -> str:
+        return STATUS_TONES[LotStatus(self.status)]
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status not in UNUSABLE
+
+    @property
+    def location(self):
+        return self.storage_unit.location
+
+
+class MovementKind(models.TextChoices):
+    RECEIVED = "received", "Received"
+    USED = "used", "Used in a treatment"
+    OPENED = "opened", "Vial opened"
+    WASTED = "wasted", "Wasted"
+    ADJUSTED = "adjusted", "Count adjustment"
+    TRANSFER = "transfer", "Transfer"
+    QUARANTINE = "quarantine", "Quarantined"
+    RELEASE = "release", "Released"
+    RECALL = "recall", "Recalled"
+
+
+# Kinds that change the quantity; the others record a change of place or status.
+QUANTITY_KINDS = {MovementKind.RECEIVED, MovementKind.USED, MovementKind.OPENED, MovementKind.WASTED}
+
+
+class WasteReason(models.TextChoices):
+    BROKEN = "broken", "Broken"
+    DRAWN_UNUSED = "drawn_unused", "Drawn but unused"
+    BEYOND_USE = "beyond_use", "Beyond use after reconstitution or thaw"
+    EXPIRED = "expired", "Expired"
+    TEMPERATURE = "temperature", "Temperature-spoiled"
+    RECALLED = "recalled", "Recalled"
+
+
+class StockMovement(models.Model):
+    """One ledger row: a change of a lot's quantity, place or status. Never edited."""
+
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=20, choices=MovementKind.choices)
+    quantity = models.IntegerField(
+        help_text="Vials added (positive) or taken (negative); 0 for status changes."
+    )
+    balance_after = models.IntegerField()
+    reason = models.CharField(max_length=20, choices=WasteReason.choices, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    reference = models.CharField(max_length=80, blank=True, help_text="e.g. the treatment record it served.")
+    from_unit = models.ForeignKey(
+        "products.StorageUnit", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_unit = models.ForeignKey(
+        "products.StorageUnit", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="movement_balance_not_negative"),
+            models.CheckConstraint(
+                condition=Q(kind="received", quantity__gt=0)
+                | Q(kind__in=["used", "opened", "wasted"], quantity__lt=0)
+                | Q(kind="adjusted") & ~Q(quantity=0)
+                | Q(kind__in=["transfer", "quarantine", "release", "recall"], quantity=0),
+                name="movement_quantity_sign_matches_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["lot", "created_at"]), models.Index(fields=["kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.quantity:+d} ({self.lot})"
+
+
+class OpenedVialQuerySet(LocationScopedQuerySet):
+    location_lookup = "lot__storage_unit__location"
+
+    def still_open(self) -> OpenedVialQuerySet:
+        """Not discarded yet (beyond-use ones included: they are waiting to be discarded)."""
+        return self.filter(discarded_at__isnull=True)
+
+
+class OpenedVial(models.Model):
+    """A vial taken out of sealed stock: reconstituted, thawed or opened, with its window.
+
+    Several patients may be served from it until its beyond-use time; after that it can
+    only be discarded.
+    """
+
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="opened_vials")
+    method = models.CharField(max_length=20)
+    opened_at = models.DateTimeField(default=timezone.now)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    beyond_use_at = models.DateTimeField()
+    volume_ml = models.DecimalField(max_digits=6, decimal_places=2)
+    volume_drawn_ml = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("0"))
+    movement = models.OneToOneField(StockMovement, on_delete=models.PROTECT, related_name="opened_vial")
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discarded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    discard_reason = models.CharField(max_length=20, choices=WasteReason.choices, blank=True)
+
+    objects = OpenedVialQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["beyond_use_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(volume_drawn_ml__gte=0) & Q(volume_drawn_ml__lte=F("volume_ml")),
+                name="vial_drawn_within_volume",
+            ),
+            models.CheckConstraint(
+                condition=Q(beyond_use_at__gt=F("opened_at")), name="vial_window_after_open"
+            ),
+        ]
+        indexes = [models.Index(fields=["discarded_at", "beyond_use_at"])]
+        permissions = [("open_vial", "Can open, draw from and discard vials")]
+
+    def __str__(self) -> str:
+        return f"{self.lot} vial {self.method} {self.opened_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def volume_left_ml(self) -> Decimal:
+        return self.volume_ml - self.volume_drawn_ml
+
+    @property
+    def is_beyond_use(self) -> bool:
+        return timezone.now() >= self.beyond_use_at
+
+    @property
+    def time_left(self) -> dt.timedelta:
+        return max(self.beyond_use_at - timezone.now(), dt.timedelta(0))
+
+    @property
+    def state(self) -> str:
+        if self.discarded_at:
+            return "discarded"
+        if self.is_beyond_use:
+            return "beyond_use"
+        if self.volume_left_ml <= 0:
+            return "empty"
+        return "open"
+
+
+class VialDraw(models.Model):
+    """Volume drawn from an opened vial for one patient (or one treatment record)."""
+
+    vial = models.ForeignKey(OpenedVial, on_delete=models.PROTECT, related_name="draws")
+    volume_ml = models.DecimalField(max_digits=6, decimal_places=2)
+    reference = models.CharField(max_length=80, blank=True)
+    drawn_at = models.DateTimeField(default=timezone.now)
+    drawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["drawn_at", "id"]
+        constraints = [models.CheckConstraint(condition=Q(volume_ml__gt=0), name="draw_volume_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.volume_ml} mL from {self.vial}"

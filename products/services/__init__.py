@@ -1,0 +1,54 @@
+"""Writes for the products app: ``<entity>_<action>`` services, atomic and audited."""
+
+from __future__ import annotations
+
+from products.services.catalogue import product_save, storage_unit_save
+from products.services.coldchain import (
+    ImportResult,
+    excursion_addendum,
+    excursion_close,
+    excursion_hold_lot,
+    excursion_review,
+    missed_checks,
+    parse_logger_csv,
+    reading_record,
+    readings_import_csv,
+)
+from products.services.stock import (
+    lot_quarantine,
+    lot_recall,
+    lot_receive,
+    lot_release,
+    stock_adjust,
+    stock_transfer,
+    stock_use,
+    stock_waste,
+    vial_discard,
+    vial_draw,
+    vial_open,
+)
+
+__all__ = [
+    "ImportResult",
+    "excursion_addendum",
+    "excursion_close",
+    "excursion_hold_lot",
+    "excursion_review",
+    "lot_quarantine",
+    "lot_recall",
+    "lot_receive",
+    "lot_release",
+    "missed_checks",
+    "parse_logger_csv",
+    "product_save",
+    "reading_record",
+    "readings_import_csv",
+    "stock_adjust",
+    "stock_transfer",
+    "stock_use",
+    "stock_waste",
+    "storage_unit_save",
+    "vial_discard",
+    "vial_draw",
+    "vial_open",
+]

@@ -1,0 +1,71 @@
+"""Catalogue services: products and storage units, created and edited by managers."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from clinic.audit import audit_record, snapshot
+from products.models import Product, StorageUnit
+
+PRODUCT_FIELDS = (
+    "name",
+    "manufacturer",
+    "supplier",
+    "gtin",
+    "source",
+    "format",
+    "storage_min_c",
+    "storage_max_c",
+    "vial_volume_ml",
+    "concentration_per_ml",
+    "diluent",
+    "diluent_volume_ml",
+    "use_within_hours",
+    "periorbital_suitable",
+    "unit_cost",
+    "is_active",
+)
+UNIT_FIELDS = (
+    "location",
+    "name",
+    "kind",
+    "min_c",
+    "max_c",
+    "logger_id",
+    "calibration_expires_on",
+    "is_active",
+)
+
+
+@transaction.atomic
+def product_save(*, product: Product, actor) -> Product:
+    """Create or update a catalogue entry (the form has set its fields)."""
+    creating = product.pk is None
+    before = None if creating else snapshot(Product.objects.get(pk=product.pk), PRODUCT_FIELDS)
+    product.full_clean()
+    product.save()
+    audit_record(
+        actor=actor,
+        action="product.create" if creating else "product.update",
+        obj=product,
+        before=before,
+        after=snapshot(product, PRODUCT_FIELDS),
+    )
+    return product
+
+
+@transaction.atomic
+def storage_unit_save(*, unit: StorageUnit, actor) -> StorageUnit:
+    """Create or update a storage unit (its range defaults from its kind)."""
+    creating = unit.pk is None
+    before = None if creating else snapshot(StorageUnit.objects.get(pk=unit.pk), UNIT_FIELDS)
+    unit.full_clean()
+    unit.save()
+    audit_record(
+        actor=actor,
+        action="storage_unit.create" if creating else "storage_unit.update",
+        obj=unit,
+        before=before,
+        after=snapshot(unit, UNIT_FIELDS),
+    )
+    return unit

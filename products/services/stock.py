@@ -1,0 +1,421 @@
+"""Stock services: every change of a lot's quantity, place or status, with its ledger row.
+
+Each one locks the lot row (``select_for_update``) inside its transaction, changes
+``quantity_on_hand`` and writes the movement that explains it, so the stored quantity and
+the sum of the ledger never disagree, and two people drawing the last vial queue up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.audit import audit_record, snapshot
+from products.models import Lot, MovementKind, OpenedVial, Product, StockMovement, StorageUnit, VialDraw
+from products.models.stock import LotStatus, WasteReason
+
+LOT_FIELDS = ("quantity_on_hand", "storage_unit", "is_quarantined", "is_recalled", "hold_reason")
+
+
+def lock_lot(lot: Lot | int) -> Lot:
+    """Re-read the lot under a row lock (only the lot's row, not the joined ones)."""
+    pk = lot.pk if isinstance(lot, Lot) else lot
+    return (
+        Lot.objects.select_for_update(of=("self",))
+        .select_related("product", "storage_unit__location")
+        .get(pk=pk)
+    )
+
+
+def _move(
+    lot: Lot,
+    *,
+    kind: str,
+    quantity: int,
+    actor,
+    reason: str = "",
+    note: str = "",
+    reference: str = "",
+    from_unit: StorageUnit | None = None,
+    to_unit: StorageUnit | None = None,
+) -> StockMovement:
+    """Apply one movement to a locked lot; the only place ``quantity_on_hand`` changes."""
+    new_balance = lot.quantity_on_hand + quantity
+    if new_balance < 0:
+        raise ValidationError(
+            f"Lot {lot.lot_number} has only {lot.quantity_on_hand} vial(s) left; {-quantity} were asked for."
+        )
+    if quantity:
+        lot.quantity_on_hand = new_balance
+        lot.save(update_fields=["quantity_on_hand"])
+    return StockMovement.objects.create(
+        lot=lot,
+        kind=kind,
+        quantity=quantity,
+        balance_after=new_balance,
+        reason=reason,
+        note=note[:300],
+        reference=reference[:80],
+        from_unit=from_unit,
+        to_unit=to_unit,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+
+
+def _audit(lot: Lot, action: str, actor, before: dict, **extra) -> None:
+    after = {**snapshot(lot, LOT_FIELDS), **extra}
+    audit_record(
+        actor=actor, action=action, obj=lot, location=lot.storage_unit.location, before=before, after=after
+    )
+
+
+def _positive(quantity: int, what: str = "quantity") -> None:
+    if not isinstance(quantity, int) or quantity <= 0:
+        raise ValidationError(f"The {what} must be a whole number of vials above zero.")
+
+
+def _check_usable(lot: Lot, quantity: int) -> None:
+    """The reasons a lot may not be drawn from, worded for the person at the fridge."""
+    status = lot.status
+    if status == LotStatus.RECALLED:
+        raise ValidationError(f"Lot {lot.lot_number} has been recalled; it cannot be used.")
+    if status == LotStatus.DEPLETED:
+        raise ValidationError(f"Lot {lot.lot_number} has no vials left.")
+    if status == LotStatus.QUARANTINED:
+        raise ValidationError(
+            f"Lot {lot.lot_number} is quarantined ({lot.hold_reason or 'do not use'}); "
+            "it cannot be used until a manager releases it."
+        )
+    if status == LotStatus.EXPIRED:
+        raise ValidationError(
+            f"Lot {lot.lot_number} expired on {lot.expiry_date:%d %b %Y}; it cannot be used."
+        )
+    if quantity > lot.quantity_on_hand:
+        raise ValidationError(
+            f"Lot {lot.lot_number} has only {lot.quantity_on_hand} vial(s) left; {quantity} were asked for."
+        )
+
+
+def _check_storage_fits(product: Product, unit: StorageUnit) -> None:
+    if unit.min_c < product.min_c or unit.max_c > product.max_c:
+        raise ValidationError(
+            f"{product} must be kept at {product.min_c}–{product.max_c} °C; "
+            f"{unit.name} holds {unit.min_c}–{unit.max_c} °C."
+        )
+
+
+def _hold_for_open_excursion(lot: Lot, actor) -> None:
+    """Stock placed in a unit during an open excursion is held with the rest of the unit."""
+    from products.services.coldchain import excursion_hold_lot
+
+    excursion = lot.storage_unit.excursions.filter(closed_at__isnull=True).first()
+    if excursion is not None:
+        excursion_hold_lot(excursion=excursion, lot=lot, actor=actor)
+
+
+@transaction.atomic
+def lot_receive(
+    *,
+    actor,
+    product: Product,
+    lot_number: str,
+    expiry_date: dt.date,
+    quantity: int,
+    storage_unit: StorageUnit,
+    manufactured_on: dt.date | None = None,
+    received_on: dt.date | None = None,
+    gtin: str = "",
+    serial: str = "",
+    supplier_reference: str = "",
+    arrival_temperature_c: Decimal | None = None,
+    logger_ok: bool | None = None,
+    packaging_intact: bool = True,
+    certificate_concentration_per_ml: Decimal | None = None,
+) -> Lot:
+    """Book a delivered lot into a storage unit; doubtful condition on receipt quarantines it."""
+    _positive(quantity)
+    lot_number = lot_number.strip()
+    if not lot_number:
+        raise ValidationError("The lot number is required.")
+    if not product.is_active:
+        raise ValidationError(f"{product} is no longer in the catalogue.")
+    if not storage_unit.is_active:
+        raise ValidationError(f"{storage_unit.name} is out of service.")
+    if expiry_date < timezone.localdate():
+        raise ValidationError(
+            f"This lot expired on {expiry_date:%d %b %Y}; it cannot be received into stock."
+        )
+    if gtin and product.gtin and gtin.zfill(14) != product.gtin:
+        raise ValidationError(f"The scanned GTIN {gtin} is not {product}'s ({product.gtin}).")
+    _check_storage_fits(product, storage_unit)
+    if Lot.objects.filter(product=product, lot_number=lot_number).exists():
+        raise ValidationError(f"Lot {lot_number} of {product} has already been received.")
+    lot = Lot(
+        product=product,
+        lot_number=lot_number,
+        gtin=gtin.zfill(14) if gtin else product.gtin,
+        serial=serial,
+        expiry_date=expiry_date,
+        manufactured_on=manufactured_on,
+        received_on=received_on or timezone.localdate(),
+        received_by=actor if getattr(actor, "is_authenticated", False) else None,
+        quantity_received=quantity,
+        quantity_on_hand=0,
+        storage_unit=storage_unit,
+        supplier_reference=supplier_reference,
+        arrival_temperature_c=arrival_temperature_c,
+        logger_ok=logger_ok,
+        packaging_intact=packaging_intact,
+        certificate_concentration_per_ml=certificate_concentration_per_ml,
+    )
+    lot.full_clean()
+    lot.save()
+    _move(lot, kind=MovementKind.RECEIVED, quantity=quantity, actor=actor, note=supplier_reference)
+    audit_record(
+        actor=actor,
+        action="lot.receive",
+        obj=lot,
+        location=storage_unit.location,
+        after=snapshot(
+            lot,
+            ("product", "lot_number", "expiry_date", "quantity_received", "storage_unit", "packaging_intact"),
+        ),
+    )
+    doubts = []
+    if not packaging_intact:
+        doubts.append("packaging damaged")
+    if logger_ok is False:
+        doubts.append("shipping logger not OK")
+    if arrival_temperature_c is not None and not (product.min_c <= arrival_temperature_c <= product.max_c):
+        doubts.append(f"arrived at {arrival_temperature_c} °C")
+    if doubts:
+        lot_quarantine(lot=lot, actor=actor, reason="On receipt: " + ", ".join(doubts))
+        lot.refresh_from_db()
+    _hold_for_open_excursion(lot, actor)
+    return lot
+
+
+@transaction.atomic
+def stock_use(*, lot: Lot, quantity: int, actor, reference: str = "") -> StockMovement:
+    """Take sealed vials for a treatment. Refuses unusable lots and over-draws."""
+    _positive(quantity)
+    lot = lock_lot(lot)
+    _check_usable(lot, quantity)
+    before = snapshot(lot, LOT_FIELDS)
+    movement = _move(lot, kind=MovementKind.USED, quantity=-quantity, actor=actor, reference=reference)
+    _audit(lot, "stock.use", actor, before, quantity=quantity, reference=reference)
+    return movement
+
+
+@transaction.atomic
+def stock_waste(*, lot: Lot, quantity: int, reason: str, actor, note: str = "") -> StockMovement:
+    """Write off sealed vials (broken, expired, spoiled…), whatever the lot's status."""
+    _positive(quantity)
+    if reason not in WasteReason.values:
+        raise ValidationError("Choose why the stock is wasted.")
+    lot = lock_lot(lot)
+    before = snapshot(lot, LOT_FIELDS)
+    movement = _move(lot, kind=MovementKind.WASTED, quantity=-quantity, actor=actor, reason=reason, note=note)
+    _audit(lot, "stock.waste", actor, before, quantity=quantity, reason=reason, note=note)
+    return movement
+
+
+@transaction.atomic
+def stock_adjust(*, lot: Lot, counted: int, reason: str, actor) -> StockMovement:
+    """Correct the quantity to what was counted on the shelf; the reason is required."""
+    if not reason.strip():
+        raise ValidationError("Say why the count differs (the reason is required).")
+    if not isinstance(counted, int) or counted < 0:
+        raise ValidationError("The counted quantity must be zero or more.")
+    lot = lock_lot(lot)
+    delta = counted - lot.quantity_on_hand
+    if delta == 0:
+        raise ValidationError(f"The count matches the {lot.quantity_on_hand} on hand; nothing to adjust.")
+    before = snapshot(lot, LOT_FIELDS)
+    movement = _move(lot, kind=MovementKind.ADJUSTED, quantity=delta, actor=actor, note=reason.strip())
+    _audit(lot, "stock.adjust", actor, before, counted=counted, reason=reason.strip())
+    return movement
+
+
+@transaction.atomic
+def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor, note: str = "") -> StockMovement:
+    """Move a lot's stock to another storage unit, at this location or another."""
+    lot = lock_lot(lot)
+    if to_unit.pk == lot.storage_unit_id:
+        raise ValidationError(f"Lot {lot.lot_number} is already in {to_unit.name}.")
+    if not to_unit.is_active:
+        raise ValidationError(f"{to_unit.name} is out of service.")
+    if lot.quantity_on_hand <= 0:
+        raise ValidationError(f"Lot {lot.lot_number} has no vials left to move.")
+    _check_storage_fits(lot.product, to_unit)
+    before = snapshot(lot, LOT_FIELDS)
+    from_unit = lot.storage_unit
+    lot.storage_unit = to_unit
+    lot.save(update_fields=["storage_unit"])
+    movement = _move(
+        lot,
+        kind=MovementKind.TRANSFER,
+        quantity=0,
+        actor=actor,
+        note=note,
+        from_unit=from_unit,
+        to_unit=to_unit,
+    )
+    _audit(lot, "stock.transfer", actor, before, from_unit=from_unit.pk, note=note)
+    if from_unit.location_id != to_unit.location_id:
+        audit_record(
+            actor=actor, action="stock.transfer_in", obj=lot, location=from_unit.location, before=before
+        )
+    _hold_for_open_excursion(lot, actor)
+    return movement
+
+
+@transaction.atomic
+def lot_quarantine(*, lot: Lot, actor, reason: str) -> StockMovement:
+    """Set a lot apart ("do not use") with a reason."""
+    if not reason.strip():
+        raise ValidationError("Say why the lot is quarantined.")
+    lot = lock_lot(lot)
+    if lot.is_quarantined:
+        raise ValidationError(f"Lot {lot.lot_number} is already quarantined.")
+    before = snapshot(lot, LOT_FIELDS)
+    lot.is_quarantined = True
+    lot.hold_reason = reason.strip()[:200]
+    lot.save(update_fields=["is_quarantined", "hold_reason"])
+    movement = _move(lot, kind=MovementKind.QUARANTINE, quantity=0, actor=actor, note=reason.strip())
+    _audit(lot, "lot.quarantine", actor, before)
+    return movement
+
+
+@transaction.atomic
+def lot_release(*, lot: Lot, actor, reason: str, excursion=None) -> StockMovement:
+    """Lift a quarantine. A lot held by an open excursion is released only by its review."""
+    if not reason.strip():
+        raise ValidationError("Say why the lot may be used again.")
+    lot = lock_lot(lot)
+    if not lot.is_quarantined:
+        raise ValidationError(f"Lot {lot.lot_number} is not quarantined.")
+    if lot.is_recalled:
+        raise ValidationError(f"Lot {lot.lot_number} has been recalled; it cannot be released.")
+    held = lot.excursions.filter(excursion__closed_at__isnull=True)
+    if excursion is not None:
+        held = held.exclude(excursion=excursion)
+    blocking = held.select_related("excursion").first()
+    if blocking is not None:
+        raise ValidationError(
+            f"Lot {lot.lot_number} is held by excursion #{blocking.excursion_id}; "
+            "it is released by that excursion's review."
+        )
+    before = snapshot(lot, LOT_FIELDS)
+    lot.is_quarantined = False
+    lot.hold_reason = ""
+    lot.save(update_fields=["is_quarantined", "hold_reason"])
+    movement = _move(lot, kind=MovementKind.RELEASE, quantity=0, actor=actor, note=reason.strip())
+    _audit(lot, "lot.release", actor, before)
+    return movement
+
+
+@transaction.atomic
+def lot_recall(*, lot: Lot, actor, reason: str) -> StockMovement:
+    """Mark a lot recalled by its manufacturer or a regulator: never usable again."""
+    if not reason.strip():
+        raise ValidationError("Give the recall notice or reason.")
+    lot = lock_lot(lot)
+    if lot.is_recalled:
+        raise ValidationError(f"Lot {lot.lot_number} is already recalled.")
+    before = snapshot(lot, LOT_FIELDS)
+    lot.is_recalled = True
+    lot.hold_reason = reason.strip()[:200]
+    lot.save(update_fields=["is_recalled", "hold_reason"])
+    movement = _move(lot, kind=MovementKind.RECALL, quantity=0, actor=actor, note=reason.strip())
+    _audit(lot, "lot.recall", actor, before)
+    return movement
+
+
+@transaction.atomic
+def vial_open(*, lot: Lot, actor, opened_at: dt.datetime | None = None) -> OpenedVial:
+    """Reconstitute, thaw or open one vial: it leaves sealed stock with a beyond-use time."""
+    lot = lock_lot(lot)
+    _check_usable(lot, 1)
+    opened_at = opened_at or timezone.now()
+    if opened_at > timezone.now() + dt.timedelta(minutes=5):
+        raise ValidationError("A vial cannot be opened in the future.")
+    product = lot.product
+    before = snapshot(lot, LOT_FIELDS)
+    movement = _move(lot, kind=MovementKind.OPENED, quantity=-1, actor=actor, note=product.open_method)
+    vial = OpenedVial.objects.create(
+        lot=lot,
+        method=product.open_method,
+        opened_at=opened_at,
+        opened_by=actor,
+        beyond_use_at=opened_at + dt.timedelta(hours=product.beyond_use_hours),
+        volume_ml=product.opened_volume_ml,
+        movement=movement,
+    )
+    _audit(lot, "vial.open", actor, before, vial=vial.pk, beyond_use_at=vial.beyond_use_at.isoformat())
+    return vial
+
+
+def _lock_vial(vial: OpenedVial) -> OpenedVial:
+    return (
+        OpenedVial.objects.select_for_update(of=("self",))
+        .select_related("lot__product", "lot__storage_unit__location")
+        .get(pk=vial.pk)
+    )
+
+
+@transaction.atomic
+def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor, reference: str = "") -> VialDraw:
+    """Draw a volume for one patient from an opened vial, inside its window."""
+    volume_ml = Decimal(volume_ml)
+    if volume_ml <= 0:
+        raise ValidationError("The volume drawn must be above zero.")
+    vial = _lock_vial(vial)
+    if vial.discarded_at:
+        raise ValidationError("This vial has been discarded.")
+    if vial.is_beyond_use:
+        raise ValidationError(
+            f"This vial passed its beyond-use time ({timezone.localtime(vial.beyond_use_at):%d %b %H:%M}); "
+            "it can only be discarded."
+        )
+    if volume_ml > vial.volume_left_ml:
+        raise ValidationError(f"Only {vial.volume_left_ml} mL is left in this vial.")
+    before = {"volume_drawn_ml": str(vial.volume_drawn_ml)}
+    vial.volume_drawn_ml += volume_ml
+    vial.save(update_fields=["volume_drawn_ml"])
+    draw = VialDraw.objects.create(vial=vial, volume_ml=volume_ml, reference=reference[:80], drawn_by=actor)
+    audit_record(
+        actor=actor,
+        action="vial.draw",
+        obj=vial,
+        location=vial.lot.storage_unit.location,
+        before=before,
+        after={"volume_drawn_ml": str(vial.volume_drawn_ml), "reference": reference},
+    )
+    return draw
+
+
+@transaction.atomic
+def vial_discard(*, vial: OpenedVial, actor, reason: str) -> OpenedVial:
+    """Throw an opened vial away (beyond use, drawn but unused, broken…)."""
+    if reason not in WasteReason.values:
+        raise ValidationError("Choose why the vial is discarded.")
+    vial = _lock_vial(vial)
+    if vial.discarded_at:
+        raise ValidationError("This vial has already been discarded.")
+    vial.discarded_at = timezone.now()
+    vial.discarded_by = actor
+    vial.discard_reason = reason
+    vial.save(update_fields=["discarded_at", "discarded_by", "discard_reason"])
+    audit_record(
+        actor=actor,
+        action="vial.discard",
+        obj=vial,
+        location=vial.lot.storage_unit.location,
+        after={"reason": reason, "volume_left_ml": str(vial.volume_left_ml)},
+    )
+    return vial

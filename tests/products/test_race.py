@@ -1,0 +1,53 @@
+"""Twenty people reach for the last five vials at once: exactly five get one."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, connections
+from django.db.models import Sum
+
+from products.models import Lot, StockMovement
+from products.services import stock_use
+from tests.products.factories import make_lot
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are only meaningful on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_twenty_threads_drawing_from_a_lot_of_five(unit, manager, practitioner):
+    lot = make_lot(unit=unit, quantity=5, actor=manager)
+    start = threading.Barrier(20)
+    successes: list[int] = []
+    errors: list[str] = []
+    unexpected: list[BaseException] = []
+
+    def draw() -> None:
+        try:
+            start.wait()
+            movement = stock_use(lot=Lot(pk=lot.pk), quantity=1, actor=practitioner, reference="race")
+            successes.append(movement.pk)
+        except ValidationError as exc:
+            errors.append(" ".join(exc.messages))
+        except BaseException as exc:  # anything else is a bug the test must show
+            unexpected.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=draw) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert unexpected == []
+    assert len(successes) == 5
+    assert len(errors) == 15
+    assert all("no vials left" in e or "only 0 vial" in e for e in errors), errors
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 0
+    assert StockMovement.objects.filter(lot=lot, kind="used").count() == 5
+    assert StockMovement.objects.filter(lot=lot).aggregate(s=Sum("quantity"))["s"] == 0
