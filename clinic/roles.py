@@ -45,6 +45,26 @@ _MANAGER_PERMS = (
     "clinic.view_notification",
     "clinic.change_notification",
     "clinic.manage_staff",
+    # products: the whole inventory and cold chain
+    "products.view_product",
+    "products.add_product",
+    "products.change_product",
+    "products.view_lot",
+    "products.receive_stock",
+    "products.move_stock",
+    "products.hold_stock",
+    "products.use_stock",
+    "products.view_stockmovement",
+    "products.view_openedvial",
+    "products.open_vial",
+    "products.view_storageunit",
+    "products.add_storageunit",
+    "products.change_storageunit",
+    "products.view_temperaturereading",
+    "products.add_temperaturereading",
+    "products.import_readings",
+    "products.view_excursion",
+    "products.review_excursion",
 )
 
 ROLES: dict[str, Role] = {
