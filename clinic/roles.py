@@ -25,6 +25,18 @@ class Role:
 _FRONT_DESK_PERMS = (
     "clinic.view_location",
     "clinic.view_own_alerts",
+    # treatments: patients' contact data, bookings, plans' schedule, the due list
+    "treatments.view_patient",
+    "treatments.add_patient",
+    "treatments.change_patient",
+    "treatments.view_session",
+    "treatments.add_session",
+    "treatments.change_session",
+    "treatments.view_treatmentplan",
+    "treatments.view_protocoltemplate",
+    "treatments.view_contactattempt",
+    "treatments.add_contactattempt",
+    "treatments.view_workinghours",
 )
 
 _PRACTITIONER_PERMS = (
@@ -36,6 +48,19 @@ _PRACTITIONER_PERMS = (
     "products.view_openedvial",
     "products.open_vial",
     "products.use_stock",
+    # treatments: own sessions, plans, clinical records, private calendar feed
+    "treatments.view_patient",
+    "treatments.view_clinical_record",
+    "treatments.view_session",
+    "treatments.add_session",
+    "treatments.change_session",
+    "treatments.perform_session",
+    "treatments.view_treatmentplan",
+    "treatments.add_treatmentplan",
+    "treatments.change_treatmentplan",
+    "treatments.view_protocoltemplate",
+    "treatments.view_workinghours",
+    "treatments.add_calendarfeed",
 )
 
 _MANAGER_PERMS = (
@@ -65,6 +90,24 @@ _MANAGER_PERMS = (
     "products.import_readings",
     "products.view_excursion",
     "products.review_excursion",
+    # treatments: everything the desk does, plus protocols, working hours, out-of-hours booking
+    "treatments.view_patient",
+    "treatments.add_patient",
+    "treatments.change_patient",
+    "treatments.view_clinical_record",
+    "treatments.view_session",
+    "treatments.add_session",
+    "treatments.change_session",
+    "treatments.book_outside_hours",
+    "treatments.view_treatmentplan",
+    "treatments.add_treatmentplan",
+    "treatments.change_treatmentplan",
+    "treatments.view_protocoltemplate",
+    "treatments.change_protocoltemplate",
+    "treatments.view_contactattempt",
+    "treatments.add_contactattempt",
+    "treatments.view_workinghours",
+    "treatments.change_workinghours",
 )
 
 ROLES: dict[str, Role] = {

@@ -1,0 +1,120 @@
+"""factory_boy factories for the treatments app."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from clinic.models import StaffProfile
+from clinic.roles import PRACTITIONER, ROLES
+from tests.factories import LocationFactory, UserFactory
+from treatments.models import (
+    Patient,
+    ProtocolTemplate,
+    Room,
+    Session,
+    SessionStatus,
+    TreatmentPlan,
+    TreatmentType,
+    WorkingHours,
+)
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    location = factory.SubFactory(LocationFactory)
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    date_of_birth = factory.Faker("date_of_birth", minimum_age=20, maximum_age=75)
+    phone = factory.Sequence(lambda n: f"07700 9{n:05d}")
+    email = factory.LazyAttribute(lambda p: f"{p.first_name.lower()}.{p.last_name.lower()}@example.com")
+
+
+class RoomFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Room
+        django_get_or_create = ("location", "name")
+
+    location = factory.SubFactory(LocationFactory)
+    name = factory.Sequence(lambda n: f"Room {n + 1}")
+
+
+def all_week_hours(practitioner, location, start=dt.time(0, 0), end=dt.time(23, 59)) -> None:
+    """Working hours covering every day, for tests that are not about working hours."""
+    for day in range(7):
+        WorkingHours.objects.get_or_create(
+            practitioner=practitioner, location=location, weekday=day, start_time=start, end_time=end
+        )
+
+
+def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    """An aware datetime in the clinic's time zone."""
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=timezone.get_current_timezone())
+
+
+def next_weekday(weekday: int, after: dt.date | None = None) -> dt.date:
+    """The next date (strictly after ``after``, default today) that falls on ``weekday``."""
+    day = (after or timezone.localdate()) + dt.timedelta(days=1)
+    while day.weekday() != weekday:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def default_practitioner(location):
+    """One shared practitioner for sessions whose test does not care who treats."""
+    user = UserFactory(username="prac_default", first_name="Paula", last_name="Default")
+    if not user.groups.exists():
+        user.groups.set([Group.objects.get(name=ROLES[PRACTITIONER].group)])
+    profile, _ = StaffProfile.objects.get_or_create(user=user)
+    profile.locations.add(location)
+    return user
+
+
+class SessionFactory(factory.django.DjangoModelFactory):
+    """A session written directly (no service): for history in the past and list fixtures."""
+
+    class Meta:
+        model = Session
+
+    patient = factory.SubFactory(PatientFactory)
+    location = factory.SelfAttribute("patient.location")
+    practitioner = factory.LazyAttribute(lambda o: default_practitioner(o.location))
+    room = None
+    treatment_type = TreatmentType.SKIN_QUALITY
+    starts_at = factory.LazyFunction(lambda: at(timezone.localdate(), 10))
+    duration_minutes = 45
+    status = SessionStatus.BOOKED
+    cancel_reason = factory.LazyAttribute(
+        lambda o: "Patient unwell" if o.status == SessionStatus.CANCELLED else ""
+    )
+
+
+def template(key: str = "skin-quality") -> ProtocolTemplate:
+    """One of the templates seeded by the data migration."""
+    return ProtocolTemplate.objects.get(key=key)
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TreatmentPlan
+        skip_postgeneration_save = True
+
+    patient = factory.SubFactory(PatientFactory)
+    template = factory.LazyFunction(template)
+    treatment_type = factory.SelfAttribute("template.treatment_type")
+    per_procedure = factory.SelfAttribute("template.per_procedure")
+    induction_sessions = factory.SelfAttribute("template.induction_sessions")
+    induction_interval_days = factory.SelfAttribute("template.induction_interval_days")
+    maintenance_min_days = factory.SelfAttribute("template.maintenance_min_days")
+    maintenance_max_days = factory.SelfAttribute("template.maintenance_max_days")
+    started_on = factory.LazyFunction(timezone.localdate)
+
+    @factory.post_generation
+    def progress(self, create, extracted, **kwargs):
+        if create:
+            self.refresh_progress()

@@ -1,0 +1,57 @@
+"""Patients, rooms, working hours, sessions (the booking), protocol templates and plans.
+
+A ``Session`` is one booked visit; later issues hang the treatment record, consent,
+screening and photos off it. Front-desk data (contact, bookings, plan schedule) lives
+here; clinical data lives in models gated by ``treatments.view_clinical_record``.
+"""
+
+from __future__ import annotations
+
+from treatments.models.common import ReminderChannel, TreatmentType, phone_digits, search_key
+from treatments.models.patients import Patient, PatientQuerySet, parse_date_of_birth
+from treatments.models.plans import (
+    INDUCTION_GRACE_DAYS,
+    CalendarFeed,
+    ContactAttempt,
+    PlanPhase,
+    PlanProgress,
+    ProtocolTemplate,
+    TreatmentPlan,
+)
+from treatments.models.sessions import (
+    OCCUPYING,
+    STATUS_TONES,
+    UPCOMING,
+    Room,
+    Session,
+    SessionChange,
+    SessionStatus,
+    WorkingHours,
+    local_midnight,
+)
+
+__all__ = [
+    "INDUCTION_GRACE_DAYS",
+    "OCCUPYING",
+    "STATUS_TONES",
+    "UPCOMING",
+    "CalendarFeed",
+    "ContactAttempt",
+    "Patient",
+    "PatientQuerySet",
+    "PlanPhase",
+    "PlanProgress",
+    "ProtocolTemplate",
+    "ReminderChannel",
+    "Room",
+    "Session",
+    "SessionChange",
+    "SessionStatus",
+    "TreatmentPlan",
+    "TreatmentType",
+    "WorkingHours",
+    "local_midnight",
+    "parse_date_of_birth",
+    "phone_digits",
+    "search_key",
+]

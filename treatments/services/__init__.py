@@ -1,0 +1,45 @@
+"""Every write of the treatments app: ``<entity>_<action>``, keyword-only, atomic, audited."""
+
+from __future__ import annotations
+
+from treatments.services.patients import DuplicatePatientError, patient_create, patient_update
+from treatments.services.plans import (
+    contact_attempt_record,
+    plan_create,
+    plan_stop,
+    protocol_template_update,
+)
+from treatments.services.schedule import (
+    calendar_feed_create,
+    calendar_feed_revoke,
+    working_hours_replace,
+)
+from treatments.services.sessions import (
+    session_book,
+    session_cancel,
+    session_check_in,
+    session_complete,
+    session_no_show,
+    session_reschedule,
+    session_start,
+)
+
+__all__ = [
+    "DuplicatePatientError",
+    "calendar_feed_create",
+    "calendar_feed_revoke",
+    "contact_attempt_record",
+    "patient_create",
+    "patient_update",
+    "plan_create",
+    "plan_stop",
+    "protocol_template_update",
+    "session_book",
+    "session_cancel",
+    "session_check_in",
+    "session_complete",
+    "session_no_show",
+    "session_reschedule",
+    "session_start",
+    "working_hours_replace",
+]

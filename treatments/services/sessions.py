@@ -1,0 +1,408 @@
+"""Booking and running sessions: double-booking guard, working hours, status changes.
+
+Two desks booking the same slot at once must not both succeed. Each booking locks the
+rows it depends on (patient, practitioner's staff profile, room — always in that order,
+so two bookings can never wait on each other in a cycle) and only then runs the overlap
+query. The second desk waits on the lock, then sees the first booking and is refused.
+On SQLite, BEGIN IMMEDIATE serialises the writers instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from clinic.audit import audit_record, snapshot
+from clinic.models import Location, StaffProfile
+from treatments.models import (
+    Patient,
+    Room,
+    Session,
+    SessionChange,
+    SessionStatus,
+    TreatmentPlan,
+    WorkingHours,
+)
+from treatments.services.common import require_location
+
+SESSION_FIELDS = (
+    "patient",
+    "practitioner",
+    "location",
+    "room",
+    "plan",
+    "treatment_type",
+    "starts_at",
+    "duration_minutes",
+    "status",
+    "cancel_reason",
+    "outside_hours",
+)
+# A booking may start a little in the past (the patient is at the desk now).
+PAST_TOLERANCE = dt.timedelta(minutes=30)
+
+
+def _name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def _slot_text(start: dt.datetime, end: dt.datetime) -> str:
+    s, e = timezone.localtime(start), timezone.localtime(end)
+    return f"{s:%H:%M}–{e:%H:%M} on {date_format(s.date(), 'D j M Y')}"
+
+
+def _lock(patient: Patient, practitioner, room: Room | None) -> None:
+    """Row locks in a fixed order: patient, practitioner's staff profile, room."""
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    if StaffProfile.objects.select_for_update().filter(user=practitioner).first() is None:
+        raise ValidationError({"practitioner": "This person has no staff profile and cannot be booked."})
+    if room is not None:
+        Room.objects.select_for_update().filter(pk=room.pk).first()
+
+
+def _check_bookable(*, practitioner, location: Location, room: Room | None) -> None:
+    if not practitioner.is_active or not practitioner.has_perm("treatments.perform_session"):
+        raise ValidationError({"practitioner": f"{_name(practitioner)} does not take treatment bookings."})
+    if not practitioner.staff_profile.locations.filter(pk=location.pk).exists():
+        raise ValidationError({"practitioner": f"{_name(practitioner)} does not work at {location}."})
+    if room is not None and (room.location_id != location.pk or not room.is_active):
+        raise ValidationError({"room": f"{room} is not an open room at {location}."})
+
+
+def _check_overlaps(
+    *, patient: Patient, practitioner, room: Room | None, start: dt.datetime, end: dt.datetime, exclude=None
+) -> None:
+    qs = Session.objects.overlapping(start, end)
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude.pk)
+    clash = qs.filter(practitioner=practitioner).first()
+    if clash:
+        raise ValidationError(
+            f"{_name(practitioner)} is already booked {_slot_text(clash.starts_at, clash.ends_at)}.",
+            code="practitioner_busy",
+        )
+    if room is not None:
+        clash = qs.filter(room=room).first()
+        if clash:
+            raise ValidationError(
+                f"{room} is already booked {_slot_text(clash.starts_at, clash.ends_at)}.", code="room_busy"
+            )
+    clash = qs.filter(patient=patient).first()
+    if clash:
+        raise ValidationError(
+            f"{patient} already has a session {_slot_text(clash.starts_at, clash.ends_at)}.",
+            code="patient_busy",
+        )
+
+
+def within_working_hours(*, practitioner, location: Location, start: dt.datetime, end: dt.datetime) -> bool:
+    s, e = timezone.localtime(start), timezone.localtime(end)
+    if s.date() != e.date() and e.time() != dt.time.min:
+        return False
+    end_time = e.time() if s.date() == e.date() else dt.time.max
+    return WorkingHours.objects.filter(
+        practitioner=practitioner,
+        location=location,
+        weekday=s.weekday(),
+        start_time__lte=s.time(),
+        end_time__gte=end_time,
+    ).exists()
+
+
+def _check_hours(*, actor, practitioner, location, start, end, override_hours: bool) -> bool:
+    """True when the booking is outside working hours and a manager allowed it."""
+    if within_working_hours(practitioner=practitioner, location=location, start=start, end=end):
+        return False
+    base = f"{_slot_text(start, end)} is outside {_name(practitioner)}'s working hours at {location}."
+    if actor is not None and not actor.has_perm("treatments.book_outside_hours"):
+        raise ValidationError(f"{base} Only a manager can book outside working hours.", code="outside_hours")
+    if not override_hours:
+        raise ValidationError(
+            f"{base} Tick “Book outside working hours” to book it anyway.", code="outside_hours_confirm"
+        )
+    return True
+
+
+def _plan_for(patient: Patient, treatment_type: str, plan: TreatmentPlan | None) -> TreatmentPlan | None:
+    if plan is not None:
+        if plan.patient_id != patient.pk:
+            raise ValidationError({"plan": "This plan belongs to another patient."})
+        return plan
+    return TreatmentPlan.objects.active().filter(patient=patient, treatment_type=treatment_type).first()
+
+
+def _history(session: Session, *, actor, kind: str, **fields) -> None:
+    SessionChange.objects.create(
+        session=session,
+        kind=kind,
+        changed_by=actor if getattr(actor, "is_authenticated", False) else None,
+        **fields,
+    )
+
+
+@transaction.atomic
+def session_book(
+    *,
+    actor,
+    patient: Patient,
+    practitioner,
+    location: Location,
+    starts_at: dt.datetime,
+    duration_minutes: int,
+    treatment_type: str,
+    room: Room | None = None,
+    plan: TreatmentPlan | None = None,
+    booking_notes: str = "",
+    override_hours: bool = False,
+) -> Session:
+    """Book a session, refusing a double-booked practitioner, room or patient."""
+    require_location(actor, location)
+    if timezone.is_naive(starts_at):
+        raise ValueError("starts_at must be timezone-aware.")
+    if starts_at < timezone.now() - PAST_TOLERANCE:
+        raise ValidationError({"starts_at": "This time has passed; choose a time from now on."})
+    _check_bookable(practitioner=practitioner, location=location, room=room)
+    session = Session(
+        patient=patient,
+        practitioner=practitioner,
+        location=location,
+        room=room,
+        plan=_plan_for(patient, treatment_type, plan),
+        treatment_type=treatment_type,
+        starts_at=starts_at,
+        duration_minutes=duration_minutes,
+        booking_notes=booking_notes,
+        booked_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    session.ends_at = session.compute_end()
+    session.full_clean(exclude=["ends_at"])
+    _lock(patient, practitioner, room)
+    session.outside_hours = _check_hours(
+        actor=actor,
+        practitioner=practitioner,
+        location=location,
+        start=session.starts_at,
+        end=session.ends_at,
+        override_hours=override_hours,
+    )
+    _check_overlaps(
+        patient=patient, practitioner=practitioner, room=room, start=session.starts_at, end=session.ends_at
+    )
+    session.save()
+    _history(
+        session,
+        actor=actor,
+        kind=SessionChange.Kind.BOOKED,
+        to_starts_at=session.starts_at,
+        to_practitioner=practitioner,
+        to_room=room,
+        to_status=session.status,
+    )
+    audit_record(actor=actor, action="session.book", obj=session, after=snapshot(session, SESSION_FIELDS))
+    return session
+
+
+@transaction.atomic
+def session_reschedule(
+    *,
+    actor,
+    session: Session,
+    starts_at: dt.datetime,
+    duration_minutes: int | None = None,
+    practitioner=None,
+    room: Room | bool | None = False,
+    reason: str = "",
+    override_hours: bool = False,
+) -> Session:
+    """Move a booked session (time, practitioner, room). The old slot stays in its history.
+
+    ``room=False`` keeps the current room; ``room=None`` clears it.
+    """
+    session = Session.objects.select_for_update().select_related("patient", "location").get(pk=session.pk)
+    if session.status != SessionStatus.BOOKED:
+        raise ValidationError(f"A session that is {session.get_status_display().lower()} cannot be moved.")
+    if starts_at < timezone.now() - PAST_TOLERANCE:
+        raise ValidationError({"starts_at": "This time has passed; choose a time from now on."})
+    before = snapshot(session, SESSION_FIELDS)
+    old = (session.starts_at, session.practitioner, session.room)
+    practitioner = practitioner or session.practitioner
+    new_room = session.room if room is False else room
+    _check_bookable(practitioner=practitioner, location=session.location, room=new_room)
+    session.starts_at = starts_at
+    session.duration_minutes = duration_minutes or session.duration_minutes
+    session.practitioner = practitioner
+    session.room = new_room
+    session.ends_at = session.compute_end()
+    session.full_clean(exclude=["ends_at"])
+    _lock(session.patient, practitioner, new_room)
+    session.outside_hours = _check_hours(
+        actor=actor,
+        practitioner=practitioner,
+        location=session.location,
+        start=session.starts_at,
+        end=session.ends_at,
+        override_hours=override_hours,
+    )
+    _check_overlaps(
+        patient=session.patient,
+        practitioner=practitioner,
+        room=new_room,
+        start=session.starts_at,
+        end=session.ends_at,
+        exclude=session,
+    )
+    session.save()
+    _history(
+        session,
+        actor=actor,
+        kind=SessionChange.Kind.RESCHEDULED,
+        from_starts_at=old[0],
+        to_starts_at=session.starts_at,
+        from_practitioner=old[1],
+        to_practitioner=practitioner,
+        from_room=old[2],
+        to_room=new_room,
+        reason=reason[:200],
+    )
+    audit_record(
+        actor=actor,
+        action="session.reschedule",
+        obj=session,
+        before=before,
+        after=snapshot(session, SESSION_FIELDS) | {"reason": reason},
+    )
+    return session
+
+
+def _transition(
+    *,
+    actor,
+    session: Session,
+    allowed: tuple[str, ...],
+    to: str,
+    action: str,
+    stamp: str | None,
+    reason: str = "",
+) -> Session:
+    session = Session.objects.select_for_update().get(pk=session.pk)
+    if session.status not in allowed:
+        raise ValidationError(
+            f"This session is {session.get_status_display().lower()}; it cannot be marked "
+            f"{SessionStatus(to).label.lower()}."
+        )
+    before = snapshot(session, ("status", "cancel_reason"))
+    previous = session.status
+    session.status = to
+    if stamp:
+        setattr(session, stamp, timezone.now())
+    if reason:
+        session.cancel_reason = reason[:200]
+    session.save()
+    _history(
+        session,
+        actor=actor,
+        kind=SessionChange.Kind.STATUS,
+        from_status=previous,
+        to_status=to,
+        reason=reason[:200],
+    )
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=session,
+        before=before,
+        after=snapshot(session, ("status", "cancel_reason")),
+    )
+    return session
+
+
+@transaction.atomic
+def session_check_in(*, actor, session: Session) -> Session:
+    """The patient has arrived (one click at the desk). Only on the day of the session."""
+    if timezone.localtime(session.starts_at).date() != timezone.localdate():
+        raise ValidationError("Only today's sessions can be checked in.")
+    return _transition(
+        actor=actor,
+        session=session,
+        allowed=(SessionStatus.BOOKED,),
+        to=SessionStatus.ARRIVED,
+        action="session.check_in",
+        stamp="arrived_at",
+    )
+
+
+@transaction.atomic
+def session_start(*, actor, session: Session) -> Session:
+    return _transition(
+        actor=actor,
+        session=session,
+        allowed=(SessionStatus.BOOKED, SessionStatus.ARRIVED),
+        to=SessionStatus.IN_TREATMENT,
+        action="session.start",
+        stamp="started_at",
+    )
+
+
+@transaction.atomic
+def session_complete(*, actor, session: Session) -> Session:
+    """Finish the session and move its treatment plan on (next due date, phase)."""
+    session = _transition(
+        actor=actor,
+        session=session,
+        allowed=(SessionStatus.ARRIVED, SessionStatus.IN_TREATMENT),
+        to=SessionStatus.COMPLETED,
+        action="session.complete",
+        stamp="completed_at",
+    )
+    if session.plan_id is None:
+        plan = _plan_for(session.patient, session.treatment_type, None)
+        if plan is not None:
+            session.plan = plan
+            session.save(update_fields=["plan"])
+    if session.plan_id is not None:
+        plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
+        before = snapshot(plan, ("completed_sessions", "next_due_on", "due_by"))
+        plan.refresh_progress()
+        audit_record(
+            actor=actor,
+            action="plan.progress",
+            obj=plan,
+            location=session.location,
+            before=before,
+            after=snapshot(plan, ("completed_sessions", "next_due_on", "due_by")) | {"phase": plan.phase},
+        )
+    return session
+
+
+@transaction.atomic
+def session_cancel(*, actor, session: Session, reason: str) -> Session:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the session is cancelled."})
+    return _transition(
+        actor=actor,
+        session=session,
+        allowed=(SessionStatus.BOOKED, SessionStatus.ARRIVED),
+        to=SessionStatus.CANCELLED,
+        action="session.cancel",
+        stamp="cancelled_at",
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def session_no_show(*, actor, session: Session) -> Session:
+    if session.starts_at > timezone.now():
+        raise ValidationError("A session can be marked a no-show only after its start time.")
+    return _transition(
+        actor=actor,
+        session=session,
+        allowed=(SessionStatus.BOOKED,),
+        to=SessionStatus.NO_SHOW,
+        action="session.no_show",
+        stamp=None,
+    )
