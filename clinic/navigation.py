@@ -18,6 +18,12 @@ class NavItem:
 # Apps add their entries here; order is the order in the bar.
 NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Dashboard", "dashboard"),
+    # products:
+    NavItem("Stock", "products:stock_overview", "products.view_lot"),
+    NavItem("Cold chain", "products:unit_list", "products.view_storageunit"),
+    NavItem("Excursions", "products:excursion_list", "products.view_excursion"),
+    NavItem("Catalogue", "products:product_list", "products.view_product"),
+    # end products
     NavItem("Audit trail", "clinic:audit_list", "clinic.view_auditevent", "Admin"),
     NavItem("Outbox", "clinic:outbox_list", "clinic.view_notification", "Admin"),
     NavItem("Staff", "clinic:staff_list", "clinic.manage_staff", "Admin"),

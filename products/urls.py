@@ -1,5 +1,31 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from products import views
+
 app_name = "products"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("stock/", views.stock_overview, name="stock_overview"),
+    path("lots/", views.lot_list, name="lot_list"),
+    path("lots/receive/", views.lot_receive, name="lot_receive"),
+    path("lots/scan/", views.gs1_parse, name="gs1_parse"),
+    path("lots/<int:pk>/", views.lot_detail, name="lot_detail"),
+    path("lots/<int:pk>/open-vial/", views.vial_open, name="vial_open"),
+    path("lots/<int:pk>/<slug:action>/", views.lot_action, name="lot_action"),
+    path("vials/<int:pk>/", views.vial_draw, name="vial_draw"),
+    path("vials/<int:pk>/discard/", views.vial_discard, name="vial_discard"),
+    path("catalogue/", views.product_list, name="product_list"),
+    path("catalogue/new/", views.product_create, name="product_create"),
+    path("catalogue/<int:pk>/", views.product_edit, name="product_edit"),
+    path("units/", views.unit_list, name="unit_list"),
+    path("units/new/", views.unit_create, name="unit_create"),
+    path("units/<int:pk>/", views.unit_detail, name="unit_detail"),
+    path("units/<int:pk>/edit/", views.unit_edit, name="unit_edit"),
+    path("units/<int:pk>/readings/new/", views.reading_create, name="reading_create"),
+    path("units/<int:pk>/import/", views.readings_import, name="readings_import"),
+    path("excursions/", views.excursion_list, name="excursion_list"),
+    path("excursions/<int:pk>/", views.excursion_detail, name="excursion_detail"),
+    path("excursions/<int:pk>/addendum/", views.excursion_addendum, name="excursion_addendum"),
+]

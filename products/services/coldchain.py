@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -40,7 +42,6 @@ PLAUSIBLE_C = (Decimal("-100"), Decimal("60"))
 MAX_REPORTED_ERRORS = 20
 LOGGER_INTERVAL = dt.timedelta(minutes=30)
 MANUAL_WORKING_HOURS = (8, 18)  # a working day, local time, Monday to Friday
-MANUAL_INTERVAL_WORKING_HOURS = 5  # half of it
 
 
 # --- Readings ---------------------------------------------------------------------------
@@ -99,10 +100,10 @@ class ImportResult:
 
 
 def _temperature_unit(header: list[str]) -> str:
-    text = " ".join(header).lower()
-    if "°f" in text or "(f)" in text or "fahrenheit" in text or "degf" in text:
+    tokens = set(re.split(r"[^a-z]+", " ".join(header).lower().replace("°", " deg ")))
+    if tokens & {"f", "degf", "fahrenheit"}:
         return "F"
-    if "°c" in text or "(c)" in text or "celsius" in text or "degc" in text:
+    if tokens & {"c", "degc", "celsius"}:
         return "C"
     raise ValidationError(
         "Line 1: the header does not say whether temperatures are in °C or °F "
@@ -464,6 +465,7 @@ def excursion_addendum(*, excursion: Excursion, actor, text: str) -> ExcursionAd
     """Add a correction or later fact to a closed excursion."""
     if not text.strip():
         raise ValidationError("Write the addendum.")
+    excursion = Excursion.objects.select_related("storage_unit__location").get(pk=excursion.pk)
     if excursion.is_open:
         raise ValidationError("The excursion is still open; edit its review instead.")
     addendum = ExcursionAddendum.objects.create(excursion=excursion, text=text.strip(), author=actor)
@@ -491,21 +493,22 @@ class Gap:
         return self.before - self.after
 
 
-def _working_hours_between(start: dt.datetime, end: dt.datetime) -> float:
-    """Hours of the working day (08–18 local, Monday–Friday) between two instants."""
-    start, end = timezone.localtime(start), timezone.localtime(end)
-    total = 0.0
-    day = start.date()
-    while day <= end.date():
+def _half_days(since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Working half-days (08–13, 13–18 local, Monday–Friday) lying wholly inside the period."""
+    tz = timezone.get_current_timezone()
+    first, last = timezone.localtime(since).date(), timezone.localtime(until).date()
+    open_h, close_h = MANUAL_WORKING_HOURS
+    middle = (open_h + close_h) // 2
+    slots = []
+    day = first
+    while day <= last:
         if day.weekday() < 5:
-            tz = start.tzinfo
-            open_at = dt.datetime.combine(day, dt.time(MANUAL_WORKING_HOURS[0]), tz)
-            close_at = dt.datetime.combine(day, dt.time(MANUAL_WORKING_HOURS[1]), tz)
-            lo, hi = max(start, open_at), min(end, close_at)
-            if hi > lo:
-                total += (hi - lo).total_seconds() / 3600
+            for a, b in ((open_h, middle), (middle, close_h)):
+                slot = (dt.datetime.combine(day, dt.time(a), tz), dt.datetime.combine(day, dt.time(b), tz))
+                if slot[0] >= since and slot[1] <= until:
+                    slots.append(slot)
         day += dt.timedelta(days=1)
-    return total
+    return slots
 
 
 def missed_checks(unit: StorageUnit, *, since: dt.datetime, until: dt.datetime | None = None) -> list[Gap]:
@@ -517,11 +520,18 @@ def missed_checks(unit: StorageUnit, *, since: dt.datetime, until: dt.datetime |
         .order_by("taken_at")
         .values_list("taken_at", flat=True)
     )
-    previous = since
-    for when in [*manual, until]:
-        if _working_hours_between(previous, when) > MANUAL_INTERVAL_WORKING_HOURS:
-            gaps.append(Gap(ReadingSource.MANUAL, previous, when))
-        previous = when
+    # Checks are due at the start and end of each working day: every working half-day
+    # should hold one. Consecutive empty half-days make one gap.
+    slots = _half_days(since, until)
+    run: list[tuple[dt.datetime, dt.datetime]] = []
+    for index, (a, b) in enumerate(slots):
+        i = bisect.bisect_left(manual, a)
+        checked = i < len(manual) and manual[i] < b
+        if not checked and run and run[-1][1] == index - 1:
+            run[-1] = (run[-1][0], index)
+        elif not checked:
+            run.append((index, index))
+    gaps += [Gap(ReadingSource.MANUAL, slots[i][0], slots[j][1]) for i, j in run]
     if unit.logger_id:
         logged = unit.readings.filter(source=ReadingSource.LOGGER, taken_at__gte=since, taken_at__lte=until)
         previous = None

@@ -1,0 +1,277 @@
+"""Forms for the products pages. Each explains its errors in words a clinic uses."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+
+from products.gs1 import GS1Error, looks_like_gs1, parse_gs1
+from products.models import Excursion, Format, LotStatus, Product, StorageUnit
+from products.models.coldchain import Decision
+from products.models.stock import WasteReason
+from products.services.coldchain import DATE_FORMAT_CHOICES, REVIEW_FIELDS
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def format_value(self, value):
+        if hasattr(value, "strftime"):
+            return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M") if timezone.is_aware(value) else value
+        return value
+
+
+class ProductForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = [
+            "name",
+            "manufacturer",
+            "supplier",
+            "gtin",
+            "source",
+            "format",
+            "storage_min_c",
+            "storage_max_c",
+            "vial_volume_ml",
+            "concentration_per_ml",
+            "diluent",
+            "diluent_volume_ml",
+            "use_within_hours",
+            "route_topical",
+            "route_intradermal",
+            "route_scalp",
+            "areas",
+            "periorbital_suitable",
+            "unit_cost",
+            "is_active",
+        ]
+
+
+class StorageUnitForm(forms.ModelForm):
+    class Meta:
+        model = StorageUnit
+        fields = [
+            "location",
+            "name",
+            "kind",
+            "min_c",
+            "max_c",
+            "logger_id",
+            "calibration_expires_on",
+            "is_active",
+        ]
+        widgets = {"calibration_expires_on": DateInput}
+
+    def __init__(self, *args, locations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = locations
+
+
+class ReceiveForm(forms.Form):
+    """Receiving a delivery. The lot field also takes a scanned GS1 string (server-side parse)."""
+
+    lot_number = forms.CharField(
+        label="Lot number or scan",
+        max_length=200,
+        required=False,
+        help_text="Type the lot, or scan the box barcode here: GTIN, lot and expiry are filled in.",
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off", "data-gs1-scan": "1"}),
+    )
+    product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False)
+    expiry_date = forms.DateField(widget=DateInput, required=False)
+    quantity = forms.IntegerField(label="Vials received", min_value=1)
+    storage_unit = forms.ModelChoiceField(queryset=StorageUnit.objects.none())
+    gtin = forms.CharField(label="GTIN", max_length=14, required=False)
+    serial = forms.CharField(max_length=40, required=False)
+    manufactured_on = forms.DateField(widget=DateInput, required=False)
+    supplier_reference = forms.CharField(max_length=80, required=False, label="Supplier reference / invoice")
+    arrival_temperature_c = forms.DecimalField(
+        label="Temperature on arrival (°C)", max_digits=5, decimal_places=1, required=False
+    )
+    logger_ok = forms.NullBooleanField(
+        label="Shipping logger",
+        required=False,
+        widget=forms.Select(
+            choices=[("unknown", "No logger"), ("true", "Logger OK"), ("false", "Logger alarm")]
+        ),
+    )
+    packaging_intact = forms.BooleanField(label="Packaging intact", required=False, initial=True)
+    certificate_concentration_per_ml = forms.DecimalField(
+        label="Concentration on the certificate (particles/mL)",
+        max_digits=20,
+        decimal_places=0,
+        required=False,
+    )
+
+    def __init__(self, data=None, *, products, units, **kwargs):
+        self.scan_error = ""
+        self.scanned = None
+        if data is not None:
+            data = data.copy()
+            raw = data.get("lot_number", "")
+            if raw and looks_like_gs1(raw):
+                try:
+                    self.scanned = parse_gs1(raw)
+                except GS1Error as exc:
+                    self.scan_error = str(exc)
+                else:
+                    self._fill_from_scan(data, products)
+        super().__init__(data, **kwargs)
+        self.fields["product"].queryset = products
+        self.fields["storage_unit"].queryset = units
+
+    def _fill_from_scan(self, data, products) -> None:
+        s = self.scanned
+        data["lot_number"] = s.lot
+        if s.expiry:
+            data["expiry_date"] = s.expiry.isoformat()
+        if s.gtin:
+            data["gtin"] = s.gtin
+            if not data.get("product"):
+                match = products.filter(gtin=s.gtin).first()
+                if match is not None:
+                    data["product"] = str(match.pk)
+        if s.serial:
+            data["serial"] = s.serial
+
+    def clean(self):
+        data = super().clean()
+        if self.scan_error:
+            self.add_error("lot_number", f"The scan could not be read: {self.scan_error}")
+            return data
+        if not data.get("lot_number"):
+            self.add_error("lot_number", "Enter the lot number or scan the barcode.")
+        if not data.get("expiry_date"):
+            self.add_error("expiry_date", "Enter the expiry date.")
+        if not data.get("product"):
+            if data.get("gtin"):
+                self.add_error("product", f"No product in the catalogue has GTIN {data['gtin']}; choose it.")
+            else:
+                self.add_error("product", "Choose the product.")
+        manufactured, expiry = data.get("manufactured_on"), data.get("expiry_date")
+        if manufactured and expiry and manufactured >= expiry:
+            self.add_error("manufactured_on", "The manufacture date must be before the expiry.")
+        return data
+
+
+class WasteForm(forms.Form):
+    quantity = forms.IntegerField(label="Vials", min_value=1)
+    reason = forms.ChoiceField(choices=[("", "—"), *WasteReason.choices])
+    note = forms.CharField(max_length=300, required=False)
+
+
+class AdjustForm(forms.Form):
+    counted = forms.IntegerField(label="Vials counted on the shelf", min_value=0)
+    reason = forms.CharField(max_length=300, help_text="Required: why the count differs.")
+
+
+class TransferForm(forms.Form):
+    to_unit = forms.ModelChoiceField(queryset=StorageUnit.objects.none(), label="Move to")
+    note = forms.CharField(max_length=300, required=False)
+
+    def __init__(self, *args, units, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_unit"].queryset = units
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=200, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class VialDrawForm(forms.Form):
+    volume_ml = forms.DecimalField(label="Volume drawn (mL)", max_digits=6, decimal_places=2, min_value=0.01)
+    reference = forms.CharField(max_length=80, required=False, help_text="Patient or treatment reference.")
+
+
+class VialDiscardForm(forms.Form):
+    reason = forms.ChoiceField(choices=[("", "—"), *WasteReason.choices])
+
+
+class ReadingForm(forms.Form):
+    taken_at = forms.DateTimeField(label="Checked at", widget=DateTimeInput)
+    temperature_c = forms.DecimalField(label="Current (°C)", max_digits=5, decimal_places=2)
+    min_c = forms.DecimalField(
+        label="Minimum since last check (°C)", max_digits=5, decimal_places=2, required=False
+    )
+    max_c = forms.DecimalField(
+        label="Maximum since last check (°C)", max_digits=5, decimal_places=2, required=False
+    )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="Logger file (CSV)", help_text="Timestamp and temperature columns; comma or semicolon."
+    )
+    date_format = forms.ChoiceField(
+        label="Date format in the file",
+        choices=[("", "—"), *DATE_FORMAT_CHOICES],
+        help_text="As the logger writes it. Times are read as the clinic's local time.",
+    )
+
+    MAX_BYTES = 20 * 1024 * 1024
+
+    def clean_file(self):
+        f = self.cleaned_data["file"]
+        if f.size > self.MAX_BYTES:
+            raise forms.ValidationError("The file is larger than 20 MB; split it by month.")
+        return f
+
+
+class StockFilterForm(forms.Form):
+    format = forms.ChoiceField(choices=[("", "Any format"), *Format.choices], required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *LotStatus.choices], required=False)
+    location = forms.ModelChoiceField(queryset=None, required=False, empty_label="All my locations")
+
+    def __init__(self, *args, locations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = locations
+
+
+class ExcursionReviewForm(forms.ModelForm):
+    """The CDC storage-troubleshooting record, and one decision per held lot."""
+
+    class Meta:
+        model = Excursion
+        fields = list(REVIEW_FIELDS)
+        widgets = {
+            "what_happened": forms.Textarea(attrs={"rows": 3}),
+            "manufacturer_answer": forms.Textarea(attrs={"rows": 2}),
+            "prevention": forms.Textarea(attrs={"rows": 2}),
+            "manufacturer_contacted_at": DateTimeInput,
+        }
+
+    def __init__(self, *args, held, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.held = held
+        for item in held:
+            lot = item.lot
+            self.fields[f"decision_{lot.pk}"] = forms.ChoiceField(
+                label=f"Decision for lot {lot.lot_number} ({lot.product})",
+                choices=[("", "—"), *Decision.choices],
+                required=False,
+                initial=item.decision,
+            )
+            self.fields[f"reason_{lot.pk}"] = forms.CharField(
+                label=f"Reason for lot {lot.lot_number}", max_length=300, required=False, initial=item.reason
+            )
+
+    def decisions(self) -> dict[int, tuple[str, str]]:
+        return {
+            item.lot_id: (
+                self.cleaned_data.get(f"decision_{item.lot_id}", ""),
+                self.cleaned_data.get(f"reason_{item.lot_id}", ""),
+            )
+            for item in self.held
+        }
+
+    def review(self) -> dict:
+        return {name: self.cleaned_data.get(name) for name in REVIEW_FIELDS}
+
+
+class AddendumForm(forms.Form):
+    text = forms.CharField(label="Addendum", widget=forms.Textarea(attrs={"rows": 3}))

@@ -1,0 +1,29 @@
+"""The manager's dashboard panel: stock and expiry, open excursions. Fixed query count."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Count, Q
+
+from products.models import Excursion, Lot
+from products.models.stock import expiring_soon_cutoff
+
+
+def stock_panel(user) -> dict:
+    lots = Lot.objects.for_user(user)
+    counts = lots.usable().aggregate(
+        usable=Count("pk"), expiring=Count("pk", filter=Q(expiry_date__lte=expiring_soon_cutoff()))
+    )
+    quarantined = lots.filter(is_quarantined=True, is_recalled=False, quantity_on_hand__gt=0).count()
+    expiring = list(
+        lots.usable().filter(expiry_date__lte=expiring_soon_cutoff()).fefo().select_related("product")[:5]
+    )
+    excursions = list(Excursion.objects.for_user(user).open().select_related("storage_unit__location")[:5])
+    return {
+        "usable_lots": counts["usable"],
+        "expiring_count": counts["expiring"],
+        "quarantined_count": quarantined,
+        "expiring": expiring,
+        "excursions": excursions,
+        "days": settings.EXPIRING_SOON_DAYS,
+    }

@@ -1,0 +1,49 @@
+"""Views of the products app: thin (scoped fetch → form → service → redirect)."""
+
+from __future__ import annotations
+
+from products.views.catalogue import product_create, product_edit, product_list, unit_create, unit_edit
+from products.views.coldchain import (
+    excursion_addendum,
+    excursion_detail,
+    excursion_list,
+    reading_create,
+    readings_import,
+    unit_detail,
+    unit_list,
+)
+from products.views.stock import (
+    gs1_parse,
+    lot_action,
+    lot_detail,
+    lot_list,
+    lot_receive,
+    stock_overview,
+    vial_discard,
+    vial_draw,
+    vial_open,
+)
+
+__all__ = [
+    "excursion_addendum",
+    "excursion_detail",
+    "excursion_list",
+    "gs1_parse",
+    "lot_action",
+    "lot_detail",
+    "lot_list",
+    "lot_receive",
+    "product_create",
+    "product_edit",
+    "product_list",
+    "reading_create",
+    "readings_import",
+    "stock_overview",
+    "unit_create",
+    "unit_detail",
+    "unit_edit",
+    "unit_list",
+    "vial_discard",
+    "vial_draw",
+    "vial_open",
+]

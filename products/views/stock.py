@@ -1,0 +1,383 @@
+"""Stock pages: overview per product, lots, receiving, stock actions and opened vials."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from clinic.models import Location
+from clinic.scoping import get_for_user_or_404, location_ids_for
+from clinic.tables import paginate, sort_queryset
+from products import services
+from products.forms import (
+    AdjustForm,
+    ReasonForm,
+    ReceiveForm,
+    StockFilterForm,
+    TransferForm,
+    VialDiscardForm,
+    VialDrawForm,
+    WasteForm,
+)
+from products.gs1 import GS1Error, parse_gs1
+from products.models import Lot, LotStatus, OpenedVial, Product, StockMovement, StorageUnit
+from products.models.stock import STATUS_TONES
+
+
+def _locations(user):
+    return Location.objects.filter(id__in=location_ids_for(user), is_active=True)
+
+
+def _units(user):
+    return StorageUnit.objects.for_user(user).filter(is_active=True).select_related("location")
+
+
+def _errors(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+def _count(qs, field: str = "product"):
+    """A correlated COUNT subquery per product (one query for the whole page)."""
+    return Coalesce(
+        Subquery(
+            qs.filter(**{field: OuterRef("pk")})
+            .order_by()
+            .values(field)
+            .annotate(c=Count("pk"))
+            .values("c")[:1],
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
+@permission_required("products.view_lot", raise_exception=True)
+@require_GET
+def stock_overview(request: HttpRequest) -> HttpResponse:
+    """On hand per product, open vials, nearest usable expiry and status counts."""
+    user = request.user
+    form = StockFilterForm(request.GET or None, locations=_locations(user))
+    lots = Lot.objects.for_user(user)
+    products = Product.objects.active()
+    if form.is_valid():
+        if form.cleaned_data["location"]:
+            lots = lots.filter(storage_unit__location=form.cleaned_data["location"])
+        if form.cleaned_data["format"]:
+            products = products.filter(format=form.cleaned_data["format"])
+        if form.cleaned_data["status"]:
+            products = products.filter(pk__in=lots.in_status(form.cleaned_data["status"]).values("product"))
+    in_stock = lots.filter(quantity_on_hand__gt=0)
+    products = products.annotate(
+        on_hand=Coalesce(
+            Subquery(
+                in_stock.filter(product=OuterRef("pk"))
+                .order_by()
+                .values("product")
+                .annotate(s=Sum("quantity_on_hand"))
+                .values("s")[:1],
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+        usable_on_hand=Coalesce(
+            Subquery(
+                lots.usable()
+                .filter(product=OuterRef("pk"))
+                .order_by()
+                .values("product")
+                .annotate(s=Sum("quantity_on_hand"))
+                .values("s")[:1],
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+        nearest_expiry=Subquery(
+            lots.usable().filter(product=OuterRef("pk")).fefo().values("expiry_date")[:1]
+        ),
+        n_expiring=_count(lots.in_status(LotStatus.EXPIRING_SOON)),
+        n_expired=_count(lots.in_status(LotStatus.EXPIRED)),
+        n_quarantined=_count(lots.in_status(LotStatus.QUARANTINED)),
+        n_recalled=_count(lots.in_status(LotStatus.RECALLED).filter(quantity_on_hand__gt=0)),
+        n_open_vials=_count(OpenedVial.objects.for_user(user).still_open(), "lot__product"),
+    )
+    products, sort = sort_queryset(
+        request,
+        products,
+        {"name": "name", "format": "format", "on_hand": "on_hand", "expiry": "nearest_expiry"},
+        "name",
+    )
+    vials = (
+        OpenedVial.objects.for_user(user)
+        .still_open()
+        .select_related("lot__product", "lot__storage_unit__location")
+        .order_by("beyond_use_at")
+    )
+    return render(
+        request,
+        "products/stock_overview.html",
+        {
+            "form": form,
+            "page": paginate(request, products),
+            "sort": sort,
+            "vials": vials[:50],
+            "tones": STATUS_TONES,
+        },
+    )
+
+
+@permission_required("products.view_lot", raise_exception=True)
+@require_GET
+def lot_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    qs = Lot.objects.for_user(user).with_status().select_related("product", "storage_unit__location")
+    form = StockFilterForm(request.GET or None, locations=_locations(user))
+    product = None
+    if request.GET.get("product", "").isdigit():
+        product = Product.objects.filter(pk=request.GET["product"]).first()
+        qs = qs.filter(product=product) if product else qs.none()
+    if form.is_valid():
+        d = form.cleaned_data
+        if d["location"]:
+            qs = qs.filter(storage_unit__location=d["location"])
+        if d["format"]:
+            qs = qs.filter(product__format=d["format"])
+        if d["status"]:
+            qs = qs.filter(status_code=d["status"])
+    if request.GET.get("usable"):
+        qs = qs.usable()
+    query = request.GET.get("q", "").strip()
+    if query:
+        qs = qs.filter(Q(lot_number__icontains=query) | Q(product__name__icontains=query))
+    qs, sort = sort_queryset(
+        request,
+        qs,
+        {
+            "expiry": "expiry_date",
+            "lot": "lot_number",
+            "product": "product__name",
+            "on_hand": "quantity_on_hand",
+            "received": "received_on",
+            "unit": "storage_unit__name",
+        },
+        "expiry",
+    )
+    return render(
+        request,
+        "products/lot_list.html",
+        {"form": form, "page": paginate(request, qs), "sort": sort, "product": product, "q": query},
+    )
+
+
+@permission_required("products.view_lot", raise_exception=True)
+@require_GET
+def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    lot = get_for_user_or_404(
+        Lot.objects.select_related("product", "storage_unit__location", "received_by"), request.user, pk=pk
+    )
+    movements = list(
+        StockMovement.objects.filter(lot=lot)
+        .select_related("actor", "from_unit", "to_unit")
+        .order_by("created_at", "id")
+    )
+    status_kinds = {"quarantine", "release", "recall", "transfer", "received"}
+    vials = (
+        OpenedVial.objects.filter(lot=lot)
+        .select_related("opened_by")
+        .annotate(n_draws=Count("draws"))
+        .order_by("-opened_at")
+    )
+    excursions = lot.excursions.select_related("excursion__storage_unit").order_by("-excursion__started_at")
+    return render(
+        request,
+        "products/lot_detail.html",
+        {
+            "lot": lot,
+            "movements": movements,
+            "history": [m for m in movements if m.kind in status_kinds],
+            "vials": vials,
+            "excursions": excursions,
+        },
+    )
+
+
+def _receive_choices(user):
+    return Product.objects.active().order_by("name"), _units(user)
+
+
+@permission_required("products.receive_stock", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def lot_receive(request: HttpRequest) -> HttpResponse:
+    products, units = _receive_choices(request.user)
+    form = ReceiveForm(request.POST or None, products=products, units=units)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            lot = services.lot_receive(
+                actor=request.user,
+                product=d["product"],
+                lot_number=d["lot_number"],
+                expiry_date=d["expiry_date"],
+                quantity=d["quantity"],
+                storage_unit=d["storage_unit"],
+                manufactured_on=d["manufactured_on"],
+                gtin=d["gtin"],
+                serial=d["serial"],
+                supplier_reference=d["supplier_reference"],
+                arrival_temperature_c=d["arrival_temperature_c"],
+                logger_ok=d["logger_ok"],
+                packaging_intact=d["packaging_intact"],
+                certificate_concentration_per_ml=d["certificate_concentration_per_ml"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, _errors(exc))
+        else:
+            lot.refresh_from_db()
+            if lot.is_quarantined:
+                messages.warning(
+                    request, f"Lot {lot.lot_number} received and quarantined: {lot.hold_reason}."
+                )
+            else:
+                messages.success(request, f"Lot {lot.lot_number} received: {lot.quantity_on_hand} vials.")
+            return redirect("products:lot_detail", pk=lot.pk)
+    return render(request, "products/lot_receive.html", {"form": form})
+
+
+@permission_required("products.receive_stock", raise_exception=True)
+@require_GET
+def gs1_parse(request: HttpRequest) -> JsonResponse:
+    """What a scanned string holds, for the receive form's live fill (same parser as the server)."""
+    try:
+        data = parse_gs1(request.GET.get("code", ""))
+    except GS1Error as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    product = (
+        Product.objects.active().filter(gtin=data.gtin).values("pk", "name").first() if data.gtin else None
+    )
+    return JsonResponse(
+        {
+            "gtin": data.gtin,
+            "lot": data.lot,
+            "serial": data.serial,
+            "expiry": data.expiry.isoformat() if data.expiry else "",
+            "product": product["pk"] if product else None,
+            "product_name": product["name"] if product else "",
+        }
+    )
+
+
+# Each stock action: its permission, form, and how it calls its service.
+ACTIONS = {
+    "waste": ("products.move_stock", "Waste stock", WasteForm),
+    "adjust": ("products.move_stock", "Adjust the count", AdjustForm),
+    "transfer": ("products.move_stock", "Transfer to another unit", TransferForm),
+    "quarantine": ("products.hold_stock", "Quarantine", ReasonForm),
+    "release": ("products.hold_stock", "Release from quarantine", ReasonForm),
+    "recall": ("products.hold_stock", "Record a recall", ReasonForm),
+}
+
+
+def _run_action(action: str, lot: Lot, d: dict, actor) -> str:
+    if action == "waste":
+        services.stock_waste(lot=lot, quantity=d["quantity"], reason=d["reason"], note=d["note"], actor=actor)
+        return f"{d['quantity']} vial(s) wasted."
+    if action == "adjust":
+        services.stock_adjust(lot=lot, counted=d["counted"], reason=d["reason"], actor=actor)
+        return f"Count adjusted to {d['counted']}."
+    if action == "transfer":
+        services.stock_transfer(lot=lot, to_unit=d["to_unit"], note=d["note"], actor=actor)
+        return f"Lot moved to {d['to_unit']}."
+    if action == "quarantine":
+        services.lot_quarantine(lot=lot, reason=d["reason"], actor=actor)
+        return "Lot quarantined: do not use."
+    if action == "release":
+        services.lot_release(lot=lot, reason=d["reason"], actor=actor)
+        return "Lot released for use."
+    services.lot_recall(lot=lot, reason=d["reason"], actor=actor)
+    return "Recall recorded; the lot can no longer be used."
+
+
+@require_http_methods(["GET", "POST"])
+def lot_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    permission, title, form_class = ACTIONS[action]
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+    lot = get_for_user_or_404(
+        Lot.objects.select_related("product", "storage_unit__location"), request.user, pk=pk
+    )
+    kwargs = {"units": _units(request.user).exclude(pk=lot.storage_unit_id)} if action == "transfer" else {}
+    form = form_class(request.POST or None, **kwargs)
+    if request.method == "POST" and form.is_valid():
+        try:
+            done = _run_action(action, lot, form.cleaned_data, request.user)
+        except ValidationError as exc:
+            form.add_error(None, _errors(exc))
+        else:
+            messages.success(request, done)
+            return redirect("products:lot_detail", pk=lot.pk)
+    return render(
+        request, "products/lot_action.html", {"lot": lot, "form": form, "title": title, "action": action}
+    )
+
+
+@permission_required("products.open_vial", raise_exception=True)
+@require_POST
+def vial_open(request: HttpRequest, pk: int) -> HttpResponse:
+    lot = get_for_user_or_404(Lot.objects.all(), request.user, pk=pk)
+    try:
+        vial = services.vial_open(lot=lot, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+        return redirect("products:lot_detail", pk=lot.pk)
+    messages.success(request, f"Vial {vial.method}; use it before {vial.beyond_use_at:%H:%M on %d %b}.")
+    return redirect("products:vial_draw", pk=vial.pk)
+
+
+@permission_required("products.open_vial", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def vial_draw(request: HttpRequest, pk: int) -> HttpResponse:
+    vial = get_for_user_or_404(
+        OpenedVial.objects.select_related("lot__product", "lot__storage_unit__location"), request.user, pk=pk
+    )
+    form = VialDrawForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.vial_draw(
+                vial=vial, volume_ml=form.cleaned_data["volume_ml"], reference=form.cleaned_data["reference"],
+                actor=request.user,
+            )  # fmt: skip
+        except ValidationError as exc:
+            form.add_error(None, _errors(exc))
+        else:
+            messages.success(request, f"{form.cleaned_data['volume_ml']} mL drawn.")
+            return redirect("products:stock_overview")
+    draws = vial.draws.select_related("drawn_by")
+    return render(
+        request,
+        "products/vial_draw.html",
+        {"vial": vial, "form": form, "discard_form": VialDiscardForm(), "draws": draws},
+    )
+
+
+@permission_required("products.open_vial", raise_exception=True)
+@require_POST
+def vial_discard(request: HttpRequest, pk: int) -> HttpResponse:
+    vial = get_for_user_or_404(OpenedVial.objects.all(), request.user, pk=pk)
+    form = VialDiscardForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose why the vial is discarded.")
+        return redirect("products:vial_draw", pk=vial.pk)
+    try:
+        services.vial_discard(vial=vial, reason=form.cleaned_data["reason"], actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+        return redirect("products:vial_draw", pk=vial.pk)
+    messages.success(request, "Vial discarded.")
+    return redirect("products:stock_overview")

@@ -1,0 +1,66 @@
+// Storage-unit temperature chart. Data arrive already bucketed by the database
+// (min, mean, max per bucket), so the chart never holds more than a few hundred points.
+(function () {
+  "use strict";
+  const source = document.getElementById("temperature-data");
+  const canvas = document.getElementById("temperature-chart");
+  if (!source || !canvas || typeof Chart === "undefined") return;
+  const data = JSON.parse(source.textContent);
+  const pts = data.points;
+  const span = data.end - data.start;
+  const out = pts.filter((p) => p.hi > data.max_c || p.lo < data.min_c);
+
+  // Excursions as red bands behind the lines.
+  const excursionBands = {
+    id: "excursionBands",
+    beforeDatasetsDraw(chart) {
+      const { ctx, chartArea, scales } = chart;
+      ctx.save();
+      ctx.fillStyle = "rgba(220, 53, 69, 0.15)";
+      for (const e of data.excursions || []) {
+        const x0 = Math.max(scales.x.getPixelForValue(e.start), chartArea.left);
+        const x1 = Math.min(scales.x.getPixelForValue(Math.max(e.end, e.start + 60000)), chartArea.right);
+        if (x1 > x0) ctx.fillRect(x0, chartArea.top, Math.max(x1 - x0, 2), chartArea.bottom - chartArea.top);
+      }
+      ctx.restore();
+    },
+  };
+
+  const flat = (y) => [{ x: data.start, y: y }, { x: data.end, y: y }];
+  const fmt = (v) => {
+    const d = new Date(v);
+    return span > 3 * 86400000
+      ? d.toLocaleDateString(undefined, { day: "numeric", month: "short" })
+      : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  };
+
+  new Chart(canvas, {
+    type: "line",
+    plugins: [excursionBands],
+    data: {
+      datasets: [
+        { label: "Allowed minimum", data: flat(data.min_c), borderColor: "rgba(25,135,84,.6)", borderWidth: 1, pointRadius: 0, fill: false },
+        { label: "Allowed range", data: flat(data.max_c), borderColor: "rgba(25,135,84,.6)", borderWidth: 1, pointRadius: 0, fill: "-1", backgroundColor: "rgba(25,135,84,.12)" },
+        { label: "Lowest", data: pts.map((p) => ({ x: p.t, y: p.lo })), borderColor: "rgba(13,110,253,.35)", borderWidth: 1, pointRadius: 0, fill: false },
+        { label: "Highest", data: pts.map((p) => ({ x: p.t, y: p.hi })), borderColor: "rgba(13,110,253,.35)", borderWidth: 1, pointRadius: 0, fill: "-1", backgroundColor: "rgba(13,110,253,.12)" },
+        { label: "Mean", data: pts.map((p) => ({ x: p.t, y: p.avg })), borderColor: "#0b5563", borderWidth: 1.5, pointRadius: 0, fill: false },
+        { label: "Outside the range", data: out.map((p) => ({ x: p.t, y: p.hi > data.max_c ? p.hi : p.lo })), showLine: false, pointRadius: 3, pointBackgroundColor: "#dc3545", borderColor: "#dc3545" },
+      ],
+    },
+    options: {
+      animation: false,
+      parsing: false,
+      normalized: true,
+      maintainAspectRatio: false,
+      interaction: { mode: "nearest", intersect: false },
+      scales: {
+        x: { type: "linear", min: data.start, max: data.end, ticks: { callback: fmt, maxTicksLimit: 10 } },
+        y: { title: { display: true, text: "°C" } },
+      },
+      plugins: {
+        tooltip: { callbacks: { title: (items) => new Date(items[0].parsed.x).toLocaleString() } },
+        legend: { labels: { boxWidth: 12 } },
+      },
+    },
+  });
+})();

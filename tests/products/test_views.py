@@ -1,0 +1,475 @@
+"""Every products page: roles (403), scope (404), methods (405), happy paths, query counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from clinic.models import Notification
+from products.models import Excursion, Lot, LotStatus, OpenedVial, Product, StorageUnit, TemperatureReading
+from products.services import reading_record, vial_open
+from tests.products.factories import ProductFactory, StorageUnitFactory, make_lot
+
+pytestmark = pytest.mark.django_db
+
+GTIN = "09506000134352"
+
+
+@pytest.fixture
+def world(lot, other_lot, unit, other_unit, manager, other_manager, practitioner):
+    """A lot, an open vial and an open excursion at each location."""
+    vial = vial_open(lot=lot, actor=practitioner)
+    other_vial = vial_open(lot=other_lot, actor=other_manager)
+    spare = StorageUnitFactory(location=unit.location, name="Spare fridge")
+    reading_record(unit=spare, actor=manager, temperature_c=Decimal("11"))
+    reading_record(unit=other_unit, actor=other_manager, temperature_c=Decimal("12"))
+    return {
+        "lot": lot,
+        "other_lot": other_lot,
+        "unit": unit,
+        "other_unit": other_unit,
+        "vial": vial,
+        "other_vial": other_vial,
+        "excursion": Excursion.objects.get(storage_unit=spare),
+        "other_excursion": Excursion.objects.get(storage_unit=other_unit),
+    }
+
+
+# name, url (from the world), roles that may GET it
+PAGES = [
+    ("stock", lambda w: "/products/stock/", {"practitioner", "manager"}),
+    ("lots", lambda w: "/products/lots/", {"practitioner", "manager"}),
+    ("lot", lambda w: f"/products/lots/{w['lot'].pk}/", {"practitioner", "manager"}),
+    ("receive", lambda w: "/products/lots/receive/", {"manager"}),
+    ("scan", lambda w: f"/products/lots/scan/?code=01{GTIN}10A", {"manager"}),
+    ("waste", lambda w: f"/products/lots/{w['lot'].pk}/waste/", {"manager"}),
+    ("adjust", lambda w: f"/products/lots/{w['lot'].pk}/adjust/", {"manager"}),
+    ("transfer", lambda w: f"/products/lots/{w['lot'].pk}/transfer/", {"manager"}),
+    ("quarantine", lambda w: f"/products/lots/{w['lot'].pk}/quarantine/", {"manager"}),
+    ("release", lambda w: f"/products/lots/{w['lot'].pk}/release/", {"manager"}),
+    ("recall", lambda w: f"/products/lots/{w['lot'].pk}/recall/", {"manager"}),
+    ("vial", lambda w: f"/products/vials/{w['vial'].pk}/", {"practitioner", "manager"}),
+    ("catalogue", lambda w: "/products/catalogue/", {"practitioner", "manager"}),
+    ("product_new", lambda w: "/products/catalogue/new/", {"manager"}),
+    ("product_edit", lambda w: f"/products/catalogue/{w['lot'].product_id}/", {"manager"}),
+    ("units", lambda w: "/products/units/", {"manager"}),
+    ("unit_new", lambda w: "/products/units/new/", {"manager"}),
+    ("unit", lambda w: f"/products/units/{w['unit'].pk}/", {"manager"}),
+    ("unit_edit", lambda w: f"/products/units/{w['unit'].pk}/edit/", {"manager"}),
+    ("reading", lambda w: f"/products/units/{w['unit'].pk}/readings/new/", {"manager"}),
+    ("import", lambda w: f"/products/units/{w['unit'].pk}/import/", {"manager"}),
+    ("excursions", lambda w: "/products/excursions/", {"manager"}),
+    ("excursion", lambda w: f"/products/excursions/{w['excursion'].pk}/", {"manager"}),
+]
+
+# Pages of one object: the same page for the other location's object must be a 404.
+SCOPED = [
+    ("lot", lambda w: f"/products/lots/{w['other_lot'].pk}/"),
+    ("waste", lambda w: f"/products/lots/{w['other_lot'].pk}/waste/"),
+    ("transfer", lambda w: f"/products/lots/{w['other_lot'].pk}/transfer/"),
+    ("quarantine", lambda w: f"/products/lots/{w['other_lot'].pk}/quarantine/"),
+    ("open", lambda w: f"/products/lots/{w['other_lot'].pk}/open-vial/"),
+    ("vial", lambda w: f"/products/vials/{w['other_vial'].pk}/"),
+    ("discard", lambda w: f"/products/vials/{w['other_vial'].pk}/discard/"),
+    ("unit", lambda w: f"/products/units/{w['other_unit'].pk}/"),
+    ("unit_edit", lambda w: f"/products/units/{w['other_unit'].pk}/edit/"),
+    ("reading", lambda w: f"/products/units/{w['other_unit'].pk}/readings/new/"),
+    ("import", lambda w: f"/products/units/{w['other_unit'].pk}/import/"),
+    ("excursion", lambda w: f"/products/excursions/{w['other_excursion'].pk}/"),
+    ("addendum", lambda w: f"/products/excursions/{w['other_excursion'].pk}/addendum/"),
+]
+
+POST_ONLY = [
+    lambda w: f"/products/lots/{w['lot'].pk}/open-vial/",
+    lambda w: f"/products/vials/{w['vial'].pk}/discard/",
+    lambda w: f"/products/excursions/{w['excursion'].pk}/addendum/",
+]
+GET_ONLY = [
+    "/products/stock/",
+    "/products/lots/",
+    "/products/units/",
+    "/products/excursions/",
+    "/products/catalogue/",
+]
+
+
+class TestAccess:
+    @pytest.mark.parametrize(("name", "url", "allowed"), PAGES, ids=[p[0] for p in PAGES])
+    @pytest.mark.parametrize("role", ["front_desk", "practitioner", "manager"])
+    def test_each_role_gets_the_page_or_403(self, request, client_for, world, name, url, allowed, role):
+        response = client_for(request.getfixturevalue(role)).get(url(world))
+        assert response.status_code == (200 if role in allowed else 403), (name, role)
+
+    @pytest.mark.parametrize(("name", "url", "allowed"), PAGES, ids=[p[0] for p in PAGES])
+    def test_anonymous_users_are_sent_to_sign_in(self, client, world, name, url, allowed):
+        response = client.get(url(world))
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+    @pytest.mark.parametrize(("name", "url"), SCOPED, ids=[s[0] for s in SCOPED])
+    def test_another_locations_object_is_a_404(self, client_for, manager, world, name, url):
+        c = client_for(manager)
+        method = c.post if name in {"open", "discard", "addendum"} else c.get
+        assert method(url(world)).status_code == 404
+
+    @pytest.mark.parametrize("url", POST_ONLY)
+    def test_mutations_refuse_get(self, client_for, manager, world, url):
+        assert client_for(manager).get(url(world)).status_code == 405
+
+    @pytest.mark.parametrize("url", GET_ONLY)
+    def test_lists_refuse_post(self, client_for, manager, url):
+        assert client_for(manager).post(url).status_code == 405
+
+    def test_an_unknown_stock_action_is_a_404(self, client_for, manager, lot):
+        assert client_for(manager).get(f"/products/lots/{lot.pk}/explode/").status_code == 404
+
+    def test_the_navigation_shows_products_to_the_right_roles(
+        self, client_for, front_desk, practitioner, manager, client
+    ):
+        assert "Cold chain" not in client_for(front_desk).get("/").text
+        client.logout()
+        body = client_for(practitioner).get("/").text
+        assert "Stock" in body and "Cold chain" not in body
+        client.logout()
+        body = client_for(manager).get("/").text
+        assert "Cold chain" in body and "Excursions" in body and "Stock and expiry" in body
+
+
+class TestReceive:
+    url = "/products/lots/receive/"
+
+    def form(self, unit, **extra):
+        return {
+            "quantity": "6",
+            "storage_unit": unit.pk,
+            "packaging_intact": "on",
+            "logger_ok": "unknown",
+            **extra,
+        }
+
+    def test_a_manager_receives_a_typed_lot(self, client_for, manager, unit, product):
+        expiry = (timezone.localdate() + dt.timedelta(days=300)).isoformat()
+        response = client_for(manager).post(
+            self.url, self.form(unit, lot_number="T-1", product=product.pk, expiry_date=expiry)
+        )
+        lot = Lot.objects.get(lot_number="T-1")
+        assert response.status_code == 302 and response["Location"] == f"/products/lots/{lot.pk}/"
+        assert lot.quantity_on_hand == 6 and lot.received_by == manager
+
+    def test_a_scanned_gs1_string_fills_product_lot_and_expiry(self, client_for, manager, unit, product):
+        scan = f"]C101{GTIN}17301231\x1d10SCAN-9\x1d21S1"
+        response = client_for(manager).post(self.url, self.form(unit, lot_number=scan))
+        lot = Lot.objects.get(lot_number="SCAN-9")
+        assert response.status_code == 302
+        assert (lot.product, lot.expiry_date, lot.gtin, lot.serial) == (
+            product,
+            dt.date(2030, 12, 31),
+            GTIN,
+            "S1",
+        )
+
+    def test_an_unknown_gtin_asks_for_the_product_and_keeps_the_scan(self, client_for, manager, unit):
+        response = client_for(manager).post(
+            self.url, self.form(unit, lot_number="(01)04006381333931(17)301231(10)Z9")
+        )
+        assert response.status_code == 200
+        assert "No product in the catalogue has GTIN 04006381333931" in response.text
+        assert 'value="Z9"' in response.text and not Lot.objects.exists()
+
+    def test_an_unreadable_scan_is_explained(self, client_for, manager, unit):
+        response = client_for(manager).post(self.url, self.form(unit, lot_number="(01)09506000134353(10)A"))
+        assert "The scan could not be read" in response.text and "check digit" in response.text
+
+    def test_a_service_refusal_is_shown_on_the_form(self, client_for, manager, unit, product, lot):
+        expiry = (timezone.localdate() + dt.timedelta(days=30)).isoformat()
+        response = client_for(manager).post(
+            self.url, self.form(unit, lot_number="A100", product=product.pk, expiry_date=expiry)
+        )
+        assert response.status_code == 200 and "already been received" in response.text
+
+    def test_units_of_other_locations_are_not_offered(self, client_for, manager, unit, other_unit, product):
+        response = client_for(manager).post(
+            self.url, self.form(other_unit, lot_number="X", product=product.pk, expiry_date="2031-01-01")
+        )
+        assert response.status_code == 200 and not Lot.objects.filter(lot_number="X").exists()
+
+    def test_the_scan_endpoint_parses_for_the_live_fill(self, client_for, manager, product):
+        data = client_for(manager).get("/products/lots/scan/", {"code": f"01{GTIN}1729113010L5"}).json()
+        assert data == {
+            "gtin": GTIN,
+            "lot": "L5",
+            "serial": "",
+            "expiry": "2029-11-30",
+            "product": product.pk,
+            "product_name": product.name,
+        }
+        bad = client_for(manager).get("/products/lots/scan/", {"code": "99zz"})
+        assert bad.status_code == 400 and "Unknown" in bad.json()["error"]
+
+
+class TestStockActions:
+    def test_waste_adjust_quarantine_release_and_recall(self, client_for, manager, lot):
+        c = client_for(manager)
+        base = f"/products/lots/{lot.pk}"
+        assert c.post(f"{base}/waste/", {"quantity": 1, "reason": "broken"}).status_code == 302
+        assert c.post(f"{base}/adjust/", {"counted": 8, "reason": "count"}).status_code == 302
+        assert c.post(f"{base}/quarantine/", {"reason": "Seal"}).status_code == 302
+        assert Lot.objects.get(pk=lot.pk).status == LotStatus.QUARANTINED
+        assert c.post(f"{base}/release/", {"reason": "Checked"}).status_code == 302
+        assert c.post(f"{base}/recall/", {"reason": "FSN"}).status_code == 302
+        lot.refresh_from_db()
+        assert (lot.quantity_on_hand, lot.status) == (8, LotStatus.RECALLED)
+        kinds = list(lot.movements.values_list("kind", flat=True))
+        assert kinds == ["received", "wasted", "adjusted", "quarantine", "release", "recall"]
+
+    def test_a_missing_reason_is_explained(self, client_for, manager, lot):
+        response = client_for(manager).post(f"/products/lots/{lot.pk}/adjust/", {"counted": 3})
+        assert response.status_code == 200 and "This field is required" in response.text
+        response = client_for(manager).post(
+            f"/products/lots/{lot.pk}/waste/", {"quantity": 99, "reason": "broken"}
+        )
+        assert "only 10 vial" in response.text
+
+    def test_transfer_offers_only_the_managers_other_units(self, client_for, manager, lot, unit, other_unit):
+        second = StorageUnitFactory(location=unit.location, name="Back fridge")
+        c = client_for(manager)
+        page = c.get(f"/products/lots/{lot.pk}/transfer/")
+        choices = list(page.context["form"].fields["to_unit"].queryset)
+        assert choices == [second]
+        assert c.post(f"/products/lots/{lot.pk}/transfer/", {"to_unit": other_unit.pk}).status_code == 200
+        assert c.post(f"/products/lots/{lot.pk}/transfer/", {"to_unit": second.pk}).status_code == 302
+        assert Lot.objects.get(pk=lot.pk).storage_unit == second
+
+    def test_a_practitioner_opens_draws_and_discards_a_vial(self, client_for, practitioner, lot):
+        c = client_for(practitioner)
+        response = c.post(f"/products/lots/{lot.pk}/open-vial/")
+        vial = OpenedVial.objects.get()
+        assert response["Location"] == f"/products/vials/{vial.pk}/"
+        assert (
+            c.post(f"/products/vials/{vial.pk}/", {"volume_ml": "1.5", "reference": "P-1"}).status_code == 302
+        )
+        assert c.post(f"/products/vials/{vial.pk}/", {"volume_ml": "9"}).status_code == 200
+        assert c.post(f"/products/vials/{vial.pk}/discard/", {"reason": "drawn_unused"}).status_code == 302
+        vial.refresh_from_db()
+        assert vial.volume_drawn_ml == Decimal("1.5") and vial.discarded_at is not None
+        assert "Open vials" in c.get("/products/stock/").text
+
+    def test_a_practitioner_cannot_waste_stock(self, client_for, practitioner, lot):
+        assert (
+            client_for(practitioner).post(f"/products/lots/{lot.pk}/waste/", {"quantity": 1}).status_code
+            == 403
+        )
+
+
+class TestColdChainPages:
+    def test_a_manual_reading_out_of_range_warns_and_quarantines(self, client_for, manager, unit, lot):
+        response = client_for(manager).post(
+            f"/products/units/{unit.pk}/readings/new/",
+            {"taken_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"), "temperature_c": "9.2"},
+            follow=True,
+        )
+        assert "stock is quarantined" in response.text
+        assert Lot.objects.get(pk=lot.pk).status == LotStatus.QUARANTINED
+        assert Notification.objects.filter(kind="excursion.opened", recipient_user=manager).exists()
+
+    def test_an_import_with_a_bad_line_shows_the_line_and_imports_nothing(self, client_for, manager, unit):
+        content = b"Timestamp,Temperature (C)\n2026-03-31 10:00:00,5\n2026-03-31 10:05:00,x\n"
+        response = client_for(manager).post(
+            f"/products/units/{unit.pk}/import/",
+            {"file": SimpleUploadedFile("log.csv", content, "text/csv"), "date_format": "iso"},
+        )
+        assert response.status_code == 200
+        assert "Line 3" in response.text and "Nothing from this file was imported" in response.text
+        assert not TemperatureReading.objects.exists()
+
+    def test_an_import_twice_says_so(self, client_for, manager, unit):
+        content = b"Timestamp,Temperature (C)\n2026-03-31 10:00:00,5\n"
+        c = client_for(manager)
+        for _ in range(2):
+            response = c.post(
+                f"/products/units/{unit.pk}/import/",
+                {"file": SimpleUploadedFile("log.csv", content, "text/csv"), "date_format": "iso"},
+                follow=True,
+            )
+        assert "already imported" in response.text
+        assert TemperatureReading.objects.count() == 1
+
+    def test_the_unit_page_sends_few_points_for_a_busy_year(self, client_for, manager, unit):
+        start = timezone.now() - dt.timedelta(days=365)
+        TemperatureReading.objects.bulk_create(
+            TemperatureReading(
+                storage_unit=unit,
+                taken_at=start + dt.timedelta(minutes=30 * i),
+                temperature_c=5,
+                source="logger",
+            )
+            for i in range(365 * 48)
+        )
+        response = client_for(manager).get(f"/products/units/{unit.pk}/", {"range": "365d"})
+        series = response.context["series"]
+        assert 300 < len(series["points"]) <= 500
+        assert sum(1 for _ in series["points"]) <= 2000
+
+    def test_a_manager_reviews_and_closes_an_excursion(self, client_for, manager, unit, lot):
+        reading_record(
+            unit=unit,
+            actor=manager,
+            temperature_c=Decimal("10"),
+            taken_at=timezone.now() - dt.timedelta(hours=2),
+        )
+        reading_record(
+            unit=unit,
+            actor=manager,
+            temperature_c=Decimal("5"),
+            taken_at=timezone.now() - dt.timedelta(hours=1),
+        )
+        excursion = Excursion.objects.get()
+        c = client_for(manager)
+        review = {
+            "what_happened": "Door ajar",
+            "found_by": "Nadia",
+            "prevention": "Alarm",
+            "manufacturer_contact": "Benev",
+            "manufacturer_answer": "Fine",
+            f"decision_{lot.pk}": "release",
+            f"reason_{lot.pk}": "Manufacturer says stable",
+        }
+        assert c.post(f"/products/excursions/{excursion.pk}/", {**review, "save": "1"}).status_code == 302
+        assert Excursion.objects.get().is_open
+        response = c.post(f"/products/excursions/{excursion.pk}/", {**review, "close": "1"})
+        assert response.status_code == 302
+        assert not Excursion.objects.get().is_open
+        assert Lot.objects.get(pk=lot.pk).status == LotStatus.AVAILABLE
+        # Closed: no more edits, addenda instead.
+        assert c.post(f"/products/excursions/{excursion.pk}/", {**review, "save": "1"}).status_code == 403
+        c.post(f"/products/excursions/{excursion.pk}/addendum/", {"text": "Alarm tested"})
+        assert "Alarm tested" in c.get(f"/products/excursions/{excursion.pk}/").text
+
+    def test_closing_without_decisions_explains_what_is_missing(self, client_for, manager, unit, lot):
+        reading_record(unit=unit, actor=manager, temperature_c=Decimal("10"))
+        excursion = Excursion.objects.get()
+        response = client_for(manager).post(f"/products/excursions/{excursion.pk}/", {"close": "1"})
+        assert response.status_code == 200
+        assert "Decide about lot A100" in response.text and "record a reading first" in response.text
+
+
+class TestCatalogue:
+    def test_a_manager_adds_a_product_with_format_defaults(self, client_for, manager):
+        response = client_for(manager).post(
+            "/products/catalogue/new/",
+            {"name": "Kimeravive X", "manufacturer": "Kimeravive", "source": "placenta", "format": "frozen",
+             "vial_volume_ml": "2", "route_topical": "on", "is_active": "on"},
+        )  # fmt: skip
+        assert response.status_code == 302
+        product = Product.objects.get(name="Kimeravive X")
+        assert (product.storage_min_c, product.storage_max_c, product.use_within_hours) == (
+            Decimal("-90"),
+            Decimal("-15"),
+            6,
+        )
+
+    def test_a_lyophilised_product_needs_its_diluent_volume(self, client_for, manager):
+        response = client_for(manager).post(
+            "/products/catalogue/new/",
+            {
+                "name": "Lyo",
+                "manufacturer": "M",
+                "source": "plant",
+                "format": "lyophilised",
+                "vial_volume_ml": "1",
+            },
+        )
+        assert response.status_code == 200 and "reconstituted with" in response.text
+
+    def test_a_manager_adds_a_unit_only_at_their_locations(
+        self, client_for, manager, location, other_location
+    ):
+        c = client_for(manager)
+        ok = c.post(
+            "/products/units/new/",
+            {"location": location.pk, "name": "Freezer", "kind": "freezer_80", "is_active": "on"},
+        )
+        assert ok.status_code == 302
+        unit = StorageUnit.objects.get(name="Freezer")
+        assert (unit.min_c, unit.max_c) == (Decimal("-90"), Decimal("-60"))
+        refused = c.post(
+            "/products/units/new/", {"location": other_location.pk, "name": "X", "kind": "fridge"}
+        )
+        assert refused.status_code == 200 and not StorageUnit.objects.filter(name="X").exists()
+
+
+class TestQueryCounts:
+    def _grow(self, unit, manager, n):
+        for _ in range(n):
+            make_lot(unit=unit, product=ProductFactory(), quantity=3, actor=manager)
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "/products/stock/",
+            "/products/lots/",
+            "/products/units/",
+            "/products/excursions/",
+            "/products/catalogue/",
+            "/",
+        ],
+    )
+    def test_list_pages_do_not_grow_with_data(self, client_for, manager, unit, count_queries, url):
+        c = client_for(manager)
+        self._grow(unit, manager, 2)
+        # Every list starts with at least one row of each kind (an empty page skips queries).
+        first = StorageUnitFactory(location=unit.location, name="First")
+        reading_record(unit=first, actor=manager, temperature_c=Decimal("12"))
+        vial_open(lot=Lot.objects.first(), actor=manager)
+        c.get(url)
+        with count_queries() as few:
+            assert c.get(url).status_code == 200
+        self._grow(unit, manager, 12)
+        for i in range(3):
+            other = StorageUnitFactory(location=unit.location, name=f"Unit {i}")
+            reading_record(unit=other, actor=manager, temperature_c=Decimal("12"))
+        for lot in Lot.objects.all()[:5]:
+            vial_open(lot=lot, actor=manager)
+        with count_queries() as many:
+            assert c.get(url).status_code == 200
+        assert many.count == few.count, url
+
+    def test_the_lot_page_does_not_grow_with_its_ledger(self, client_for, manager, lot, count_queries):
+        c = client_for(manager)
+        with count_queries() as few:
+            c.get(f"/products/lots/{lot.pk}/")
+        for _ in range(5):
+            vial_open(lot=lot, actor=manager)
+        with count_queries() as many:
+            c.get(f"/products/lots/{lot.pk}/")
+        assert many.count == few.count
+
+    def test_the_unit_page_does_not_grow_with_readings(self, client_for, manager, unit, lot, count_queries):
+        c = client_for(manager)
+        reading_record(unit=unit, actor=manager, temperature_c=Decimal("5"))
+        with count_queries() as few:
+            c.get(f"/products/units/{unit.pk}/")
+        now = timezone.now()
+        for i in range(1, 30):
+            reading_record(
+                unit=unit, actor=manager, temperature_c=Decimal("5"), taken_at=now - dt.timedelta(hours=i)
+            )
+        with count_queries() as many:
+            c.get(f"/products/units/{unit.pk}/")
+        assert many.count == few.count
+
+    def test_the_excursion_page_does_not_grow_with_held_lots(self, client_for, manager, unit, count_queries):
+        make_lot(unit=unit, actor=manager)
+        reading_record(unit=unit, actor=manager, temperature_c=Decimal("10"))
+        excursion = Excursion.objects.get()
+        c = client_for(manager)
+        with count_queries() as few:
+            c.get(f"/products/excursions/{excursion.pk}/")
+        for _ in range(6):
+            make_lot(unit=unit, actor=manager)
+        with count_queries() as many:
+            c.get(f"/products/excursions/{excursion.pk}/")
+        assert many.count == few.count
