@@ -1,11 +1,367 @@
-"""Demo data for the products app, called by `manage.py seed_demo`. Must be idempotent."""
+"""Demo data for the products app, called by `manage.py seed_demo`. Must be idempotent.
+
+Every product format and source, lots at both sites (some expiring soon, one expired),
+storage units with three weeks of readings, and one open excursion in Manchester.
+Each step checks what exists first, so a second run changes nothing.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import random
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from products.models import (
+    Excursion,
+    Lot,
+    OpenedVial,
+    Product,
+    StockMovement,
+    StorageUnit,
+    TemperatureReading,
+)
+from products.models.coldchain import UnitKind
+from products.services import (
+    lot_receive,
+    product_save,
+    reading_record,
+    stock_use,
+    stock_waste,
+    storage_unit_save,
+    vial_open,
+)
+
+D = Decimal
+
+# name, manufacturer, supplier, source, format, gtin, vial mL, diluent (name, mL), use within h, extras
+PRODUCTS = [
+    (
+        "Kimeravive Exosome Serum",
+        "Kimeravive",
+        "Kimeravive UK",
+        "msc_umbilical",
+        "refrigerated_liquid",
+        "05060000000016",
+        D("5"),
+        None,
+        24,
+        {"route_intradermal": True, "concentration_per_ml": D("20000000000")},
+    ),
+    (
+        "Benev Exosome Regenerative Complex+",
+        "Benev",
+        "Benev Europe",
+        "msc_adipose",
+        "lyophilised",
+        "00850000000018",
+        D("1"),
+        ("Benev Hydrating Solution", D("5")),
+        4,
+        {"concentration_per_ml": D("10000000000")},
+    ),
+    (
+        "ExoCel Bio Amniotic Exosomes",
+        "ExoCel Bio",
+        "ExoCel Bio Ltd",
+        "amniotic",
+        "frozen",
+        "05060000000023",
+        D("2"),
+        None,
+        6,
+        {"route_intradermal": True, "route_scalp": True},
+    ),
+    (
+        "Rion Platelet Exosome Serum",
+        "Rion Aesthetics",
+        "Rion Aesthetics",
+        "platelet_allogeneic",
+        "refrigerated_liquid",
+        "05060000000030",
+        D("3"),
+        None,
+        48,
+        {},
+    ),
+    (
+        "HydraFacial Exosome Booster",
+        "HydraFacial",
+        "HydraFacial UK",
+        "plant",
+        "refrigerated_liquid",
+        "05060000000047",
+        D("3"),
+        None,
+        24,
+        {"areas": "face, neck"},
+    ),
+    (
+        "ExoHair BM Lyophilised (MFDS)",
+        "Hanbit Biolab",
+        "K-Aesthetics Import",
+        "msc_bone_marrow",
+        "lyophilised",
+        "08800000000015",
+        D("1"),
+        ("Sterile water for injection", D("3")),
+        4,
+        {"route_scalp": True, "route_intradermal": True, "areas": "scalp"},
+    ),
+    (
+        "Placenta Exo Ampoule",
+        "Placentex Labs",
+        "Aesthetic Supplies Ltd",
+        "placenta",
+        "frozen",
+        "05060000000054",
+        D("2"),
+        None,
+        6,
+        {"periorbital_suitable": True, "route_intradermal": True},
+    ),
+    (
+        "Autologous platelet exosome balm (take-home)",
+        "Clinic-made",
+        "",
+        "platelet_autologous",
+        "take_home",
+        "",
+        D("10"),
+        None,
+        336,
+        {"areas": "face"},
+    ),
+    (
+        "Secretome Recovery Gel",
+        "DermaSecretome",
+        "Aesthetic Supplies Ltd",
+        "conditioned_media",
+        "refrigerated_liquid",
+        "05060000000061",
+        D("5"),
+        None,
+        72,
+        {},
+    ),
+    (
+        "Exo Hybrid Mist",
+        "NovaExo",
+        "Aesthetic Supplies Ltd",
+        "other",
+        "lyophilised",
+        "05060000000078",
+        D("1"),
+        ("Saline 0.9%", D("2")),
+        8,
+        {},
+    ),
+]
+
+UNITS = [
+    ("marylebone", "Pharmacy fridge", UnitKind.FRIDGE, "LOG-MB-01"),
+    ("marylebone", "Deep freezer −80", UnitKind.FREEZER_80, "LOG-MB-02"),
+    ("manchester", "Treatment-room fridge", UnitKind.FRIDGE, ""),
+    ("manchester", "Freezer −20", UnitKind.FREEZER_20, "LOG-MC-01"),
+]
+
+# product index, unit name, lot number, days to expiry, quantity
+LOTS = [
+    (0, "Pharmacy fridge", "KV2411A", 240, 20),
+    (0, "Treatment-room fridge", "KV2411B", 240, 8),
+    (1, "Pharmacy fridge", "BN-5531", 400, 30),
+    (1, "Pharmacy fridge", "BN-5520", 18, 6),  # expiring soon
+    (2, "Deep freezer −80", "EX-A77", 300, 12),
+    (2, "Freezer −20", "EX-A78", 120, 5),
+    (3, "Pharmacy fridge", "RION-0912", 25, 10),  # expiring soon
+    (4, "Treatment-room fridge", "HF-3301", 180, 15),
+    (5, "Pharmacy fridge", "HB-24-118", 500, 20),
+    (6, "Deep freezer −80", "PLX-904", 200, 6),
+    (7, "Pharmacy fridge", "TH-2026-01", 12, 4),  # take-home: short life
+    (8, "Treatment-room fridge", "SRG-661", 90, 10),
+    (9, "Pharmacy fridge", "NX-0042", 150, 8),
+    (3, "Pharmacy fridge", "RION-0801", 20, 3),  # will be the expired one
+]
+EXPIRED_LOT = "RION-0801"
+EXCURSION_UNIT = "Treatment-room fridge"
+
+
+def _products(manager) -> list[Product]:
+    products = []
+    for name, maker, supplier, source, fmt, gtin, volume, diluent, hours, extra in PRODUCTS:
+        product = Product.objects.filter(name=name).first()
+        if product is None:
+            product = Product(
+                name=name,
+                manufacturer=maker,
+                supplier=supplier,
+                source=source,
+                format=fmt,
+                gtin=gtin,
+                vial_volume_ml=volume,
+                use_within_hours=hours,
+                unit_cost=D("95.00") + len(products) * 15,
+                diluent=diluent[0] if diluent else "",
+                diluent_volume_ml=diluent[1] if diluent else None,
+                **extra,
+            )
+            product_save(product=product, actor=manager)
+        products.append(product)
+    return products
+
+
+def _units(locations, manager) -> dict[str, StorageUnit]:
+    units = {}
+    for code, name, kind, logger in UNITS:
+        unit = StorageUnit.objects.filter(location=locations[code], name=name).first()
+        if unit is None:
+            unit = StorageUnit(
+                location=locations[code],
+                name=name,
+                kind=kind,
+                logger_id=logger,
+                calibration_expires_on=timezone.localdate() + dt.timedelta(days=200),
+            )
+            storage_unit_save(unit=unit, actor=manager)
+        units[name] = unit
+    return units
+
+
+def _readings(unit: StorageUnit, manager, rng: random.Random) -> None:
+    """Three weeks: logger samples every 15 min (in range), manual checks morning and evening."""
+    if unit.readings.exists():
+        return
+    now = timezone.now().replace(second=0, microsecond=0)
+    start = now - dt.timedelta(days=21)
+    mid = (unit.min_c + unit.max_c) / 2
+    swing = float(unit.max_c - unit.min_c) * 0.25
+    if unit.logger_id:
+        samples = []
+        t = start
+        while t < now:
+            hours = (t - start).total_seconds() / 3600
+            value = float(mid) + swing * math.sin(hours / 12 * math.pi) + rng.uniform(-0.2, 0.2)
+            samples.append(
+                TemperatureReading(
+                    storage_unit=unit, taken_at=t, temperature_c=D(f"{value:.2f}"), source="logger"
+                )
+            )
+            t += dt.timedelta(minutes=15)
+        TemperatureReading.objects.bulk_create(samples, ignore_conflicts=True)
+    tz = timezone.get_current_timezone()
+    day = timezone.localdate() - dt.timedelta(days=21)
+    while day < timezone.localdate():
+        # One skipped evening a week, so the missed-check list has something to show.
+        if day.weekday() < 5:
+            for hour in (8, 17):
+                if hour == 17 and day.weekday() == 2:
+                    continue
+                when = dt.datetime.combine(day, dt.time(hour, rng.randint(0, 40)), tz)
+                value = mid + D(f"{rng.uniform(-1, 1):.1f}")
+                TemperatureReading.objects.create(
+                    storage_unit=unit,
+                    taken_at=when,
+                    temperature_c=value,
+                    min_c=value - 1,
+                    max_c=value + 1,
+                    source="manual",
+                    recorded_by=manager,
+                )
+        day += dt.timedelta(days=1)
+
+
+def _lots(products, units, manager, practitioner) -> None:
+    today = timezone.localdate()
+    for index, unit_name, number, days, quantity in LOTS:
+        product = products[index]
+        if Lot.objects.filter(product=product, lot_number=number).exists():
+            continue
+        lot = lot_receive(
+            actor=manager,
+            product=product,
+            lot_number=number,
+            expiry_date=today + dt.timedelta(days=days),
+            quantity=quantity,
+            storage_unit=units[unit_name],
+            gtin=product.gtin,
+            manufactured_on=today - dt.timedelta(days=200),
+            supplier_reference=f"INV-{number}",
+            arrival_temperature_c=(units[unit_name].min_c + units[unit_name].max_c) / 2,
+            logger_ok=True,
+        )
+        if number == EXPIRED_LOT:
+            # Received in time, now past its date: shown as expired, refused for use.
+            Lot.objects.filter(pk=lot.pk).update(expiry_date=today - dt.timedelta(days=3))
+            continue
+        if quantity >= 10:
+            stock_use(lot=lot, quantity=2, actor=practitioner, reference="demo treatment")
+        if number == "KV2411A":
+            stock_waste(lot=lot, quantity=1, reason="broken", actor=manager, note="Dropped while unpacking")
+
 
 def seed(*, locations, users, stdout) -> None:
-    return None
+    manager, practitioner = users["manager"], users["practitioner"]
+    rng = random.Random(3)
+    with transaction.atomic():
+        products = _products(manager)
+        units = _units(locations, manager)
+        for unit in units.values():
+            _readings(unit, manager, rng)
+        _lots(products, units, manager, practitioner)
+        lot = Lot.objects.filter(lot_number="BN-5531").first()
+        if lot is not None and not OpenedVial.objects.filter(lot=lot).exists():
+            vial_open(lot=lot, actor=practitioner, opened_at=timezone.now() - dt.timedelta(hours=1))
+        unit = units[EXCURSION_UNIT]
+        if not Excursion.objects.filter(storage_unit=unit).exists():
+            # The treatment-room fridge warmed up this morning: an open excursion to review.
+            reading_record(
+                unit=unit,
+                actor=practitioner,
+                temperature_c=D("9.8"),
+                min_c=D("6.1"),
+                max_c=D("11.4"),
+                taken_at=timezone.now() - dt.timedelta(hours=2),
+            )
+    counts = (
+        f"{Product.objects.count()} products, {Lot.objects.count()} lots, "
+        f"{StorageUnit.objects.count()} storage units, {TemperatureReading.objects.count()} readings, "
+        f"{Excursion.objects.open().count()} open excursion(s)"
+    )
+    stdout.write("  " + counts)
 
 
 def seed_scale(*, n: int, locations, users, stdout) -> None:
-    return None
+    """About one lot per ten patients, bulk-created with their received movement."""
+    products = list(Product.objects.active())
+    units = list(StorageUnit.objects.filter(kind=UnitKind.FRIDGE))
+    fridge_products = [p for p in products if p.max_c >= D("8") and p.min_c <= D("2")]
+    if not units or not fridge_products:
+        return
+    today = timezone.localdate()
+    wanted = max(1, n // 10)
+    lots = [
+        Lot(
+            product=fridge_products[i % len(fridge_products)],
+            lot_number=f"SCALE-{i:06d}",
+            expiry_date=today + dt.timedelta(days=20 + i % 700),
+            quantity_received=10,
+            quantity_on_hand=10,
+            storage_unit=units[i % len(units)],
+            received_by=users["manager"],
+        )
+        for i in range(wanted)
+    ]
+    with transaction.atomic():
+        Lot.objects.bulk_create(lots, batch_size=2000, ignore_conflicts=True)
+        fresh = Lot.objects.filter(lot_number__startswith="SCALE-", movements__isnull=True)
+        StockMovement.objects.bulk_create(
+            [
+                StockMovement(lot=lot, kind="received", quantity=10, balance_after=10, note="scale demo")
+                for lot in fresh
+            ],
+            batch_size=2000,
+        )
+    stdout.write(f"  {wanted} scale lots")

@@ -1,0 +1,338 @@
+"""Alerts to managers about stock and the cold chain, written by set-based sweeps.
+
+- Product expiry: lots reaching 30 days, 7 days and their expiry date (PRODUCT_EXPIRY_ALERT_DAYS),
+  once per lot and threshold, folded into one digest per location and manager per day.
+- Excursions: an email to every reviewing manager as soon as an excursion opens (the
+  products service already writes the in-site alert when it opens the excursion).
+- Missed temperature checks: a unit whose last manual check is more than half a working
+  day old, once per gap.
+- Certificates: calibration certificates of storage units (and, through
+  ``document_expiry_alerts``, any regulatory document) reaching 60 and 30 days.
+
+Every sweep runs a fixed number of queries whatever the amount of data, and writes with
+deterministic dedupe keys, so running it twice (or twice at once) alerts once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from clinic.alerts import (
+    alert_marks_missing,
+    alert_marks_set,
+    digest_key,
+    notifications_bulk_queue,
+    safe_reverse,
+    staff_alert_rows,
+    staff_recipients,
+)
+from clinic.models import Notification
+from products.models import Excursion, Lot, StorageUnit
+from products.models.coldchain import ReadingSource
+
+# Who is alerted, by permission (roles grant them; see clinic/roles.py).
+EXPIRY_PERMISSION = "products.hold_stock"
+EXCURSION_PERMISSION = "products.review_excursion"
+COLD_CHAIN_PERMISSION = "products.change_storageunit"
+
+KIND_EXPIRY_DIGEST = "product.expiry_digest"
+KIND_EXCURSION = "excursion.opened"
+KIND_MISSED_CHECK = "coldchain.missed_check"
+KIND_CALIBRATION = "calibration.expiry"
+KIND_DOCUMENT = "document.expiry"
+
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def _today(now: dt.datetime | None) -> tuple[dt.datetime, dt.date]:
+    now = now or timezone.now()
+    return now, timezone.localdate(now)
+
+
+def _threshold_reached(days_left: int, thresholds: list[int]) -> int | None:
+    """The tightest threshold a date has reached (30, 7, 0 → 5 days left gives 7)."""
+    reached = [t for t in thresholds if days_left <= t]
+    return min(reached) if reached else None
+
+
+# --- Product expiry digest --------------------------------------------------------------------
+
+
+def _expiry_label(threshold: int) -> str:
+    return "Expired or expiring today" if threshold == 0 else f"Expiring within {threshold} days"
+
+
+def product_expiry_sweep(*, now: dt.datetime | None = None) -> int:
+    """One digest per location and manager of the lots that reached an expiry threshold.
+
+    Each lot is alerted once per threshold (recorded as an ``AlertMark``). A lot first seen
+    past several thresholds is alerted for the tightest one only. Returns the rows offered.
+    """
+    now, today = _today(now)
+    thresholds = settings.PRODUCT_EXPIRY_ALERT_DAYS
+    if not thresholds:
+        return 0
+    lots = (
+        Lot.objects.filter(
+            quantity_on_hand__gt=0,
+            is_recalled=False,
+            expiry_date__lte=today + dt.timedelta(days=max(thresholds)),
+        )
+        .order_by("expiry_date", "pk")
+        .values(
+            "pk",
+            "lot_number",
+            "expiry_date",
+            "quantity_on_hand",
+            "is_quarantined",
+            "product__name",
+            "storage_unit__name",
+            "storage_unit__location_id",
+            "storage_unit__location__name",
+        )
+    )
+    candidates: dict[str, dict] = {}
+    for lot in lots:
+        days_left = (lot["expiry_date"] - today).days
+        threshold = _threshold_reached(days_left, thresholds)
+        if threshold is None:
+            continue
+        key = f"lot_expiry:{lot['pk']}:{lot['expiry_date'].isoformat()}:{threshold}"
+        candidates[key] = {**lot, "days_left": days_left, "threshold": threshold}
+    new = alert_marks_missing(candidates)
+    by_location: dict[int, list[tuple[str, dict]]] = defaultdict(list)
+    for key, lot in candidates.items():
+        if key in new:
+            by_location[lot["storage_unit__location_id"]].append((key, lot))
+    recipients = staff_recipients(EXPIRY_PERMISSION, by_location)
+    rows: list[Notification] = []
+    marked: list[str] = []
+    link = safe_reverse("products:lot_list")
+    for location_id, items in by_location.items():
+        people = recipients.get(location_id)
+        if not people:
+            # Nobody to tell yet: leave the lots unmarked so a manager added later hears of them.
+            continue
+        groups = []
+        for threshold in sorted({lot["threshold"] for _, lot in items}):
+            groups.append(
+                {
+                    "label": _expiry_label(threshold),
+                    "lots": [lot for _, lot in items if lot["threshold"] == threshold],
+                }
+            )
+        keys = [key for key, _ in items]
+        rows += staff_alert_rows(
+            kind=KIND_EXPIRY_DIGEST,
+            recipients=people,
+            location_id=location_id,
+            # Same day and same content → same key: two sweeps at once write one digest;
+            # a lot crossing a threshold later in the day makes a new digest.
+            dedupe_key=f"expiry_digest:{location_id}:{today.isoformat()}:{digest_key(keys)}",
+            template="expiry_digest",
+            context={
+                "location_name": items[0][1]["storage_unit__location__name"],
+                "groups": groups,
+                "count": len(items),
+                "today": today,
+            },
+            link=link,
+        )
+        marked += keys
+    with transaction.atomic():
+        written = notifications_bulk_queue(rows)
+        alert_marks_set(marked)
+    return written
+
+
+# --- Excursions -------------------------------------------------------------------------------
+
+
+def excursion_alerts_sweep(*, now: dt.datetime | None = None) -> int:
+    """Email every reviewing manager about each open excursion, once (the in-site alert is
+    written by the products service as the excursion opens). Returns the rows offered."""
+    excursions = list(
+        Excursion.objects.filter(closed_at__isnull=True).values(
+            "pk",
+            "started_at",
+            "lowest_c",
+            "highest_c",
+            "storage_unit__name",
+            "storage_unit__min_c",
+            "storage_unit__max_c",
+            "storage_unit__location_id",
+            "storage_unit__location__name",
+        )
+    )
+    recipients = staff_recipients(EXCURSION_PERMISSION, (e["storage_unit__location_id"] for e in excursions))
+    rows: list[Notification] = []
+    for excursion in excursions:
+        people = recipients.get(excursion["storage_unit__location_id"])
+        if not people:
+            continue
+        rows += staff_alert_rows(
+            kind=KIND_EXCURSION,
+            recipients=people,
+            location_id=excursion["storage_unit__location_id"],
+            dedupe_key=f"excursion_email:{excursion['pk']}",
+            template="excursion_alert",
+            context={
+                "unit_name": excursion["storage_unit__name"],
+                "location_name": excursion["storage_unit__location__name"],
+                "started_at": timezone.localtime(excursion["started_at"]),
+                "lowest_c": excursion["lowest_c"],
+                "highest_c": excursion["highest_c"],
+                "min_c": excursion["storage_unit__min_c"],
+                "max_c": excursion["storage_unit__max_c"],
+            },
+            link=safe_reverse("products:excursion_detail", excursion["pk"]),
+            in_app=False,
+        )
+    return notifications_bulk_queue(rows)
+
+
+# --- Missed temperature checks -----------------------------------------------------------------
+
+
+def _check_gap_too_long(last_check: dt.datetime, now: dt.datetime) -> bool:
+    # The products app owns the rule (half a working day between manual checks).
+    from products.services.coldchain import MANUAL_INTERVAL_WORKING_HOURS, _working_hours_between
+
+    return _working_hours_between(last_check, now) > MANUAL_INTERVAL_WORKING_HOURS
+
+
+def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
+    """Alert managers about each active unit whose last manual check is overdue, once per gap."""
+    now, _ = _today(now)
+    units = list(
+        StorageUnit.objects.filter(is_active=True)
+        .annotate(
+            last_manual=Max(
+                "readings__taken_at",
+                filter=Q(readings__source=ReadingSource.MANUAL, readings__taken_at__lte=now),
+            )
+        )
+        .values("pk", "name", "location_id", "location__name", "last_manual")
+    )
+    overdue = [u for u in units if u["last_manual"] is None or _check_gap_too_long(u["last_manual"], now)]
+    recipients = staff_recipients(COLD_CHAIN_PERMISSION, (u["location_id"] for u in overdue))
+    rows: list[Notification] = []
+    for unit in overdue:
+        people = recipients.get(unit["location_id"])
+        if not people:
+            continue
+        last = unit["last_manual"]
+        since = last.astimezone(dt.UTC).strftime(_STAMP) if last else "never"
+        rows += staff_alert_rows(
+            kind=KIND_MISSED_CHECK,
+            recipients=people,
+            location_id=unit["location_id"],
+            dedupe_key=f"missed_check:{unit['pk']}:{since}",
+            template="missed_check_alert",
+            context={
+                "unit_name": unit["name"],
+                "location_name": unit["location__name"],
+                "last_check": timezone.localtime(last) if last else None,
+            },
+            link=safe_reverse("products:unit_detail", unit["pk"]),
+        )
+    return notifications_bulk_queue(rows)
+
+
+# --- Certificates and documents ------------------------------------------------------------------
+
+
+def _identity(obj) -> str:
+    if isinstance(obj, models.Model):
+        return f"{obj._meta.label_lower}:{obj.pk}"
+    return str(obj)
+
+
+def document_expiry_alerts(
+    items: Iterable[tuple],
+    *,
+    now: dt.datetime | None = None,
+    kind: str = KIND_DOCUMENT,
+    permission: str = COLD_CHAIN_PERMISSION,
+    what: str = "certificate",
+) -> int:
+    """Alert managers about documents reaching DOCUMENT_EXPIRY_ALERT_DAYS (60, 30) before expiry.
+
+    ``items`` yields ``(object, expires_on, location, description, link)``: ``object`` is a
+    model instance or a stable string naming the document, ``location`` a Location or its
+    id. Each document is alerted once per threshold and expiry date (a renewed certificate
+    with a new date is alerted again when its time comes). A fixed number of queries.
+    """
+    now, today = _today(now)
+    thresholds = settings.DOCUMENT_EXPIRY_ALERT_DAYS
+    candidates: dict[str, dict] = {}
+    for obj, expires_on, location, description, link in items:
+        if expires_on is None:
+            continue
+        days_left = (expires_on - today).days
+        threshold = _threshold_reached(days_left, thresholds)
+        if threshold is None:
+            continue
+        key = f"doc_expiry:{_identity(obj)}:{expires_on.isoformat()}:{threshold}"
+        location_id = location.pk if isinstance(location, models.Model) else location
+        candidates[key] = {
+            "expires_on": expires_on,
+            "days_left": days_left,
+            "location_id": location_id,
+            "description": description,
+            "link": link,
+        }
+    new = alert_marks_missing(candidates)
+    recipients = staff_recipients(permission, (candidates[k]["location_id"] for k in new))
+    rows: list[Notification] = []
+    marked: list[str] = []
+    for key in sorted(new):
+        item = candidates[key]
+        people = recipients.get(item["location_id"])
+        if not people:
+            continue
+        rows += staff_alert_rows(
+            kind=kind,
+            recipients=people,
+            location_id=item["location_id"],
+            dedupe_key=key,
+            template="document_expiry_alert",
+            context={**item, "what": what},
+            link=item["link"],
+        )
+        marked.append(key)
+    with transaction.atomic():
+        written = notifications_bulk_queue(rows)
+        alert_marks_set(marked)
+    return written
+
+
+def calibration_expiry_sweep(*, now: dt.datetime | None = None) -> int:
+    """Calibration certificates of active storage units reaching 60 and 30 days before expiry."""
+    now, today = _today(now)
+    thresholds = settings.DOCUMENT_EXPIRY_ALERT_DAYS
+    if not thresholds:
+        return 0
+    units = StorageUnit.objects.filter(
+        is_active=True,
+        calibration_expires_on__isnull=False,
+        calibration_expires_on__lte=today + dt.timedelta(days=max(thresholds)),
+    ).values_list("pk", "name", "calibration_expires_on", "location_id", "location__name")
+    items = [
+        (
+            f"products.storageunit:{pk}:calibration",
+            expires_on,
+            location_id,
+            f"The calibration certificate of {name} ({location_name})",
+            safe_reverse("products:unit_detail", pk),
+        )
+        for pk, name, expires_on, location_id, location_name in units
+    ]
+    return document_expiry_alerts(items, now=now, kind=KIND_CALIBRATION, what="calibration certificate")
