@@ -18,6 +18,13 @@ class NavItem:
 # Apps add their entries here; order is the order in the bar.
 NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Dashboard", "dashboard"),
+    NavItem("Today", "treatments:today", "treatments.view_session"),
+    NavItem("Calendar", "treatments:calendar_day", "treatments.view_session"),
+    NavItem("Patients", "treatments:patient_list", "treatments.view_patient"),
+    NavItem("Due list", "treatments:due_list", "treatments.view_contactattempt"),
+    NavItem("Calendar feed", "treatments:calendar_feed", "treatments.add_calendarfeed"),
+    NavItem("Protocols", "treatments:protocol_list", "treatments.change_protocoltemplate", "Admin"),
+    NavItem("Working hours", "treatments:working_hours_list", "treatments.change_workinghours", "Admin"),
     # products:
     NavItem("Stock", "products:stock_overview", "products.view_lot"),
     NavItem("Cold chain", "products:unit_list", "products.view_storageunit"),

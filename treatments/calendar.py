@@ -1,0 +1,143 @@
+"""The calendar grid: rows of quarter hours, a column per practitioner (day) or per day (week).
+
+Pure layout from data already loaded (no queries), so the views keep a fixed query count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from clinic.models import Location
+from clinic.scoping import location_ids_for
+
+SLOT = dt.timedelta(minutes=15)
+DEFAULT_START = dt.time(8, 0)
+DEFAULT_END = dt.time(20, 0)
+
+
+def user_locations(user) -> QuerySet[Location]:
+    return Location.objects.filter(id__in=location_ids_for(user), is_active=True)
+
+
+def bookable_practitioners(location: Location | None = None) -> QuerySet:
+    """Active staff holding ``treatments.perform_session`` (through a role), optionally at a location."""
+    perm = Permission.objects.filter(codename="perform_session", content_type__app_label="treatments")
+    qs = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(groups__permissions__in=perm) | Q(user_permissions__in=perm))
+    )
+    if location is not None:
+        qs = qs.filter(staff_profile__locations=location)
+    return qs.distinct().order_by("last_name", "first_name", "pk")
+
+
+@dataclass
+class Column:
+    key: object
+    label: str
+    day: dt.date
+    practitioner: object
+    hours: list[tuple[dt.time, dt.time]] = field(default_factory=list)
+    sessions: list = field(default_factory=list)
+
+
+@dataclass
+class Cell:
+    kind: str  # "sessions", "covered" or "empty"
+    column: Column
+    start: dt.datetime
+    sessions: list = field(default_factory=list)
+    rowspan: int = 1
+    in_hours: bool = False
+
+
+@dataclass
+class Row:
+    start: dt.datetime
+    cells: list[Cell]
+
+    @property
+    def label(self) -> str:
+        return f"{self.start:%H:%M}"
+
+    @property
+    def on_the_hour(self) -> bool:
+        return self.start.minute == 0
+
+
+def _combine(day: dt.date, t: dt.time) -> dt.datetime:
+    return dt.datetime.combine(day, t, tzinfo=timezone.get_current_timezone())
+
+
+def day_bounds(columns: list[Column]) -> tuple[dt.time, dt.time]:
+    """08:00–20:00, widened to whole hours covering every working interval and session."""
+    start, end = DEFAULT_START, DEFAULT_END
+    for col in columns:
+        for s, e in col.hours:
+            start, end = min(start, s), max(end, e)
+        for session in col.sessions:
+            s = timezone.localtime(session.starts_at)
+            e = timezone.localtime(session.ends_at)
+            if s.date() == col.day:
+                start = min(start, s.time())
+            end = max(end, e.time() if e.date() == col.day else dt.time(23, 45))
+    start = dt.time(start.hour)
+    if end.minute or end.second:
+        end = dt.time(min(end.hour + 1, 23), 45 if end.hour >= 23 else 0)
+    return start, end
+
+
+def _blocks(sessions: list, day_start: dt.datetime, n_slots: int) -> dict[int, Cell]:
+    """Group sessions into cells by slot; overlapping sessions (imported data) share a cell."""
+    blocks: dict[int, Cell] = {}
+    current: Cell | None = None
+    current_index = current_end = 0
+    for s in sorted(sessions, key=lambda x: x.starts_at):
+        index = max(0, math.floor((s.starts_at - day_start) / SLOT))
+        end = min(n_slots, max(index + 1, math.ceil((s.ends_at - day_start) / SLOT)))
+        if index >= n_slots:
+            break
+        if current is not None and index < current_end:
+            current.sessions.append(s)
+            current_end = max(current_end, end)
+            current.rowspan = current_end - current_index
+            continue
+        current = Cell("sessions", None, day_start + index * SLOT, [s], rowspan=end - index)
+        current_index, current_end = index, end
+        blocks[index] = current
+    return blocks
+
+
+def build_grid(columns: list[Column]) -> list[Row]:
+    """Rows of quarter hours; each row has one cell per column (covered cells are skipped in HTML)."""
+    if not columns:
+        return []
+    first, last = day_bounds(columns)
+    span = dt.datetime.combine(dt.date.min, last) - dt.datetime.combine(dt.date.min, first)
+    n_slots = max(1, int(span / SLOT))
+    rows = [Row(_combine(columns[0].day, first) + k * SLOT, []) for k in range(n_slots)]
+    for col in columns:
+        day_start = _combine(col.day, first)
+        blocks = _blocks(col.sessions, day_start, n_slots)
+        covered = {k for start, c in blocks.items() for k in range(start + 1, start + c.rowspan)}
+        for k in range(n_slots):
+            start = day_start + k * SLOT
+            if k in blocks:
+                blocks[k].column = col
+                rows[k].cells.append(blocks[k])
+            elif k in covered:
+                rows[k].cells.append(Cell("covered", col, start))
+            else:
+                t0 = start.time()
+                t1 = (start + SLOT).time()
+                in_hours = any(s <= t0 and (t1 <= e or t1 == dt.time(0)) for s, e in col.hours)
+                rows[k].cells.append(Cell("empty", col, start, in_hours=in_hours))
+    return rows

@@ -1,0 +1,192 @@
+"""Forms of the front desk, practitioners and managers (crispy-bootstrap5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.utils import timezone
+
+from treatments.models import ContactAttempt, Patient, ProtocolTemplate, TreatmentType, WorkingHours
+
+DURATIONS = [(m, f"{m} minutes") for m in (15, 30, 45, 60, 75, 90, 120)]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, attrs=None):
+        super().__init__({"step": 900, **(attrs or {})}, format="%H:%M")
+
+
+class PatientForm(forms.ModelForm):
+    confirm_duplicate = forms.BooleanField(
+        required=False,
+        label="This is a different person with the same name and date of birth",
+        widget=forms.HiddenInput,
+    )
+
+    class Meta:
+        model = Patient
+        fields = [
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "phone",
+            "email",
+            "location",
+            "reminder_channel",
+            "reminder_opt_in",
+            "front_desk_notes",
+        ]
+        widgets = {
+            "date_of_birth": DateInput,
+            "front_desk_notes": forms.Textarea(attrs={"rows": 3}),
+            "phone": forms.TextInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
+        }
+
+    def __init__(self, *args, locations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = locations
+        if locations.count() == 1 and not self.instance.pk:
+            self.fields["location"].initial = locations.first()
+
+    def show_duplicate_confirmation(self) -> None:
+        self.fields["confirm_duplicate"].widget = forms.CheckboxInput()
+
+
+class BookingForm(forms.Form):
+    patient = forms.ModelChoiceField(
+        queryset=Patient.objects.none(),
+        widget=forms.HiddenInput,
+        error_messages={"required": "Choose a patient: search by name, phone or date of birth."},
+    )
+    location = forms.ModelChoiceField(queryset=None, widget=forms.HiddenInput)
+    practitioner = forms.ModelChoiceField(queryset=None)
+    date = forms.DateField(widget=DateInput)
+    time = forms.TimeField(widget=TimeInput, help_text="Quarter hours, e.g. 10:15")
+    duration_minutes = forms.TypedChoiceField(choices=DURATIONS, coerce=int, initial=45, label="Duration")
+    treatment_type = forms.ChoiceField(choices=TreatmentType.choices)
+    room = forms.ModelChoiceField(queryset=None, required=False, empty_label="No room needed")
+    plan = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    booking_notes = forms.CharField(
+        max_length=300, required=False, label="Notes for the desk", help_text="Nothing clinical."
+    )
+    override_hours = forms.BooleanField(required=False, label="Book outside working hours")
+
+    def __init__(self, *args, patients, locations, practitioners, rooms, can_override: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].queryset = patients
+        self.fields["location"].queryset = locations
+        self.fields["practitioner"].queryset = practitioners
+        self.fields["practitioner"].label_from_instance = lambda u: u.get_full_name() or u.username
+        self.fields["room"].queryset = rooms
+        if not can_override:
+            del self.fields["override_hours"]
+
+    def starts_at(self) -> dt.datetime:
+        d = self.cleaned_data
+        return dt.datetime.combine(d["date"], d["time"], tzinfo=timezone.get_current_timezone())
+
+
+class RescheduleForm(forms.Form):
+    date = forms.DateField(widget=DateInput)
+    time = forms.TimeField(widget=TimeInput)
+    duration_minutes = forms.TypedChoiceField(choices=DURATIONS, coerce=int, label="Duration")
+    practitioner = forms.ModelChoiceField(queryset=None)
+    room = forms.ModelChoiceField(queryset=None, required=False, empty_label="No room needed")
+    reason = forms.CharField(max_length=200, required=False, help_text="Kept in the session's history.")
+    override_hours = forms.BooleanField(required=False, label="Book outside working hours")
+
+    def __init__(self, *args, practitioners, rooms, can_override: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["practitioner"].queryset = practitioners
+        self.fields["practitioner"].label_from_instance = lambda u: u.get_full_name() or u.username
+        self.fields["room"].queryset = rooms
+        if not can_override:
+            del self.fields["override_hours"]
+
+    def starts_at(self) -> dt.datetime:
+        d = self.cleaned_data
+        return dt.datetime.combine(d["date"], d["time"], tzinfo=timezone.get_current_timezone())
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=200, label="Reason for cancelling")
+
+
+class PlanForm(forms.Form):
+    template = forms.ModelChoiceField(
+        queryset=ProtocolTemplate.objects.filter(is_active=True), label="Protocol"
+    )
+    induction_sessions = forms.IntegerField(
+        min_value=1,
+        max_value=12,
+        required=False,
+        help_text="Leave empty for the protocol's default (hair: 4–6).",
+    )
+    started_on = forms.DateField(widget=DateInput, initial=timezone.localdate, label="First session due on")
+
+
+class ProtocolTemplateForm(forms.ModelForm):
+    class Meta:
+        model = ProtocolTemplate
+        fields = [
+            "name",
+            "induction_sessions",
+            "induction_sessions_max",
+            "induction_interval_days",
+            "maintenance_min_days",
+            "maintenance_max_days",
+            "description",
+            "is_active",
+        ]
+        labels = {
+            "induction_sessions": "Induction sessions (default)",
+            "induction_sessions_max": "Induction sessions (most)",
+            "induction_interval_days": "Days between induction sessions",
+            "maintenance_min_days": "Maintenance every (days, from)",
+            "maintenance_max_days": "Maintenance every (days, to)",
+        }
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def clean(self):
+        data = super().clean()
+        lo, hi = data.get("maintenance_min_days"), data.get("maintenance_max_days")
+        if lo is not None and hi is not None and hi < lo:
+            self.add_error("maintenance_max_days", "Must be at least the “from” number of days.")
+        n, most = data.get("induction_sessions"), data.get("induction_sessions_max")
+        if n is not None and most is not None and most < n:
+            self.add_error("induction_sessions_max", "Must be at least the default number.")
+        return data
+
+
+class WorkingHoursRowForm(forms.Form):
+    # The blank choice keeps an untouched extra row blank (so it is skipped, not an error).
+    weekday = forms.TypedChoiceField(
+        choices=[("", "Day…"), *WorkingHours.Weekday.choices], coerce=int, label="Day"
+    )
+    start_time = forms.TimeField(widget=TimeInput, label="From")
+    end_time = forms.TimeField(widget=TimeInput, label="To")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start_time") and data.get("end_time") and data["end_time"] <= data["start_time"]:
+            raise forms.ValidationError("The end must be after the start.")
+        return data
+
+
+WorkingHoursFormSet = forms.formset_factory(WorkingHoursRowForm, extra=2, can_delete=True)
+
+
+class ContactAttemptForm(forms.ModelForm):
+    class Meta:
+        model = ContactAttempt
+        fields = ["outcome", "note"]
