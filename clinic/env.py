@@ -66,3 +66,25 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if any(not item for item in items):
         raise ImproperlyConfigured(f"{name}={value!r} has an empty item; separate items with commas.")
     return items
+
+
+def env_int_list(name: str, default: list[int], *, minimum: int | None = None) -> list[int]:
+    """A comma-separated list of whole numbers, e.g. ``30,7,0``; returned largest first."""
+    value = _raw(name)
+    if value is None:
+        return sorted(default, reverse=True)
+    numbers: list[int] = []
+    for item in value.split(","):
+        item = item.strip()
+        try:
+            number = int(item)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}={value!r} must be whole numbers separated by commas, e.g. 30,7,0."
+            ) from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name}: {number} must be at least {minimum}.")
+        numbers.append(number)
+    if len(set(numbers)) != len(numbers):
+        raise ImproperlyConfigured(f"{name}={value!r} repeats a number.")
+    return sorted(numbers, reverse=True)

@@ -134,6 +134,11 @@ class Notification(models.Model):
     body = models.TextField()
     html_body = models.TextField(blank=True)
     link = models.CharField(max_length=300, blank=True, help_text="Where in the site it points.")
+    regarding = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="The record it is about, e.g. treatments.patient:42 (lists a patient's reminders).",
+    )
     quiet_hours = models.BooleanField(
         default=False, help_text="A patient message: never delivered during the clinic's quiet hours."
     )
@@ -152,10 +157,29 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["recipient_user", "channel", "-created_at"]),
+            models.Index(fields=["regarding", "-created_at"], name="notification_regarding_idx"),
+            models.Index(fields=["kind", "status"], name="notification_kind_status_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.to_address or self.recipient_user} ({self.status})"
+
+
+class AlertMark(models.Model):
+    """Something already alerted (e.g. "lot_expiry:12:2026-12-31:7"), so it is never alerted twice.
+
+    Sweeps that fold many causes into one digest cannot rely on the digest's dedupe key
+    alone: the mark records each cause, and a later digest leaves marked causes out.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class WorkerHeartbeat(models.Model):

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from clinic.audit import audit_record
 from clinic.channels import deliver
@@ -25,6 +26,14 @@ logger = logging.getLogger(__name__)
 # A row left in "sending" this long (its worker died mid-send) goes back to pending.
 STALE_CLAIM = timedelta(minutes=10)
 SWEEP_BATCH = 500
+
+# Kinds whose cause may go away after the row was written (a session cancelled or moved):
+# checked just before sending, so a message about something no longer true is cancelled
+# instead of sent. Dotted paths, imported when needed: a callable(notification) -> bool.
+PRECHECKS: dict[str, str] = {
+    "reminder.appointment": "treatments.reminders.reminder_still_current",
+    "reminder.maintenance": "treatments.reminders.reminder_still_current",
+}
 
 
 def outside_quiet_hours(when: datetime) -> datetime:
@@ -128,6 +137,12 @@ def notification_send(*, notification_id: int) -> str:
                 status=Notification.Status.PENDING, due_at=allowed, attempts=F("attempts") - 1
             )
             return "deferred"
+    precheck = PRECHECKS.get(notification.kind)
+    if precheck and not import_string(precheck)(notification):
+        Notification.objects.filter(pk=notification_id).update(
+            status=Notification.Status.CANCELLED, last_error="Its cause went away before it was sent."
+        )
+        return "cancelled"
     try:
         deliver(notification)
     except Exception as exc:

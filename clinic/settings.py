@@ -12,9 +12,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from clinic.env import env_bool, env_int, env_list, env_str
+from clinic.env import env_bool, env_int, env_int_list, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -34,6 +35,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if not DEBU
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 CLINIC_NAME = env_str("CLINIC_NAME", "Exosome Clinic")
+# The site's public address: links in emails (opt-out, "open in the site") start with it.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} must start with http:// or https://.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -270,10 +275,37 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# The whole beat schedule lives here, in one place.
+# The whole beat schedule lives here, in one place. Run exactly ONE beat for the whole
+# site. Times are clinic time (CELERY_TIMEZONE). Every sweep is idempotent (deterministic
+# dedupe keys), so a repeated run is harmless, and the daily ones catch up on a missed day.
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "clinic.tasks.outbox_sweep", "schedule": 60.0},
     "worker-heartbeat": {"task": "clinic.tasks.worker_heartbeat", "schedule": 60.0},
+    # Cold-chain excursions: e-mail managers within a minute or two of an excursion opening.
+    "alerts-excursions": {"task": "clinic.tasks.excursion_alerts", "schedule": 60.0},
+    # Appointment reminders are written an hour ahead of their due time and sent when due.
+    "reminders-appointments": {
+        "task": "clinic.tasks.appointment_reminders",
+        "schedule": crontab(minute="*/15"),
+    },
+    # Daily, before the desk opens (staff) and after quiet hours end (patients).
+    "alerts-product-expiry": {
+        "task": "clinic.tasks.product_expiry_alerts",
+        "schedule": crontab(hour=7, minute=0),
+    },
+    "alerts-calibration-expiry": {
+        "task": "clinic.tasks.calibration_expiry_alerts",
+        "schedule": crontab(hour=7, minute=10),
+    },
+    "reminders-maintenance": {
+        "task": "clinic.tasks.maintenance_reminders",
+        "schedule": crontab(hour=9, minute=30),
+    },
+    # Manual checks are due twice a working day: look for a gap every hour of it.
+    "alerts-missed-checks": {
+        "task": "clinic.tasks.missed_check_alerts",
+        "schedule": crontab(minute=20, hour="9-18", day_of_week="mon-fri"),
+    },
 }
 
 # --- Clinic rules -----------------------------------------------------------------------
@@ -285,6 +317,16 @@ QUIET_HOURS_START = env_int("QUIET_HOURS_START", 20, minimum=1)
 if not QUIET_HOURS_END < QUIET_HOURS_START <= 24:
     raise ImproperlyConfigured("QUIET_HOURS_END must be before QUIET_HOURS_START (hours 0–24).")
 SMS_BACKEND = env_str("SMS_BACKEND", "clinic.channels.LoggingSmsBackend")
+
+# --- Reminders and alerts ----------------------------------------------------------------
+# Patients: a reminder this many days before a plan's next session is due (and one on the
+# due date if still not booked); an appointment reminder this many hours before a session.
+MAINTENANCE_REMINDER_DAYS_BEFORE = env_int("MAINTENANCE_REMINDER_DAYS_BEFORE", 7, minimum=1)
+APPOINTMENT_REMINDER_HOURS = env_int("APPOINTMENT_REMINDER_HOURS", 24, minimum=1)
+# Managers: lots reaching these many days before expiry (0 = the expiry date itself), and
+# certificates (calibration, later regulatory documents) reaching these many days.
+PRODUCT_EXPIRY_ALERT_DAYS = env_int_list("PRODUCT_EXPIRY_ALERT_DAYS", [30, 7, 0], minimum=0)
+DOCUMENT_EXPIRY_ALERT_DAYS = env_int_list("DOCUMENT_EXPIRY_ALERT_DAYS", [60, 30], minimum=0)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
