@@ -14,6 +14,7 @@ urlpatterns = [
     path("outbox/<int:pk>/cancel/", views.outbox_cancel, name="outbox_cancel"),
     path("alerts/", views.alert_list, name="alert_list"),
     path("alerts/read/", views.alert_mark_read, name="alert_mark_read"),
+    path("reminders/stop/<str:token>/", views.reminder_opt_out, name="reminder_opt_out"),
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/new/", views.staff_create, name="staff_create"),
     path("staff/<int:pk>/", views.staff_edit, name="staff_edit"),

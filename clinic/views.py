@@ -239,6 +239,30 @@ def alert_mark_read(request: HttpRequest) -> HttpResponse:
     return redirect("clinic:alert_list")
 
 
+# --- Patients' opt-out from reminders (public: the link is in every reminder) -------------
+
+
+@login_not_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def reminder_opt_out(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks for confirmation (mail scanners follow links); POST records the opt-out.
+
+    The signed token names the patient; nothing about the patient is shown.
+    """
+    from treatments.reminders import opt_out_patient_id, patient_reminders_opt_out
+
+    template = "clinic/reminder_opt_out.html"
+    patient_id = opt_out_patient_id(token)
+    if patient_id is None:
+        return render(request, template, {"state": "invalid"}, status=400)
+    if request.method == "POST":
+        if patient_reminders_opt_out(patient_id=patient_id, actor=None) is None:
+            return render(request, template, {"state": "invalid"}, status=404)
+        return render(request, template, {"state": "done"})
+    return render(request, template, {"state": "confirm", "token": token})
+
+
 # --- Staff ------------------------------------------------------------------------------
 
 

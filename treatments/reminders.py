@@ -1,0 +1,388 @@
+"""Patient reminders: maintenance sessions coming due and booked appointments.
+
+Each sweep is set-based: one query reads everything due, the rows are written with one
+``bulk_create(ignore_conflicts=True)`` keyed by deterministic dedupe keys, so the query
+count does not grow with the number of patients and a second run writes nothing new.
+
+Patient messages carry no clinical detail (time, place and clinic contact only), go out
+on the patient's chosen channel, respect quiet hours and end with an opt-out link.
+
+Dedupe keys (parsed back by the stale-reminder sweep and the pre-send check):
+- ``reminder:plan:<plan id>:<next due date>:<before|due>``
+- ``reminder:appt:<session id>:<start, UTC, %Y%m%dT%H%M%SZ>`` — a moved session has a new
+  start, so it gets a new reminder and the old one is cancelled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from clinic.alerts import absolute_url, notifications_bulk_queue, notifications_cancel_ids
+from clinic.audit import audit_record
+from clinic.mail import render_message
+from clinic.models import Notification
+from clinic.outbox import outside_quiet_hours
+from treatments.models import Patient, Session, SessionStatus, TreatmentPlan
+
+KIND_APPOINTMENT = "reminder.appointment"
+KIND_MAINTENANCE = "reminder.maintenance"
+PATIENT_KINDS = (KIND_APPOINTMENT, KIND_MAINTENANCE)
+
+# A daily sweep missed (worker down) is caught up for this many days after a due date.
+DUE_CATCH_UP_DAYS = 3
+# Appointment reminders are written this long before they are due; the sweep runs more
+# often than that, so none is missed, and the outbox sends each one at its time.
+APPOINTMENT_WRITE_AHEAD = dt.timedelta(hours=1)
+# A reminder that could only go out this close to the session (quiet hours, a late
+# booking) is not worth sending.
+APPOINTMENT_MIN_NOTICE = dt.timedelta(hours=1)
+
+OPT_OUT_SALT = "treatments.reminders.opt-out"
+_URL_PLACEHOLDER = "OPTOUTURLPLACEHOLDER"
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+# --- Keys ---------------------------------------------------------------------------------
+
+
+def regarding_patient(patient_id: int) -> str:
+    return f"treatments.patient:{patient_id}"
+
+
+def appointment_key(session_id: int, starts_at: dt.datetime) -> str:
+    return f"reminder:appt:{session_id}:{starts_at.astimezone(dt.UTC).strftime(_STAMP)}"
+
+
+def maintenance_key(plan_id: int, due_on: dt.date, stage: str) -> str:
+    return f"reminder:plan:{plan_id}:{due_on.isoformat()}:{stage}"
+
+
+def _parse_appointment_key(key: str) -> tuple[int, dt.datetime] | None:
+    try:
+        _, _, session_id, stamp = key.split(":")
+        return int(session_id), dt.datetime.strptime(stamp, _STAMP).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def _parse_maintenance_key(key: str) -> tuple[int, dt.date] | None:
+    try:
+        _, _, plan_id, due_on, _stage = key.split(":")
+        return int(plan_id), dt.date.fromisoformat(due_on)
+    except ValueError:
+        return None
+
+
+# --- Opt-out ------------------------------------------------------------------------------
+
+
+def opt_out_token(patient_id: int) -> str:
+    """A signed token naming the patient; it cannot be forged or pointed at someone else."""
+    return signing.dumps(patient_id, salt=OPT_OUT_SALT)
+
+
+def opt_out_patient_id(token: str) -> int | None:
+    try:
+        value = signing.loads(token, salt=OPT_OUT_SALT)
+    except signing.BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def opt_out_url(patient_id: int) -> str:
+    return absolute_url(reverse("clinic:reminder_opt_out", args=[opt_out_token(patient_id)]))
+
+
+@transaction.atomic
+def patient_reminders_opt_out(*, patient_id: int, actor=None, via: str = "opt-out link") -> Patient | None:
+    """The patient asks for no more reminders: record it, audit it, cancel what is pending.
+
+    Idempotent: a second request changes nothing and writes no second audit row.
+    """
+    patient = Patient.objects.select_for_update().select_related("location").filter(pk=patient_id).first()
+    if patient is None:
+        return None
+    if not patient.reminder_opt_in:
+        return patient
+    Patient.objects.filter(pk=patient.pk).update(reminder_opt_in=False)
+    patient.reminder_opt_in = False
+    cancelled = list(
+        Notification.objects.filter(
+            regarding=regarding_patient(patient.pk), status=Notification.Status.PENDING
+        ).values_list("id", flat=True)
+    )
+    if cancelled:
+        Notification.objects.filter(id__in=cancelled, status=Notification.Status.PENDING).update(
+            status=Notification.Status.CANCELLED, last_error="The patient opted out of reminders."
+        )
+    audit_record(
+        actor=actor,
+        action="patient.reminders_opt_out",
+        obj=patient,
+        location=patient.location,
+        before={"reminder_opt_in": True},
+        after={"reminder_opt_in": False, "via": via, "cancelled_notifications": cancelled},
+    )
+    return patient
+
+
+def patient_reminders(patient: Patient) -> QuerySet[Notification]:
+    """The reminders written for a patient, newest first (for the patient's page)."""
+    return Notification.objects.filter(regarding=regarding_patient(patient.pk)).order_by("-created_at", "-id")
+
+
+# --- Message building ---------------------------------------------------------------------
+
+
+def _contact(row: dict, prefix: str = "location__") -> dict:
+    return {name: row[f"{prefix}{name}"] for name in ("name", "address", "phone", "email")}
+
+
+class _Renderer:
+    """Renders each distinct message once (per location and time), then fills in the link.
+
+    Only the opt-out link differs between patients of one location on one day, so a sweep
+    over thousands of patients renders a handful of templates.
+    """
+
+    def __init__(self, template: str):
+        self.template = template
+        self.cache: dict[tuple, tuple[str, str, str]] = {}
+
+    def email(self, cache_key: tuple, context: dict, opt_out: str) -> tuple[str, str, str]:
+        if cache_key not in self.cache:
+            message = render_message(self.template, {**context, "opt_out_url": _URL_PLACEHOLDER})
+            self.cache[cache_key] = (message.subject, message.text, message.html)
+        subject, text, html = self.cache[cache_key]
+        return subject, text.replace(_URL_PLACEHOLDER, opt_out), html.replace(_URL_PLACEHOLDER, opt_out)
+
+
+def _address(row: dict) -> str:
+    if row["patient__reminder_channel"] == Notification.Channel.EMAIL:
+        return (row["patient__email"] or "").strip()
+    return (row["patient__phone"] or "").strip()
+
+
+def _patient_row(
+    *,
+    row: dict,
+    kind: str,
+    dedupe_key: str,
+    due_at: dt.datetime,
+    renderer: _Renderer,
+    cache_key: tuple,
+    context: dict,
+    sms_text: str,
+) -> Notification | None:
+    address = _address(row)
+    if not address:
+        return None
+    opt_out = opt_out_url(row["patient_id"])
+    if row["patient__reminder_channel"] == Notification.Channel.EMAIL:
+        subject, text, html = renderer.email(cache_key, context, opt_out)
+        channel = Notification.Channel.EMAIL
+    else:
+        subject = "Reminder"
+        text, html = f"{sms_text} Stop reminders: {opt_out}", ""
+        channel = Notification.Channel.SMS
+    return Notification(
+        kind=kind,
+        channel=channel,
+        to_address=address,
+        location_id=row["location_id"],
+        subject=subject,
+        body=text,
+        html_body=html,
+        dedupe_key=dedupe_key,
+        due_at=due_at,
+        quiet_hours=True,
+        regarding=regarding_patient(row["patient_id"]),
+    )
+
+
+def _phone_or_email(contact: dict) -> str:
+    return contact["phone"] or contact["email"] or "the clinic"
+
+
+_PATIENT_FIELDS = ("patient_id", "patient__reminder_channel", "patient__email", "patient__phone")
+_PLACE_FIELDS = ("name", "address", "phone", "email")
+
+
+# --- Maintenance reminders ------------------------------------------------------------------
+
+
+def maintenance_reminders_sweep(*, now: dt.datetime | None = None) -> int:
+    """Write the maintenance-session reminders due today. Returns the rows offered.
+
+    A plan gets one reminder MAINTENANCE_REMINDER_DAYS_BEFORE days before its next session
+    is due and one on the due date, each only while the plan is active, the patient
+    agrees to reminders and nothing is booked for the plan. A missed day is caught up.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    days_before = settings.MAINTENANCE_REMINDER_DAYS_BEFORE
+    plans = (
+        TreatmentPlan.objects.active()
+        .with_upcoming_booking()
+        .filter(
+            has_booking=False,
+            patient__reminder_opt_in=True,
+            next_due_on__gte=today - dt.timedelta(days=DUE_CATCH_UP_DAYS),
+            next_due_on__lte=today + dt.timedelta(days=days_before),
+        )
+        .values(
+            "pk",
+            "next_due_on",
+            "patient__location_id",
+            *_PATIENT_FIELDS,
+            *(f"patient__location__{f}" for f in _PLACE_FIELDS),
+        )
+    )
+    renderer = _Renderer("maintenance_reminder")
+    rows: list[Notification] = []
+    for plan in plans.iterator(chunk_size=5000):
+        plan["location_id"] = plan["patient__location_id"]
+        due_on: dt.date = plan["next_due_on"]
+        stage = "due" if due_on <= today else "before"
+        contact = _contact(plan, "patient__location__")
+        when = date_format(due_on, "l j F")
+        if stage == "due":
+            sms = f"{settings.CLINIC_NAME}: it is time to book your next appointment at {contact['name']}."
+        else:
+            sms = f"{settings.CLINIC_NAME}: your next appointment at {contact['name']} is due from {when}."
+        row = _patient_row(
+            row=plan,
+            kind=KIND_MAINTENANCE,
+            dedupe_key=maintenance_key(plan["pk"], due_on, stage),
+            due_at=now,
+            renderer=renderer,
+            cache_key=(plan["location_id"], due_on, stage),
+            context={"location": contact, "due_on": due_on, "stage": stage},
+            sms_text=f"{sms} Call {_phone_or_email(contact)} to book.",
+        )
+        if row is not None:
+            rows.append(row)
+    return notifications_bulk_queue(rows)
+
+
+# --- Appointment reminders ------------------------------------------------------------------
+
+
+def appointment_reminders_sweep(*, now: dt.datetime | None = None) -> int:
+    """Write reminders for booked sessions starting within APPOINTMENT_REMINDER_HOURS (plus
+    the write-ahead), each due that many hours before its start. Returns the rows offered."""
+    now = now or timezone.now()
+    lead = dt.timedelta(hours=settings.APPOINTMENT_REMINDER_HOURS)
+    sessions = Session.objects.filter(
+        status=SessionStatus.BOOKED,
+        starts_at__gt=now + APPOINTMENT_MIN_NOTICE,
+        starts_at__lte=now + lead + APPOINTMENT_WRITE_AHEAD,
+        patient__reminder_opt_in=True,
+    ).values("pk", "starts_at", "location_id", *_PATIENT_FIELDS, *(f"location__{f}" for f in _PLACE_FIELDS))
+    renderer = _Renderer("appointment_reminder")
+    rows: list[Notification] = []
+    for session in sessions.iterator(chunk_size=5000):
+        starts_at: dt.datetime = session["starts_at"]
+        due_at = outside_quiet_hours(max(starts_at - lead, now))
+        if due_at > starts_at - APPOINTMENT_MIN_NOTICE:
+            continue
+        local = timezone.localtime(starts_at)
+        contact = _contact(session)
+        sms = (
+            f"{settings.CLINIC_NAME}: reminder of your appointment at {contact['name']} on "
+            f"{date_format(local.date(), 'D j M')} at {local:%H:%M}. "
+            f"To change it call {_phone_or_email(contact)}."
+        )
+        row = _patient_row(
+            row=session,
+            kind=KIND_APPOINTMENT,
+            dedupe_key=appointment_key(session["pk"], starts_at),
+            due_at=due_at,
+            renderer=renderer,
+            cache_key=(session["location_id"], starts_at),
+            context={"location": contact, "starts_at": local},
+            sms_text=sms,
+        )
+        if row is not None:
+            rows.append(row)
+    written = notifications_bulk_queue(rows)
+    stale_reminders_cancel()
+    return written
+
+
+# --- Causes that went away -----------------------------------------------------------------
+
+
+def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
+    appointments: dict[int, tuple[int, dt.datetime]] = {}
+    maintenance: dict[int, tuple[int, dt.date]] = {}
+    stale: list[int] = []
+    for pk, kind, key in pending:
+        parsed = _parse_appointment_key(key) if kind == KIND_APPOINTMENT else _parse_maintenance_key(key)
+        if parsed is None:
+            continue
+        (appointments if kind == KIND_APPOINTMENT else maintenance)[pk] = parsed
+    if appointments:
+        sessions = {
+            pk: (status, starts_at, opted_in)
+            for pk, status, starts_at, opted_in in Session.objects.filter(
+                pk__in={sid for sid, _ in appointments.values()}
+            ).values_list("pk", "status", "starts_at", "patient__reminder_opt_in")
+        }
+        for pk, (session_id, starts_at) in appointments.items():
+            current = sessions.get(session_id)
+            if (
+                current is None
+                or current[0] != SessionStatus.BOOKED
+                or current[1] != starts_at
+                or not current[2]
+            ):
+                stale.append(pk)
+    if maintenance:
+        plans = {
+            pk: (status, due_on, booked, opted_in)
+            for pk, status, due_on, booked, opted_in in TreatmentPlan.objects.filter(
+                pk__in={pid for pid, _ in maintenance.values()}
+            )
+            .with_upcoming_booking()
+            .values_list("pk", "status", "next_due_on", "has_booking", "patient__reminder_opt_in")
+        }
+        for pk, (plan_id, due_on) in maintenance.items():
+            current = plans.get(plan_id)
+            if (
+                current is None
+                or current[0] != TreatmentPlan.Status.ACTIVE
+                or current[1] != due_on
+                or current[2]
+                or not current[3]
+            ):
+                stale.append(pk)
+    return stale
+
+
+def stale_reminders_cancel() -> int:
+    """Cancel pending patient reminders whose cause went away: the session was cancelled,
+    moved or is no longer booked; the plan was booked, stopped or moved on; the patient
+    opted out. Set-based: a fixed number of queries however many rows are pending."""
+    pending = list(
+        Notification.objects.filter(kind__in=PATIENT_KINDS, status=Notification.Status.PENDING).values_list(
+            "pk", "kind", "dedupe_key"
+        )
+    )
+    return notifications_cancel_ids(
+        ids=_stale_ids(pending), reason="Its cause went away (session moved or cancelled, plan booked)."
+    )
+
+
+def reminder_still_current(notification: Notification) -> bool:
+    """Checked by the outbox just before sending a patient reminder (closes the gap
+    between a session being cancelled or moved and the next stale-reminder sweep)."""
+    return not _stale_ids([(notification.pk, notification.kind, notification.dedupe_key)])
