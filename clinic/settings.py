@@ -301,10 +301,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "clinic.tasks.maintenance_reminders",
         "schedule": crontab(hour=9, minute=30),
     },
-    # Manual checks are due twice a working day: look for a gap every hour of it.
+    # Manual checks are due in each working half-day (08–13, 13–18): look just after each.
     "alerts-missed-checks": {
         "task": "clinic.tasks.missed_check_alerts",
-        "schedule": crontab(minute=20, hour="9-18", day_of_week="mon-fri"),
+        "schedule": crontab(minute=20, hour="13,18", day_of_week="mon-fri"),
     },
 }
 

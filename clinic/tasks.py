@@ -39,3 +39,59 @@ def worker_heartbeat(name: str = "celery") -> str:
     now = timezone.now()
     WorkerHeartbeat.objects.update_or_create(name=name, defaults={"last_seen": now})
     return now.isoformat()
+
+
+# --- Reminder and alert sweeps (beat schedule in settings.CELERY_BEAT_SCHEDULE) ---------------
+# Each one is idempotent: rows carry deterministic dedupe keys, so a repeated or concurrent
+# run writes nothing twice. Whatever a sweep wrote and is due is handed to the workers at
+# once; the every-minute outbox sweep would find it anyway.
+
+_SWEEP_OPTIONS = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 3}
+
+
+def _then_send_due(written: int) -> int:
+    if written:
+        outbox_sweep()
+    return written
+
+
+@shared_task(**_SWEEP_OPTIONS)
+def maintenance_reminders() -> int:
+    from treatments.reminders import maintenance_reminders_sweep
+
+    return _then_send_due(maintenance_reminders_sweep())
+
+
+@shared_task(**_SWEEP_OPTIONS)
+def appointment_reminders() -> int:
+    from treatments.reminders import appointment_reminders_sweep
+
+    return _then_send_due(appointment_reminders_sweep())
+
+
+@shared_task(**_SWEEP_OPTIONS)
+def product_expiry_alerts() -> int:
+    from products.alerts import product_expiry_sweep
+
+    return _then_send_due(product_expiry_sweep())
+
+
+@shared_task(**_SWEEP_OPTIONS)
+def excursion_alerts() -> int:
+    from products.alerts import excursion_alerts_sweep
+
+    return _then_send_due(excursion_alerts_sweep())
+
+
+@shared_task(**_SWEEP_OPTIONS)
+def missed_check_alerts() -> int:
+    from products.alerts import missed_check_sweep
+
+    return _then_send_due(missed_check_sweep())
+
+
+@shared_task(**_SWEEP_OPTIONS)
+def calibration_expiry_alerts() -> int:
+    from products.alerts import calibration_expiry_sweep
+
+    return _then_send_due(calibration_expiry_sweep())

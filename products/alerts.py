@@ -4,8 +4,8 @@
   once per lot and threshold, folded into one digest per location and manager per day.
 - Excursions: an email to every reviewing manager as soon as an excursion opens (the
   products service already writes the in-site alert when it opens the excursion).
-- Missed temperature checks: a unit whose last manual check is more than half a working
-  day old, once per gap.
+- Missed temperature checks: a working half-day an active unit went without a manual
+  check, once per unit and half-day.
 - Certificates: calibration certificates of storage units (and, through
   ``document_expiry_alerts``, any regulatory document) reaching 60 and 30 days.
 
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from clinic.alerts import (
@@ -34,7 +34,7 @@ from clinic.alerts import (
     staff_recipients,
 )
 from clinic.models import Notification
-from products.models import Excursion, Lot, StorageUnit
+from products.models import Excursion, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingSource
 
 # Who is alerted, by permission (roles grant them; see clinic/roles.py).
@@ -200,36 +200,79 @@ def excursion_alerts_sweep(*, now: dt.datetime | None = None) -> int:
 
 # --- Missed temperature checks -----------------------------------------------------------------
 
+# Checks half-days back: a sweep that did not run (worker down) is caught up on the next run.
+MISSED_CHECK_LOOKBACK = 2
 
-def _check_gap_too_long(last_check: dt.datetime, now: dt.datetime) -> bool:
-    # The products app owns the rule (half a working day between manual checks).
-    from products.services.coldchain import MANUAL_INTERVAL_WORKING_HOURS, _working_hours_between
 
-    return _working_hours_between(last_check, now) > MANUAL_INTERVAL_WORKING_HOURS
+def _completed_half_days(now: dt.datetime, count: int) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The last ``count`` working half-days that ended by ``now``, newest first.
+
+    The products app's rule: every working half-day (08–13, 13–18, Monday–Friday) holds a
+    manual check, so checks happen at least at the start and end of each working day.
+    """
+    from products.services import coldchain
+
+    open_h, close_h = getattr(coldchain, "MANUAL_WORKING_HOURS", (8, 18))
+    middle = (open_h + close_h) // 2
+    tz = timezone.get_current_timezone()
+    slots: list[tuple[dt.datetime, dt.datetime]] = []
+    day = timezone.localdate(now)
+    while len(slots) < count:
+        if day.weekday() < 5:
+            for a, b in ((middle, close_h), (open_h, middle)):
+                start, end = (
+                    dt.datetime.combine(day, dt.time(a), tz),
+                    dt.datetime.combine(day, dt.time(b), tz),
+                )
+                if end <= now and len(slots) < count:
+                    slots.append((start, end))
+        day -= dt.timedelta(days=1)
+    return slots
 
 
 def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
-    """Alert managers about each active unit whose last manual check is overdue, once per gap."""
+    """Alert managers about each working half-day an active unit went without a manual check.
+
+    Once per unit and half-day; half-days before a unit's first reading do not count (a new
+    unit), and a unit never checked at all is alerted once.
+    """
     now, _ = _today(now)
+    slots = _completed_half_days(now, MISSED_CHECK_LOOKBACK)
+    manual = TemperatureReading.objects.filter(storage_unit=OuterRef("pk"), source=ReadingSource.MANUAL)
+    checked = {
+        f"checked_{i}": Exists(manual.filter(taken_at__gte=start, taken_at__lt=end))
+        for i, (start, end) in enumerate(slots)
+    }
     units = list(
         StorageUnit.objects.filter(is_active=True)
         .annotate(
-            last_manual=Max(
-                "readings__taken_at",
-                filter=Q(readings__source=ReadingSource.MANUAL, readings__taken_at__lte=now),
-            )
+            last_manual=Subquery(
+                manual.filter(taken_at__lte=now).order_by("-taken_at").values("taken_at")[:1]
+            ),
+            first_reading=Subquery(
+                TemperatureReading.objects.filter(storage_unit=OuterRef("pk"))
+                .order_by("taken_at")
+                .values("taken_at")[:1]
+            ),
+            **checked,
         )
-        .values("pk", "name", "location_id", "location__name", "last_manual")
+        .values("pk", "name", "location_id", "location__name", "last_manual", "first_reading", *checked)
     )
-    overdue = [u for u in units if u["last_manual"] is None or _check_gap_too_long(u["last_manual"], now)]
-    recipients = staff_recipients(COLD_CHAIN_PERMISSION, (u["location_id"] for u in overdue))
+    missed: list[tuple[dict, str, tuple | None]] = []
+    for unit in units:
+        if unit["first_reading"] is None:
+            missed.append((unit, "never", None))
+            continue
+        for i, slot in enumerate(slots):
+            if not unit[f"checked_{i}"] and slot[0] >= unit["first_reading"]:
+                missed.append((unit, slot[0].astimezone(dt.UTC).strftime(_STAMP), slot))
+    recipients = staff_recipients(COLD_CHAIN_PERMISSION, (unit["location_id"] for unit, _, _ in missed))
     rows: list[Notification] = []
-    for unit in overdue:
+    for unit, since, slot in missed:
         people = recipients.get(unit["location_id"])
         if not people:
             continue
         last = unit["last_manual"]
-        since = last.astimezone(dt.UTC).strftime(_STAMP) if last else "never"
         rows += staff_alert_rows(
             kind=KIND_MISSED_CHECK,
             recipients=people,
@@ -240,6 +283,8 @@ def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
                 "unit_name": unit["name"],
                 "location_name": unit["location__name"],
                 "last_check": timezone.localtime(last) if last else None,
+                "slot_start": timezone.localtime(slot[0]) if slot else None,
+                "slot_end": timezone.localtime(slot[1]) if slot else None,
             },
             link=safe_reverse("products:unit_detail", unit["pk"]),
         )
