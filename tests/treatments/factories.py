@@ -21,6 +21,7 @@ from treatments.models import (
     TreatmentType,
     WorkingHours,
 )
+from treatments.protocols import ensure_default_templates
 
 
 class PatientFactory(factory.django.DjangoModelFactory):
@@ -95,8 +96,8 @@ class SessionFactory(factory.django.DjangoModelFactory):
 
 
 def template(key: str = "skin-quality") -> ProtocolTemplate:
-    """One of the templates seeded by the data migration."""
-    return ProtocolTemplate.objects.get(key=key)
+    """One of the default templates (seeded by the data migration; put back after a flush)."""
+    return ensure_default_templates()[key]
 
 
 class PlanFactory(factory.django.DjangoModelFactory):

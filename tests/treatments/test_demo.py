@@ -1,0 +1,65 @@
+"""The demo clinic: every plan phase, a busy week, idempotent; the scale seeder."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.utils import timezone
+
+from clinic import demo as clinic_demo
+from treatments import demo
+from treatments.models import Patient, PlanPhase, Session, SessionStatus, TreatmentPlan, WorkingHours
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def clinic():
+    return clinic_demo.seed(stdout=io.StringIO())
+
+
+def test_the_demo_has_every_phase_a_busy_week_and_running_it_twice_changes_nothing(clinic):
+    locations, users = clinic
+    demo.seed(locations=locations, users=users, stdout=io.StringIO())
+    today = timezone.localdate()
+    plans = list(TreatmentPlan.objects.all())
+    phases = {p.phase for p in plans}
+    assert phases == {PlanPhase.INDUCTION, PlanPhase.MAINTENANCE, PlanPhase.PER_PROCEDURE}
+    states = {p.due_state(today) for p in plans}
+    assert states == {"not_due", "due", "overdue"}
+    assert TreatmentPlan.objects.due(today).exists()
+    statuses = set(Session.objects.values_list("status", flat=True))
+    assert {SessionStatus.COMPLETED, SessionStatus.BOOKED} <= statuses
+    assert Session.objects.on_day(today).exists()
+    assert WorkingHours.objects.filter(practitioner=users["practitioner"]).count() == 5
+    counts = (Patient.objects.count(), Session.objects.count(), TreatmentPlan.objects.count())
+    demo.seed(locations=locations, users=users, stdout=io.StringIO())
+    assert (Patient.objects.count(), Session.objects.count(), TreatmentPlan.objects.count()) == counts
+
+
+def test_the_demo_books_nobody_twice(clinic):
+    locations, users = clinic
+    demo.seed(locations=locations, users=users, stdout=io.StringIO())
+    for s in Session.objects.occupying():
+        clash = Session.objects.overlapping(s.starts_at, s.ends_at).exclude(pk=s.pk)
+        assert not clash.filter(practitioner=s.practitioner_id).exists(), s
+        assert not clash.filter(patient=s.patient_id).exists(), s
+        if s.room_id:
+            assert not clash.filter(room=s.room_id).exists(), s
+
+
+def test_seed_scale_adds_patients_with_about_ten_sessions_each(clinic):
+    locations, users = clinic
+    demo.seed(locations=locations, users=users, stdout=io.StringIO())
+    before = Patient.objects.count(), Session.objects.count()
+    demo.seed_scale(n=300, locations=locations, users=users, stdout=io.StringIO())
+    added_patients = Patient.objects.count() - before[0]
+    added_sessions = Session.objects.count() - before[1]
+    assert added_patients == 300
+    assert 7 * 300 <= added_sessions <= 13 * 300
+    plan = TreatmentPlan.objects.exclude(completed_sessions=0).order_by("-pk").first()
+    stored = (plan.next_due_on, plan.completed_sessions)
+    plan.refresh_progress()
+    assert (plan.next_due_on, plan.completed_sessions) == stored  # bulk progress matches the rule
+    assert Patient.objects.search(Patient.objects.last().last_name[:4]).exists()
