@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import pytest
 from django.test.utils import CaptureQueriesContext
@@ -105,3 +106,51 @@ def require_service(name: str, available: bool) -> None:
     if IN_CI:
         pytest.fail(f"{name} is required in CI but is not available.")
     pytest.skip(f"{name} is not available on this machine.")
+
+
+def redis_up() -> bool:
+    import redis
+    from django.conf import settings
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping()
+    except Exception:
+        return False
+    return True
+
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def worker():
+    """A real Celery worker (a thread, solo pool) on Redis, consuming a queue of its own.
+
+    Use with ``@pytest.mark.django_db(transaction=True)``: the worker has its own connection.
+    """
+    require_service("Redis", redis_up())
+    from celery.contrib.testing.worker import start_worker
+
+    from clinic.celery import app
+
+    # A queue of our own so parallel runs on the same Redis do not take each other's tasks.
+    queue = f"test-{time.time_ns()}"
+    app.conf.task_default_queue = queue
+    try:
+        with start_worker(
+            app,
+            pool="solo",
+            perform_ping_check=False,
+            queues=[queue],
+            loglevel="WARNING",
+            shutdown_timeout=10,
+        ):
+            yield
+    finally:
+        app.conf.task_default_queue = "celery"

@@ -342,7 +342,7 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
             if (
                 current is None
                 or current[0] != SessionStatus.BOOKED
-                or current[1] != starts_at
+                or current[1].replace(microsecond=0) != starts_at  # the key keeps whole seconds
                 or not current[2]
             ):
                 stale.append(pk)

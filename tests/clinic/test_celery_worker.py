@@ -2,57 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-import redis
-from django.conf import settings
 from django.core import mail
 
-from clinic.celery import app
 from clinic.models import Notification, WorkerHeartbeat
-from tests.conftest import require_service
+from tests.conftest import wait_for as _wait_for
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
-
-
-def _redis_up() -> bool:
-    try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping()
-    except Exception:
-        return False
-    return True
-
-
-@pytest.fixture
-def worker():
-    require_service("Redis", _redis_up())
-    from celery.contrib.testing.worker import start_worker
-
-    # A queue of our own so parallel runs on the same Redis do not take each other's tasks.
-    queue = f"test-{time.time_ns()}"
-    app.conf.task_default_queue = queue
-    try:
-        with start_worker(
-            app,
-            pool="solo",
-            perform_ping_check=False,
-            queues=[queue],
-            loglevel="WARNING",
-            shutdown_timeout=10,
-        ):
-            yield
-    finally:
-        app.conf.task_default_queue = "celery"
-
-
-def _wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_queued_notification_is_sent_by_the_worker(worker):

@@ -233,6 +233,12 @@ class TestAppointmentReminders:
         assert new.dedupe_key == appointment_key(session.pk, session.starts_at)
         assert "10:45" in new.body
 
+    def test_a_start_time_with_microseconds_is_not_mistaken_for_a_move(self, location):
+        SessionFactory(patient=patient_at(location), starts_at=NOW + dt.timedelta(hours=5, microseconds=1234))
+        appointment_reminders_sweep(now=NOW)
+        assert stale_reminders_cancel() == 0
+        assert len(appointment_rows(status="pending")) == 1
+
     def test_a_cancelled_session_has_its_pending_reminder_cancelled_by_the_sweep(self, location):
         session = SessionFactory(patient=patient_at(location), starts_at=NOW + dt.timedelta(hours=25))
         appointment_reminders_sweep(now=NOW)
