@@ -21,9 +21,9 @@ from django.urls import NoReverseMatch, reverse
 from clinic.models import AlertMark, Notification
 from clinic.outbox import outside_quiet_hours
 
-# Large enough that PostgreSQL writes a day's reminders in one statement; SQLite splits
-# by its own limit on query parameters.
-BULK_BATCH = 5000
+# No batch size of our own: Django writes all rows in one statement on PostgreSQL (arrays
+# through UNNEST, so no parameter limit) and splits only where SQLite's limit requires it.
+BULK_BATCH = None
 
 
 @dataclass(frozen=True)
