@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -198,7 +198,45 @@ def readings_import_csv(
         rows=len(rows),
         imported_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    # Overlapping files share samples: the unique (unit, time, source) key skips them.
+    added = _insert_logger_rows(unit=unit, batch=batch, rows=rows)
+    batch.added = added
+    batch.save(update_fields=["added"])
+    audit_record(
+        actor=actor,
+        action="reading.import",
+        obj=batch,
+        location=unit.location,
+        after={"filename": filename, "rows": len(rows), "added": added, "sha256": digest},
+    )
+    _apply_readings(unit=unit, readings=TemperatureReading.objects.filter(batch=batch), actor=actor)
+    return ImportResult(batch=batch, added=added)
+
+
+def _insert_logger_rows(*, unit: StorageUnit, batch: ReadingImport, rows) -> int:
+    """Insert samples, skipping any the unit already has (overlapping files share samples:
+    the unique (unit, time, source) key skips them). Returns how many were added."""
+    if connection.vendor == "postgresql":
+        # One INSERT … SELECT FROM unnest() per chunk: a 100 000-line file in about a second,
+        # where building 100 000 model instances for bulk_create takes several.
+        added = 0
+        with connection.cursor() as cursor:
+            for i in range(0, len(rows), 20_000):
+                chunk = rows[i : i + 20_000]
+                cursor.execute(
+                    "INSERT INTO products_temperaturereading"
+                    " (storage_unit_id, taken_at, temperature_c, source, batch_id)"
+                    " SELECT %s, t, v, %s, %s FROM unnest(%s::timestamptz[], %s::numeric[]) AS u(t, v)"
+                    " ON CONFLICT (storage_unit_id, taken_at, source) DO NOTHING",
+                    [
+                        unit.pk,
+                        ReadingSource.LOGGER.value,
+                        batch.pk,
+                        [w for w, _ in chunk],
+                        [v for _, v in chunk],
+                    ],
+                )
+                added += cursor.rowcount
+        return added
     TemperatureReading.objects.bulk_create(
         (
             TemperatureReading(
@@ -213,18 +251,7 @@ def readings_import_csv(
         batch_size=5000,
         ignore_conflicts=True,
     )
-    added = TemperatureReading.objects.filter(batch=batch).count()
-    batch.added = added
-    batch.save(update_fields=["added"])
-    audit_record(
-        actor=actor,
-        action="reading.import",
-        obj=batch,
-        location=unit.location,
-        after={"filename": filename, "rows": len(rows), "added": added, "sha256": digest},
-    )
-    _apply_readings(unit=unit, readings=TemperatureReading.objects.filter(batch=batch), actor=actor)
-    return ImportResult(batch=batch, added=added)
+    return TemperatureReading.objects.filter(batch=batch).count()
 
 
 # --- Excursions ---------------------------------------------------------------------------
