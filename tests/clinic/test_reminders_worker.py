@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -72,3 +73,23 @@ def test_the_expiry_digest_reaches_the_manager_through_the_worker(worker, locati
         ).count()
         == 1
     )
+
+
+def test_reminders_written_while_the_broker_is_down_go_out_once_when_it_is_back(worker, location):
+    from kombu.exceptions import OperationalError
+
+    from clinic.tasks import appointment_reminders, outbox_sweep, send_notification
+
+    patient = PatientFactory(location=location, reminder_opt_in=True, reminder_channel="email")
+    SessionFactory(patient=patient, starts_at=timezone.now() + dt.timedelta(hours=3))
+    with mock.patch.object(send_notification, "delay", side_effect=OperationalError("Redis is down")):
+        # The sweep itself runs (here, in-process) and writes the reminder; handing it to
+        # the worker fails quietly and leaves it pending in the outbox.
+        assert appointment_reminders() == 1
+    reminder = Notification.objects.get(kind="reminder.appointment")
+    assert reminder.status == "pending" and mail.outbox == []
+    outbox_sweep.delay()  # the broker is back: the every-minute sweep finds it
+    outbox_sweep.delay()
+    assert wait_for(lambda: Notification.objects.get(pk=reminder.pk).status == "sent")
+    drain()
+    assert len(mail.outbox) == 1
