@@ -382,6 +382,25 @@ def stale_reminders_cancel() -> int:
     )
 
 
+def appointment_reminders_cancel(*, session_id: int, actor=None, reason: str = "") -> int:
+    """Cancel a session's pending reminders at once (for ``session_cancel`` and
+    ``session_reschedule``; the sweep and the pre-send check do it anyway, later)."""
+    from clinic.outbox import notifications_cancel_by_prefix
+
+    return notifications_cancel_by_prefix(
+        dedupe_prefix=f"reminder:appt:{session_id}:", actor=actor, reason=reason or "The session changed."
+    )
+
+
+def maintenance_reminders_cancel(*, plan_id: int, actor=None, reason: str = "") -> int:
+    """Cancel a plan's pending reminders at once (for ``plan_stop`` and booking)."""
+    from clinic.outbox import notifications_cancel_by_prefix
+
+    return notifications_cancel_by_prefix(
+        dedupe_prefix=f"reminder:plan:{plan_id}:", actor=actor, reason=reason or "The plan changed."
+    )
+
+
 def reminder_still_current(notification: Notification) -> bool:
     """Checked by the outbox just before sending a patient reminder (closes the gap
     between a session being cancelled or moved and the next stale-reminder sweep)."""

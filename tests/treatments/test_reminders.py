@@ -264,6 +264,19 @@ class TestAppointmentReminders:
         SessionFactory(patient=plan.patient, plan=plan, starts_at=at(day(7), 11))
         assert stale_reminders_cancel() == 1
 
+    def test_services_can_cancel_a_sessions_or_plans_reminders_at_once(self, location):
+        from treatments.reminders import appointment_reminders_cancel, maintenance_reminders_cancel
+
+        session = SessionFactory(patient=patient_at(location), starts_at=NOW + dt.timedelta(hours=5))
+        other = SessionFactory(patient=patient_at(location), starts_at=NOW + dt.timedelta(hours=6))
+        plan = plan_due_on(patient_at(location), day(7))
+        appointment_reminders_sweep(now=NOW)
+        maintenance_reminders_sweep(now=NOW)
+        assert appointment_reminders_cancel(session_id=session.pk, reason="Patient unwell") == 1
+        assert maintenance_reminders_cancel(plan_id=plan.pk) == 1
+        pending = Notification.objects.filter(status="pending").values_list("dedupe_key", flat=True)
+        assert list(pending) == [appointment_key(other.pk, other.starts_at)]
+
     def test_the_reminder_is_delivered_once(self, location, freeze):
         SessionFactory(patient=patient_at(location), starts_at=NOW + dt.timedelta(hours=5))
         appointment_reminders_sweep(now=NOW)
