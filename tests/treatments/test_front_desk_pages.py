@@ -40,6 +40,35 @@ class TestPatientPages:
         assert response.status_code == 302
         assert Patient.objects.count() == 2
 
+    def test_registering_from_the_booking_form_returns_to_the_slot(self, client_for, front_desk, location):
+        back = f"/treatments/sessions/new/?practitioner=3&location={location.pk}&start=2030-01-07T10:15"
+        response = client_for(front_desk).post(
+            "/treatments/patients/new/",
+            {
+                "first_name": "New",
+                "last_name": "Person",
+                "date_of_birth": "1990-01-01",
+                "location": location.pk,
+                "reminder_channel": "sms",
+                "next": back,
+            },
+        )
+        assert response["Location"] == f"{back}&patient={Patient.objects.get().pk}"
+
+    def test_registering_never_redirects_off_the_site(self, client_for, front_desk, location):
+        response = client_for(front_desk).post(
+            "/treatments/patients/new/",
+            {
+                "first_name": "New",
+                "last_name": "Person",
+                "date_of_birth": "1990-01-01",
+                "location": location.pk,
+                "reminder_channel": "sms",
+                "next": "https://evil.example/treatments/sessions/new/",
+            },
+        )
+        assert response["Location"] == f"/treatments/patients/{Patient.objects.get().pk}/"
+
     def test_a_form_error_is_explained(self, client_for, front_desk, location):
         response = client_for(front_desk).post(
             "/treatments/patients/new/",

@@ -18,7 +18,7 @@ from treatments import services
 from treatments.calendar import user_locations
 from treatments.forms import PatientForm
 from treatments.models import UPCOMING, ContactAttempt, Patient, Session, TreatmentPlan
-from treatments.views.common import add_errors
+from treatments.views.common import add_errors, safe_next
 
 SEARCH_LIMIT = 10
 
@@ -92,6 +92,11 @@ def patient_create(request: HttpRequest) -> HttpResponse:
             add_errors(form, exc)
         else:
             messages.success(request, f"{patient} is registered.")
+            back_to_booking = safe_next(request, "")
+            if back_to_booking.startswith(reverse("treatments:session_book")):
+                # Registered from the booking form: go back to the same slot with the patient chosen.
+                joiner = "&" if "?" in back_to_booking else "?"
+                return redirect(f"{back_to_booking}{joiner}patient={patient.pk}")
             return redirect("treatments:patient_detail", pk=patient.pk)
     visible = set(
         Patient.objects.for_user(request.user)
