@@ -55,7 +55,8 @@
       interaction: { mode: "nearest", intersect: false },
       scales: {
         x: { type: "linear", min: data.start, max: data.end, ticks: { callback: fmt, maxTicksLimit: 10 } },
-        y: { title: { display: true, text: "°C" } },
+        // Leave room around the allowed band so an excursion is visibly outside it.
+        y: { title: { display: true, text: "°C" }, suggestedMin: data.min_c - 2, suggestedMax: data.max_c + 2 },
       },
       plugins: {
         tooltip: { callbacks: { title: (items) => new Date(items[0].parsed.x).toLocaleString() } },
