@@ -67,6 +67,7 @@ def notification_queue(
     link: str = "",
     due_at: datetime | None = None,
     quiet_hours: bool = False,
+    regarding: str = "",
 ) -> Notification | None:
     """Write one outbox row unless one with the same dedupe key exists; None if it did.
 
@@ -94,6 +95,7 @@ def notification_queue(
                 link=link,
                 due_at=due_at,
                 quiet_hours=quiet_hours,
+                regarding=regarding,
             )
     except IntegrityError:
         return None

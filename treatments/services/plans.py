@@ -102,6 +102,9 @@ def plan_stop(*, actor, plan: TreatmentPlan, reason: str = "") -> TreatmentPlan:
         before={"status": "active"},
         after={"status": "stopped", "reason": reason},
     )
+    from treatments.reminders import maintenance_reminders_cancel
+
+    maintenance_reminders_cancel(plan_id=plan.pk, actor=actor, reason="The plan was stopped.")
     return plan
 
 

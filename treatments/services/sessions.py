@@ -27,6 +27,7 @@ from treatments.models import (
     TreatmentPlan,
     WorkingHours,
 )
+from treatments.reminders import appointment_reminders_cancel, maintenance_reminders_cancel
 from treatments.services.common import require_location
 
 SESSION_FIELDS = (
@@ -203,6 +204,9 @@ def session_book(
         to_status=session.status,
     )
     audit_record(actor=actor, action="session.book", obj=session, after=snapshot(session, SESSION_FIELDS))
+    if session.plan_id:
+        # Booked now: the "your next session is due" reminders have done their job.
+        maintenance_reminders_cancel(plan_id=session.plan_id, actor=actor, reason="A session was booked.")
     return session
 
 
@@ -275,6 +279,8 @@ def session_reschedule(
         before=before,
         after=snapshot(session, SESSION_FIELDS) | {"reason": reason},
     )
+    # The reminder for the old time goes at once; the sweep writes one for the new time.
+    appointment_reminders_cancel(session_id=session.pk, actor=actor, reason="The session moved.")
     return session
 
 
@@ -383,7 +389,7 @@ def session_cancel(*, actor, session: Session, reason: str) -> Session:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the session is cancelled."})
-    return _transition(
+    session = _transition(
         actor=actor,
         session=session,
         allowed=(SessionStatus.BOOKED, SessionStatus.ARRIVED),
@@ -392,13 +398,15 @@ def session_cancel(*, actor, session: Session, reason: str) -> Session:
         stamp="cancelled_at",
         reason=reason,
     )
+    appointment_reminders_cancel(session_id=session.pk, actor=actor, reason="The session was cancelled.")
+    return session
 
 
 @transaction.atomic
 def session_no_show(*, actor, session: Session) -> Session:
     if session.starts_at > timezone.now():
         raise ValidationError("A session can be marked a no-show only after its start time.")
-    return _transition(
+    session = _transition(
         actor=actor,
         session=session,
         allowed=(SessionStatus.BOOKED,),
@@ -406,3 +414,5 @@ def session_no_show(*, actor, session: Session) -> Session:
         action="session.no_show",
         stamp=None,
     )
+    appointment_reminders_cancel(session_id=session.pk, actor=actor, reason="The patient did not attend.")
+    return session

@@ -12,12 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from clinic.audit import audit_record
 from clinic.scoping import get_for_user_or_404
 from clinic.tables import paginate, sort_queryset
 from treatments import services
 from treatments.calendar import user_locations
 from treatments.forms import PatientForm
 from treatments.models import UPCOMING, ContactAttempt, Patient, Session, TreatmentPlan
+from treatments.reminders import patient_reminders
 from treatments.views.common import add_errors, safe_next
 
 SEARCH_LIMIT = 10
@@ -157,6 +159,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
         .order_by("status", "-created_at")
     )
+    # Reading a patient record is itself recorded (who looked at whom, when).
+    audit_record(actor=request.user, action="patient.view", obj=patient)
     return render(
         request,
         "treatments/patient_detail.html",
@@ -165,6 +169,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "upcoming": upcoming,
             "past": past,
             "plans": plans,
+            "reminders": list(patient_reminders(patient)[:20]),
             "today": timezone.localdate(),
         },
     )

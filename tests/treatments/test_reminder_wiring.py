@@ -1,0 +1,78 @@
+"""Services cancel a cause's pending reminders at once; the patient page lists reminders."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from clinic.models import AuditEvent, Notification
+from clinic.outbox import notification_queue
+from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, all_week_hours
+from treatments import services
+from treatments.reminders import appointment_key, maintenance_key
+
+pytestmark = pytest.mark.django_db
+
+
+def _pending(key: str) -> Notification:
+    return notification_queue(
+        kind="reminder",
+        channel="email",
+        subject="Your appointment",
+        body="b",
+        dedupe_key=key,
+        to_address="p@example.com",
+        due_at=timezone.now() + dt.timedelta(hours=2),
+    )
+
+
+def test_cancelling_a_session_cancels_its_reminder_at_once(front_desk, location):
+    session = SessionFactory(
+        patient=PatientFactory(location=location), starts_at=timezone.now() + dt.timedelta(days=1)
+    )
+    reminder = _pending(appointment_key(session.pk, session.starts_at))
+    services.session_cancel(actor=front_desk, session=session, reason="Patient unwell")
+    reminder.refresh_from_db()
+    assert reminder.status == "cancelled"
+
+
+def test_moving_a_session_cancels_the_reminder_for_the_old_time(front_desk, location):
+    session = SessionFactory(
+        patient=PatientFactory(location=location), starts_at=timezone.now() + dt.timedelta(days=1)
+    )
+    all_week_hours(session.practitioner, location)
+    reminder = _pending(appointment_key(session.pk, session.starts_at))
+    services.session_reschedule(
+        actor=front_desk, session=session, starts_at=session.starts_at + dt.timedelta(days=1)
+    )
+    reminder.refresh_from_db()
+    assert reminder.status == "cancelled"
+
+
+def test_stopping_a_plan_cancels_its_maintenance_reminders(practitioner, location):
+    plan = PlanFactory(patient=PatientFactory(location=location))
+    reminder = _pending(maintenance_key(plan.pk, timezone.localdate(), "before"))
+    services.plan_stop(actor=practitioner, plan=plan, reason="Patient moved away")
+    reminder.refresh_from_db()
+    assert reminder.status == "cancelled"
+
+
+def test_the_patient_page_lists_reminders_and_records_the_read(client_for, front_desk, location):
+    patient = PatientFactory(location=location)
+    notification_queue(
+        kind="reminder.appointment",
+        channel="email",
+        subject="Appointment reminder",
+        body="b",
+        dedupe_key="r1",
+        to_address="p@example.com",
+        regarding=f"treatments.patient:{patient.pk}",
+    )
+    response = client_for(front_desk).get(f"/treatments/patients/{patient.pk}/")
+    assert response.status_code == 200
+    assert "Appointment reminder" in response.text
+    assert AuditEvent.objects.filter(
+        action="patient.view", object_id=str(patient.pk), actor=front_desk
+    ).exists()
