@@ -352,12 +352,21 @@ def vial_open(*, lot: Lot, actor, opened_at: dt.datetime | None = None) -> Opene
         method=product.open_method,
         opened_at=opened_at,
         opened_by=actor,
-        beyond_use_at=opened_at + dt.timedelta(hours=product.beyond_use_hours),
+        beyond_use_at=_beyond_use(lot, opened_at),
         volume_ml=product.opened_volume_ml,
         movement=movement,
     )
     _audit(lot, "vial.open", actor, before, vial=vial.pk, beyond_use_at=vial.beyond_use_at.isoformat())
     return vial
+
+
+def _beyond_use(lot: Lot, opened_at: dt.datetime) -> dt.datetime:
+    """The product's window after opening, but never past the end of the lot's expiry day."""
+    window_end = opened_at + dt.timedelta(hours=lot.product.beyond_use_hours)
+    end_of_expiry = dt.datetime.combine(
+        lot.expiry_date + dt.timedelta(days=1), dt.time.min, timezone.get_current_timezone()
+    )
+    return min(window_end, end_of_expiry)
 
 
 def _lock_vial(vial: OpenedVial) -> OpenedVial:

@@ -230,6 +230,17 @@ class TestOpenedVials:
         with pytest.raises(ValidationError, match="already been discarded"):
             vial_discard(vial=vial, actor=practitioner, reason=WasteReason.BEYOND_USE)
 
+    def test_the_window_never_runs_past_the_lots_expiry(self, unit, manager, practitioner):
+        product = ProductFactory(format="take_home", use_within_hours=14 * 24)
+        lot = make_lot(
+            unit=unit, product=product, expiry=timezone.localdate() + dt.timedelta(days=2), actor=manager
+        )
+        vial = vial_open(lot=lot, actor=practitioner)
+        expected = dt.datetime.combine(
+            lot.expiry_date + dt.timedelta(days=1), dt.time.min, timezone.get_current_timezone()
+        )
+        assert vial.beyond_use_at == expected
+
     def test_an_expired_lot_cannot_be_opened(self, lot, practitioner):
         Lot.objects.filter(pk=lot.pk).update(expiry_date=dt.date(2020, 1, 1))
         with pytest.raises(ValidationError, match="expired"):
