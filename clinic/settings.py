@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "clinic",
     "products",
     "treatments",
+    "treatments.photos",
 ]
 
 MIDDLEWARE = [

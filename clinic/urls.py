@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("clinic/", include("clinic.urls_app")),
     path("products/", include("products.urls")),
+    path("treatments/photos/", include("treatments.photos.urls")),
     path("treatments/", include("treatments.urls")),
     path("admin/", admin.site.urls),
     path(

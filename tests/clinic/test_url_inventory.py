@@ -49,7 +49,7 @@ def _sample_url(route: str, pattern) -> str | None:
             route.replace("^", "")
             .replace("$", "")
             .replace("\\Z", "")
-            .replace("(?P<app_label>auth|clinic|products|treatments|axes)", "clinic")
+            .replace("(?P<app_label>auth|clinic|products|treatments|photos|axes)", "clinic")
             .replace("(?P<object_id>.+)", "1")
             .replace("(?P<url>.*)", "x")
         )
