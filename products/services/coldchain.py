@@ -265,7 +265,9 @@ def _out_of_range(unit: StorageUnit) -> Q:
 
 def _apply_readings(*, unit: StorageUnit, readings, actor) -> Excursion | None:
     """Open or extend the unit's excursion from new readings outside its range."""
-    unit = StorageUnit.objects.select_for_update().select_related("location").get(pk=unit.pk)
+    # The unit's row lock serialises everything that may open an excursion or add stock to
+    # the unit (see stock._hold_for_open_excursion), so nothing slips past a quarantine.
+    unit = StorageUnit.objects.select_for_update(of=("self",)).select_related("location").get(pk=unit.pk)
     out = list(
         readings.filter(_out_of_range(unit))
         .order_by("taken_at")

@@ -51,3 +51,54 @@ def test_twenty_threads_drawing_from_a_lot_of_five(unit, manager, practitioner):
     assert lot.quantity_on_hand == 0
     assert StockMovement.objects.filter(lot=lot, kind="used").count() == 5
     assert StockMovement.objects.filter(lot=lot).aggregate(s=Sum("quantity"))["s"] == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are only meaningful on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_lot_received_while_an_excursion_opens_is_held_too(unit, manager):
+    """Receiving and the reading that opens an excursion race; the new lot never escapes."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from products.models import Excursion
+    from products.services import reading_record
+
+    for attempt in range(5):
+        Excursion.objects.filter(storage_unit=unit).update(closed_at=timezone.now())
+        start = threading.Barrier(2)
+        problems: list[BaseException] = []
+        received: list[Lot] = []
+
+        def warm(i=attempt, start=start, problems=problems) -> None:
+            try:
+                start.wait()
+                reading_record(
+                    unit=unit, actor=manager, temperature_c=Decimal("12"),
+                    taken_at=timezone.now() - dt.timedelta(minutes=10 + i),
+                )  # fmt: skip
+            except BaseException as exc:
+                problems.append(exc)
+            finally:
+                connections.close_all()
+
+        def receive(start=start, problems=problems, received=received) -> None:
+            try:
+                start.wait()
+                received.append(make_lot(unit=unit, quantity=2, actor=manager))
+            except BaseException as exc:
+                problems.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=warm), threading.Thread(target=receive)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert problems == []
+        lot = Lot.objects.get(pk=received[0].pk)
+        excursion = Excursion.objects.get(storage_unit=unit, closed_at__isnull=True)
+        assert lot.is_quarantined, attempt
+        assert excursion.lots.filter(lot=lot).exists(), attempt
