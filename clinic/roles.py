@@ -61,6 +61,11 @@ _PRACTITIONER_PERMS = (
     "treatments.view_protocoltemplate",
     "treatments.view_workinghours",
     "treatments.add_calendarfeed",
+    # photos: take, view, flag for marketing (with consent) and retire clinical photos
+    "photos.view_photo",
+    "photos.add_photo",
+    "photos.flag_marketing",
+    "photos.retire_photo",
 )
 
 _MANAGER_PERMS = (
@@ -108,6 +113,12 @@ _MANAGER_PERMS = (
     "treatments.add_contactattempt",
     "treatments.view_workinghours",
     "treatments.change_workinghours",
+    # photos: as practitioners, and still see photos after photography consent is withdrawn
+    "photos.view_photo",
+    "photos.add_photo",
+    "photos.flag_marketing",
+    "photos.retire_photo",
+    "photos.view_withdrawn_photo",
 )
 
 ROLES: dict[str, Role] = {
