@@ -25,6 +25,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Calendar feed", "treatments:calendar_feed", "treatments.add_calendarfeed"),
     NavItem("Protocols", "treatments:protocol_list", "treatments.change_protocoltemplate", "Admin"),
     NavItem("Working hours", "treatments:working_hours_list", "treatments.change_workinghours", "Admin"),
+    NavItem("Consents", "treatments:consent_template_list", "treatments.add_consenttemplate", "Admin"),
     # products:
     NavItem("Stock", "products:stock_overview", "products.view_lot"),
     NavItem("Cold chain", "products:unit_list", "products.view_storageunit"),

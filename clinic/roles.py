@@ -61,6 +61,14 @@ _PRACTITIONER_PERMS = (
     "treatments.view_protocoltemplate",
     "treatments.view_workinghours",
     "treatments.add_calendarfeed",
+    # treatments: consent and screening (clinical; never the front desk)
+    "treatments.view_consenttemplate",
+    "treatments.view_patientconsent",
+    "treatments.add_patientconsent",
+    "treatments.change_patientconsent",
+    "treatments.view_screening",
+    "treatments.add_screening",
+    "treatments.override_screening",
     # photos: take, view, flag for marketing (with consent) and retire clinical photos
     "photos.view_photo",
     "photos.add_photo",
@@ -113,6 +121,12 @@ _MANAGER_PERMS = (
     "treatments.add_contactattempt",
     "treatments.view_workinghours",
     "treatments.change_workinghours",
+    # treatments: consent templates (publish versions), consents (read, record withdrawal), screening
+    "treatments.view_consenttemplate",
+    "treatments.add_consenttemplate",
+    "treatments.view_patientconsent",
+    "treatments.change_patientconsent",
+    "treatments.view_screening",
     # photos: as practitioners, and still see photos after photography consent is withdrawn
     "photos.view_photo",
     "photos.add_photo",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from treatments.views import calendar, feeds, manage, patients, plans, sessions
+from treatments.views import calendar, clinical, feeds, manage, patients, plans, sessions
 
 app_name = "treatments"
 
@@ -37,4 +37,14 @@ urlpatterns = [
     path("calendar-feed/", feeds.calendar_feed, name="calendar_feed"),
     path("calendar-feed/revoke/", feeds.calendar_feed_revoke, name="calendar_feed_revoke"),
     path("ical/<int:feed_id>/<str:secret>.ics", feeds.ical_feed, name="ical_feed"),
+    # consent and screening (clinical)
+    path("consent-templates/", clinical.consent_template_list, name="consent_template_list"),
+    path("consent-templates/new/", clinical.consent_template_publish, name="consent_template_publish"),
+    path("patients/<int:pk>/consents/new/", clinical.consent_sign, name="consent_sign"),
+    path("consents/<int:pk>/", clinical.consent_detail, name="consent_detail"),
+    path("consents/<int:pk>/signature.png", clinical.consent_signature, name="consent_signature"),
+    path("consents/<int:pk>/withdraw/", clinical.consent_withdraw, name="consent_withdraw"),
+    path("patients/<int:pk>/screening/new/", clinical.screening_create, name="screening_create"),
+    path("sessions/<int:pk>/screening/confirm/", clinical.screening_confirm, name="screening_confirm"),
+    path("screenings/<int:pk>/override/", clinical.screening_override, name="screening_override"),
 ]

@@ -119,3 +119,66 @@ class PlanFactory(factory.django.DjangoModelFactory):
     def progress(self, create, extracted, **kwargs):
         if create:
             self.refresh_progress()
+
+
+# --- Consent and screening -------------------------------------------------------------------
+
+
+def signature_png(*, blank: bool = False, size: tuple[int, int] = (300, 100)) -> bytes:
+    """A PNG like the signature pad makes: transparent, with a stroke of ink unless ``blank``."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", size, (0, 0, 0, 0))
+    if not blank:
+        ImageDraw.Draw(image).line(
+            [(10, 80), (80, 20), (150, 70), (280, 30)], fill=(17, 17, 17, 255), width=3
+        )
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def signature_data_url(**kwargs) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(signature_png(**kwargs)).decode()
+
+
+def consent_template(treatment_type: str = TreatmentType.SKIN_QUALITY, *, actor=None):
+    """The current consent template for a treatment type (published through the service)."""
+    from treatments.models import ConsentTemplate
+    from treatments.services import consent_template_publish
+
+    return ConsentTemplate.current(treatment_type) or consent_template_publish(
+        actor=actor,
+        treatment_type=treatment_type,
+        title=f"Consent to {TreatmentType(treatment_type).label.lower()}",
+        body="What the treatment involves, its risks (redness, swelling, bruising), alternatives, aftercare.",
+    )
+
+
+def sign_consent(patient, practitioner, treatment_type: str = TreatmentType.SKIN_QUALITY, **scopes):
+    """A signed consent through the service (treatment scope by default)."""
+    from treatments.services import consent_sign
+
+    return consent_sign(
+        actor=practitioner,
+        patient=patient,
+        template=consent_template(treatment_type),
+        typed_name=str(patient),
+        signature_data_url=signature_data_url(),
+        **scopes,
+    )
+
+
+def screen(patient, practitioner, *, session=None, details: str = "", **answers):
+    """A screening questionnaire through the service (all "no" unless given)."""
+    from treatments.services import screening_record
+
+    if any(answers.values()) and not details:
+        details = "Details as given by the patient."
+    return screening_record(
+        actor=practitioner, patient=patient, session=session, answers=answers, details=details
+    )

@@ -7,6 +7,14 @@ here; clinical data lives in models gated by ``treatments.view_clinical_record``
 
 from __future__ import annotations
 
+from treatments.models.clinical import (
+    EVIDENCE_DISCLOSURE,
+    SCREENING_QUESTIONS,
+    ConsentTemplate,
+    ConsentWithdrawal,
+    PatientConsent,
+    Screening,
+)
 from treatments.models.common import ReminderChannel, TreatmentType, phone_digits, search_key
 from treatments.models.patients import Patient, PatientQuerySet, parse_date_of_birth
 from treatments.models.plans import (
@@ -31,19 +39,25 @@ from treatments.models.sessions import (
 )
 
 __all__ = [
+    "EVIDENCE_DISCLOSURE",
     "INDUCTION_GRACE_DAYS",
     "OCCUPYING",
+    "SCREENING_QUESTIONS",
     "STATUS_TONES",
     "UPCOMING",
     "CalendarFeed",
+    "ConsentTemplate",
+    "ConsentWithdrawal",
     "ContactAttempt",
     "Patient",
+    "PatientConsent",
     "PatientQuerySet",
     "PlanPhase",
     "PlanProgress",
     "ProtocolTemplate",
     "ReminderChannel",
     "Room",
+    "Screening",
     "Session",
     "SessionChange",
     "SessionStatus",

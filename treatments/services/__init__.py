@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from treatments.services.clinical import (
+    consent_sign,
+    consent_template_publish,
+    consent_withdraw,
+    latest_screening,
+    screening_confirm,
+    screening_override,
+    screening_record,
+)
 from treatments.services.patients import DuplicatePatientError, patient_create, patient_update
 from treatments.services.plans import (
     contact_attempt_record,
@@ -28,12 +37,19 @@ __all__ = [
     "DuplicatePatientError",
     "calendar_feed_create",
     "calendar_feed_revoke",
+    "consent_sign",
+    "consent_template_publish",
+    "consent_withdraw",
     "contact_attempt_record",
+    "latest_screening",
     "patient_create",
     "patient_update",
     "plan_create",
     "plan_stop",
     "protocol_template_update",
+    "screening_confirm",
+    "screening_override",
+    "screening_record",
     "session_book",
     "session_cancel",
     "session_check_in",

@@ -17,8 +17,17 @@ from clinic.scoping import get_for_user_or_404
 from clinic.tables import paginate, sort_queryset
 from treatments import services
 from treatments.calendar import user_locations
+from treatments.clinical_forms import template_choices
 from treatments.forms import PatientForm
-from treatments.models import UPCOMING, ContactAttempt, Patient, Session, TreatmentPlan
+from treatments.models import (
+    UPCOMING,
+    ContactAttempt,
+    Patient,
+    PatientConsent,
+    Screening,
+    Session,
+    TreatmentPlan,
+)
 from treatments.reminders import patient_reminders
 from treatments.views.common import add_errors, safe_next
 
@@ -159,12 +168,26 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
         .order_by("status", "-created_at")
     )
+    clinical = {}
+    if request.user.has_perm("treatments.view_clinical_record"):
+        clinical = {
+            "consents": list(
+                PatientConsent.objects.filter(patient=patient)
+                .select_related("template", "practitioner")
+                .prefetch_related("withdrawals")[:20]
+            ),
+            "screenings": list(
+                Screening.objects.filter(patient=patient).select_related("overridden_by", "session")[:5]
+            ),
+            "consent_templates": template_choices(),
+        }
     # Reading a patient record is itself recorded (who looked at whom, when).
     audit_record(actor=request.user, action="patient.view", obj=patient)
     return render(
         request,
         "treatments/patient_detail.html",
         {
+            **clinical,
             "patient": patient,
             "upcoming": upcoming,
             "past": past,

@@ -16,8 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from clinic.scoping import get_for_user_or_404
 from treatments import services
 from treatments.calendar import bookable_practitioners, user_locations
+from treatments.consent import treatment_consent_for
 from treatments.forms import BookingForm, CancelForm, RescheduleForm
-from treatments.models import Patient, Room, Session, SessionChange, TreatmentPlan
+from treatments.models import ConsentTemplate, Patient, Room, Screening, Session, SessionChange, TreatmentPlan
 from treatments.views.common import add_errors, flash_errors, safe_next
 
 
@@ -128,10 +129,21 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     changes = SessionChange.objects.filter(session=session).select_related(
         "changed_by", "from_practitioner", "to_practitioner", "from_room", "to_room"
     )
+    clinical = {}
+    if request.user.has_perm("treatments.view_clinical_record"):
+        clinical = {
+            "consent": treatment_consent_for(session.patient, session.treatment_type),
+            "consent_template": ConsentTemplate.current(session.treatment_type),
+            "visit_screening": Screening.objects.filter(session=session)
+            .select_related("overridden_by", "session")
+            .first(),
+            "has_screening": Screening.objects.filter(patient=session.patient).exists(),
+        }
     return render(
         request,
         "treatments/session_detail.html",
         {
+            **clinical,
             "session": session,
             "changes": changes,
             "cancel_form": CancelForm(),

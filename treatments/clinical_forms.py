@@ -1,0 +1,66 @@
+"""Forms for consent and screening (practitioners and managers; crispy-bootstrap5)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from treatments.consent import Scope
+from treatments.models import SCREENING_QUESTIONS, ConsentTemplate, Screening, TreatmentType
+
+
+class ConsentTemplateForm(forms.Form):
+    treatment_type = forms.ChoiceField(choices=TreatmentType.choices)
+    title = forms.CharField(max_length=150)
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}),
+        help_text="The standard disclosure that the evidence is still emerging is added to every version.",
+    )
+
+
+class ConsentSignForm(forms.Form):
+    typed_name = forms.CharField(label="Patient's full name, typed by the patient", max_length=160)
+    has_read = forms.BooleanField(
+        label="The patient has read the consent text, including that the evidence is still emerging",
+        required=True,
+    )
+    scope_treatment = forms.BooleanField(label=Scope.TREATMENT.label, required=False, initial=True)
+    scope_photography = forms.BooleanField(label=Scope.PHOTOGRAPHY.label, required=False)
+    scope_marketing = forms.BooleanField(
+        label="Use of photos for marketing (optional, opt-in)", required=False
+    )
+    signature = forms.CharField(widget=forms.HiddenInput, required=False)
+
+
+class WithdrawForm(forms.Form):
+    scope = forms.ChoiceField(
+        label="Withdraw",
+        choices=[("all", "Everything in this consent"), *Scope.choices],
+    )
+    reason = forms.CharField(label="Reason given", max_length=300)
+
+    def scopes(self) -> list[str] | None:
+        value = self.cleaned_data["scope"]
+        return None if value == "all" else [value]
+
+
+class ScreeningForm(forms.ModelForm):
+    class Meta:
+        model = Screening
+        fields = [f for f, _q, _c in SCREENING_QUESTIONS] + ["details"]
+        widgets = {"details": forms.Textarea(attrs={"rows": 3})}
+
+
+class OverrideForm(forms.Form):
+    reason = forms.CharField(
+        label="Clinical reason for treating despite the contraindication",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+    )
+
+
+def template_choices() -> list[ConsentTemplate]:
+    """The current version of every treatment type's template."""
+    latest = {}
+    for t in ConsentTemplate.objects.order_by("treatment_type", "-version"):
+        latest.setdefault(t.treatment_type, t)
+    return list(latest.values())
