@@ -9,7 +9,8 @@ from products.gs1 import GS1Error, looks_like_gs1, parse_gs1
 from products.models import Excursion, Format, LotStatus, Product, StorageUnit
 from products.models.coldchain import Decision
 from products.models.stock import WasteReason
-from products.services.coldchain import DATE_FORMAT_CHOICES, REVIEW_FIELDS
+from products.services.excursions import REVIEW_FIELDS
+from products.services.readings import DATE_FORMAT_CHOICES
 
 
 class DateInput(forms.DateInput):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from products.services.catalogue import product_save, storage_unit_save
-from products.services.coldchain import (
-    ImportResult,
+from products.services.excursions import (
     excursion_addendum,
     excursion_close,
     excursion_hold_lot,
     excursion_review,
+)
+from products.services.readings import (
+    ImportResult,
     missed_checks,
     parse_logger_csv,
     reading_record,

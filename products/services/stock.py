@@ -110,7 +110,7 @@ def _check_storage_fits(product: Product, unit: StorageUnit) -> None:
 
 def _hold_for_open_excursion(lot: Lot, actor) -> None:
     """Stock placed in a unit during an open excursion is held with the rest of the unit."""
-    from products.services.coldchain import excursion_hold_lot
+    from products.services.excursions import excursion_hold_lot
 
     # Wait for any reading that is opening an excursion in this unit right now, then look.
     StorageUnit.objects.select_for_update(of=("self",)).get(pk=lot.storage_unit_id)

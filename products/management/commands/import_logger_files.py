@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from products.models import StorageUnit
 from products.services import readings_import_csv
-from products.services.coldchain import DATE_FORMATS
+from products.services.readings import DATE_FORMATS
 
 
 class Command(BaseCommand):
