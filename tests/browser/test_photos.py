@@ -1,0 +1,100 @@
+"""A practitioner uploads before and after photos from two sessions and compares them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.utils import timezone
+from PIL import Image, ImageDraw
+
+from clinic.models import AuditEvent
+from tests.browser.conftest import assert_accessible, sign_in
+from tests.treatments.factories import PatientFactory, SessionFactory, at, sign_consent
+from treatments.models import SessionStatus
+from treatments.photos.models import Photo
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def photo_bytes(spots: int) -> bytes:
+    """A face-coloured JPEG with ``spots`` red marks (fewer after treatment)."""
+    image = Image.new("RGB", (900, 1200), (224, 182, 160))
+    draw = ImageDraw.Draw(image)
+    for i in range(spots):
+        x, y = 100 + (i * 137) % 700, 300 + (i * 89) % 700
+        draw.ellipse((x, y, x + 24, y + 24), fill=(200, 70, 70))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def choose_files(page, files: list[tuple[str, bytes]]) -> None:
+    page.get_by_label("Photos", exact=True).set_input_files(
+        [{"name": name, "mimeType": "image/jpeg", "buffer": content} for name, content in files]
+    )
+
+
+def test_a_practitioner_uploads_before_and_after_photos_and_compares_them(page, practitioner, location):
+    patient = PatientFactory(location=location, first_name="Jane", last_name="Doe")
+    sign_consent(patient, practitioner, scope_photography=True)
+    first = SessionFactory(
+        patient=patient,
+        practitioner=practitioner,
+        starts_at=at(timezone.localdate() - dt.timedelta(weeks=8), 10),
+        status=SessionStatus.COMPLETED,
+    )
+    latest = SessionFactory(patient=patient, practitioner=practitioner, status=SessionStatus.IN_TREATMENT)
+
+    sign_in(page, practitioner.username)
+    page.goto(f"/treatments/patients/{patient.pk}/")
+    page.get_by_role("link", name="Before/after photos").click()
+    page.wait_for_url(f"**/treatments/photos/patients/{patient.pk}/")
+    assert "No photos yet." in page.content()
+
+    # First session: two "before" views, each file with its own view (rows added by photos.js).
+    page.goto(f"/treatments/photos/sessions/{first.pk}/upload/")
+    choose_files(page, [("IMG_0001.jpg", photo_bytes(40)), ("IMG_0002.jpg", photo_bytes(35))])
+    page.get_by_label("View").nth(0).wait_for()
+    assert page.locator(".photo-row").count() == 2
+    page.locator("#view-0").select_option("front")
+    page.locator("#view-1").select_option("left_45")
+    page.locator("#area-1").fill("left cheek")
+    assert_accessible(page)
+    page.get_by_role("button", name="Upload photos").click()
+    page.wait_for_url(f"**/treatments/photos/patients/{patient.pk}/*")
+    assert "Saved 2 photos of Jane Doe." in page.locator(".messages").inner_text()
+
+    # Latest session: one "after" of the front view, using the batch choices (no per-file change).
+    page.goto(f"/treatments/photos/sessions/{latest.pk}/upload/")
+    page.get_by_label("Before, after or follow-up").first.select_option("after")
+    choose_files(page, [("IMG_0101.jpg", photo_bytes(8))])
+    assert page.locator("#tag-0").input_value() == "after"
+    page.get_by_role("button", name="Upload photos").click()
+    page.wait_for_url(f"**/treatments/photos/patients/{patient.pk}/*")
+    assert "Saved 1 photo of Jane Doe." in page.locator(".messages").inner_text()
+    assert page.locator(".photo-grid img").count() == 3
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Compare").click()
+    page.wait_for_url(f"**/treatments/photos/patients/{patient.pk}/compare/")
+    before = Photo.objects.get(session=first, view="front")
+    after = Photo.objects.get(session=latest)
+    assert (before.tag, after.tag) == ("before", "after")
+    side = page.locator(".photo-compare img")
+    assert side.nth(0).get_attribute("src").startswith(f"/treatments/photos/{before.pk}/")
+    assert side.nth(1).get_attribute("src").startswith(f"/treatments/photos/{after.pk}/")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+
+    slider = page.get_by_label("Wipe between earlier (left of the line) and later")
+    slider.fill("20")
+    assert page.locator("[data-overlay-top]").evaluate("el => el.style.clipPath") == "inset(0px 80% 0px 0px)"
+    assert_accessible(page)
+
+    # Every file the browser fetched was an audited view of a photo.
+    viewed = set(
+        AuditEvent.objects.filter(action="photo.view", actor=practitioner).values_list("object_id", flat=True)
+    )
+    assert {str(before.pk), str(after.pk)} <= viewed
+    assert page.console_errors == []
