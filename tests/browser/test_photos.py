@@ -98,3 +98,29 @@ def test_a_practitioner_uploads_before_and_after_photos_and_compares_them(page, 
     )
     assert {str(before.pk), str(after.pk)} <= viewed
     assert page.console_errors == []
+
+
+def test_photos_dropped_on_the_upload_page_are_uploaded(page, practitioner, location):
+    patient = PatientFactory(location=location, first_name="Jane", last_name="Doe")
+    sign_consent(patient, practitioner, scope_photography=True)
+    session = SessionFactory(patient=patient, practitioner=practitioner, status=SessionStatus.IN_TREATMENT)
+
+    sign_in(page, practitioner.username)
+    page.goto(f"/treatments/photos/sessions/{session.pk}/upload/")
+    page.locator("[data-photo-drop]").evaluate(
+        """(zone, bytes) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], "dropped.jpg", {type: "image/jpeg"}));
+            const init = {dataTransfer: transfer, bubbles: true, cancelable: true};
+            zone.dispatchEvent(new DragEvent("drop", init));
+        }""",
+        list(photo_bytes(12)),
+    )
+    assert page.locator(".photo-row legend").inner_text() == "Photo 1: dropped.jpg"
+    page.locator("#view-0").select_option("close_up")
+    page.get_by_role("button", name="Upload photos").click()
+    page.wait_for_url(f"**/treatments/photos/patients/{patient.pk}/*")
+
+    assert "Saved 1 photo of Jane Doe." in page.locator(".messages").inner_text()
+    assert Photo.objects.get().view == "close_up"
+    assert page.console_errors == []
