@@ -478,3 +478,20 @@ def test_retiring_from_the_page_takes_the_photo_off_every_page(client_for, pract
     assert client.get(file_url(photo)).status_code == 404
     assert client.get(reverse("photos:photo_detail", args=[photo.pk])).status_code == 404
     assert AuditEvent.objects.filter(action="photo.retire").count() == 1
+
+
+def test_the_photo_page_and_upload_page_take_a_fixed_number_of_queries(
+    client_for, practitioner, photo, count_queries
+):
+    client = client_for(practitioner)
+    detail = reverse("photos:photo_detail", args=[photo.pk])
+    upload_page = reverse("photos:upload", args=[photo.session_id])
+    client.get(detail)
+    with count_queries() as on_detail:
+        response = client.get(detail)
+    assert response.status_code == 200
+    assert "Front, before" in response.content.decode()
+    with count_queries() as on_upload:
+        assert client.get(upload_page).status_code == 200
+    assert on_detail.count <= 8, on_detail.count
+    assert on_upload.count <= 8, on_upload.count

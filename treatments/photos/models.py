@@ -154,5 +154,5 @@ class Photo(models.Model):
         if self.area:
             parts.append(self.area)
         if day:
-            parts.append(f"{day:%-d %b %Y}")
+            parts.append(f"{day.day} {day:%b %Y}")
         return ", ".join(parts)
