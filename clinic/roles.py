@@ -69,6 +69,12 @@ _PRACTITIONER_PERMS = (
     "treatments.view_screening",
     "treatments.add_screening",
     "treatments.override_screening",
+    # treatments: treatment records (chart with stock, sign, addenda)
+    "treatments.view_treatmentrecord",
+    "treatments.add_treatmentrecord",
+    "treatments.change_treatmentrecord",
+    "treatments.sign_treatmentrecord",
+    "treatments.add_addendum",
     # photos: take, view, flag for marketing (with consent) and retire clinical photos
     "photos.view_photo",
     "photos.add_photo",
@@ -83,6 +89,7 @@ _MANAGER_PERMS = (
     "clinic.view_notification",
     "clinic.change_notification",
     "clinic.manage_staff",
+    "clinic.view_reports",
     # products: the whole inventory and cold chain
     "products.view_product",
     "products.add_product",
@@ -127,6 +134,7 @@ _MANAGER_PERMS = (
     "treatments.view_patientconsent",
     "treatments.change_patientconsent",
     "treatments.view_screening",
+    "treatments.view_treatmentrecord",
     # photos: as practitioners, and still see photos after photography consent is withdrawn
     "photos.view_photo",
     "photos.add_photo",

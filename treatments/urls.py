@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from treatments.views import calendar, clinical, feeds, manage, patients, plans, sessions
+from treatments.views import calendar, clinical, feeds, manage, patients, plans, records, sessions
 
 app_name = "treatments"
 
@@ -47,4 +47,10 @@ urlpatterns = [
     path("patients/<int:pk>/screening/new/", clinical.screening_create, name="screening_create"),
     path("sessions/<int:pk>/screening/confirm/", clinical.screening_confirm, name="screening_confirm"),
     path("screenings/<int:pk>/override/", clinical.screening_override, name="screening_override"),
+    # treatment records and the timeline (clinical)
+    path("sessions/<int:pk>/record/", records.record_edit, name="record_edit"),
+    path("records/<int:pk>/", records.record_detail, name="record_detail"),
+    path("records/<int:pk>/sign/", records.record_sign, name="record_sign"),
+    path("records/<int:pk>/addendum/", records.record_addendum, name="record_addendum"),
+    path("patients/<int:pk>/timeline/", records.patient_timeline, name="patient_timeline"),
 ]

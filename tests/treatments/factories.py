@@ -182,3 +182,94 @@ def screen(patient, practitioner, *, session=None, details: str = "", **answers)
     return screening_record(
         actor=practitioner, patient=patient, session=session, answers=answers, details=details
     )
+
+
+# --- Treatment records -----------------------------------------------------------------------
+
+
+def ready_session(patient, practitioner, *, treatment_type: str = TreatmentType.SKIN_QUALITY, **answers):
+    """An attended session whose patient has signed consent and was screened at this visit."""
+    session = SessionFactory(
+        patient=patient,
+        practitioner=practitioner,
+        treatment_type=treatment_type,
+        status=SessionStatus.IN_TREATMENT,
+    )
+    sign_consent(patient, practitioner, treatment_type)
+    screen(patient, practitioner, session=session, **answers)
+    return session
+
+
+def charting_lot(location, *, quantity: int = 10, **product_fields):
+    """A lot at ``location`` of a product labelled for topical and intradermal use."""
+    from products.models import StorageUnit
+    from tests.products.factories import ProductFactory, StorageUnitFactory, make_lot
+
+    unit = StorageUnit.objects.filter(location=location).first() or StorageUnitFactory(location=location)
+    fields = {"route_topical": True, "route_intradermal": True, **product_fields}
+    return clear_for_use(make_lot(unit=unit, product=ProductFactory(**fields), quantity=quantity))
+
+
+def clear_for_use(lot):
+    """Make the lot pass ``products.compliance.lot_clearance_problems``: its product a class IIa
+    device intended for its labelled routes, with a CE certificate and instructions for use on
+    file and a manager's approval, and the lot its certificate of analysis. (Before the
+    compliance rules existed every lot was cleared, hence the guarded import.)"""
+    try:
+        from products.models import RegulatoryDocument
+        from products.models.compliance import Classification, DocumentType
+    except ImportError:
+        return lot
+    from products import compliance
+    from products.models import Product
+
+    if not compliance.lot_clearance_problems(lot):
+        return lot
+    product = lot.product
+    routes = set(product.routes)
+    Product.objects.filter(pk=product.pk).update(
+        classification=Classification.DEVICE_IIA,
+        intended_topical="topical" in routes,
+        intended_intradermal="intradermal" in routes,
+        intended_scalp="scalp" in routes,
+        approved_at=timezone.now(),
+    )
+    issued = timezone.localdate() - dt.timedelta(days=200)
+    for doc_type, owner in (
+        (DocumentType.CE_CERTIFICATE, {"product": product}),
+        (DocumentType.IFU, {"product": product}),
+        (DocumentType.COA, {"lot": lot}),
+    ):
+        RegulatoryDocument.objects.create(
+            doc_type=doc_type,
+            issuer="Test notified body",
+            reference=f"{doc_type}-{lot.pk}",
+            issued_on=issued,
+            file_name="documents/test.pdf",
+            file_kind="pdf",
+            file_size=1,
+            sha256="0" * 64,
+            **owner,
+        )
+    lot = type(lot).objects.select_related("product", "storage_unit").get(pk=lot.pk)
+    assert not compliance.lot_clearance_problems(lot), compliance.lot_clearance_problems(lot)
+    return lot
+
+
+def line_input(lot, **kwargs):
+    """A product line for ``treatment_record_save``: one sealed vial, intradermal to the face."""
+    from treatments.services import LineInput
+
+    values = {"source": "sealed", "vials": 1, "route": "intradermal", "areas": ["face"]}
+    values.update(kwargs)
+    return LineInput(lot=lot, **values)
+
+
+def chart(session, practitioner, *lines, **kwargs):
+    """Save a treatment record through the service with the checks ticked."""
+    from treatments.services import treatment_record_save
+
+    kwargs.setdefault("screening_confirmed", True)
+    kwargs.setdefault("consent_checked", True)
+    kwargs.setdefault("combined_procedure", "microneedling")
+    return treatment_record_save(actor=practitioner, session=session, lines=list(lines), **kwargs)

@@ -18,6 +18,14 @@ from treatments.services.plans import (
     plan_stop,
     protocol_template_update,
 )
+from treatments.services.records import (
+    AdverseEventInput,
+    LineInput,
+    SaveResult,
+    treatment_record_addendum,
+    treatment_record_save,
+    treatment_record_sign,
+)
 from treatments.services.schedule import (
     calendar_feed_create,
     calendar_feed_revoke,
@@ -34,7 +42,10 @@ from treatments.services.sessions import (
 )
 
 __all__ = [
+    "AdverseEventInput",
     "DuplicatePatientError",
+    "LineInput",
+    "SaveResult",
     "calendar_feed_create",
     "calendar_feed_revoke",
     "consent_sign",
@@ -57,5 +68,8 @@ __all__ = [
     "session_no_show",
     "session_reschedule",
     "session_start",
+    "treatment_record_addendum",
+    "treatment_record_save",
+    "treatment_record_sign",
     "working_hours_replace",
 ]

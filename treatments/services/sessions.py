@@ -25,6 +25,7 @@ from treatments.models import (
     SessionChange,
     SessionStatus,
     TreatmentPlan,
+    TreatmentRecord,
     WorkingHours,
 )
 from treatments.reminders import appointment_reminders_cancel, maintenance_reminders_cancel
@@ -356,6 +357,9 @@ def session_start(*, actor, session: Session) -> Session:
 @transaction.atomic
 def session_complete(*, actor, session: Session) -> Session:
     """Finish the session and move its treatment plan on (next due date, phase)."""
+    record = TreatmentRecord.objects.filter(session=session).only("signed_at").first()
+    if record is not None and not record.is_signed:
+        raise ValidationError("Sign the treatment record before completing the session.")
     session = _transition(
         actor=actor,
         session=session,

@@ -18,7 +18,16 @@ from treatments import services
 from treatments.calendar import bookable_practitioners, user_locations
 from treatments.consent import treatment_consent_for
 from treatments.forms import BookingForm, CancelForm, RescheduleForm
-from treatments.models import ConsentTemplate, Patient, Room, Screening, Session, SessionChange, TreatmentPlan
+from treatments.models import (
+    ConsentTemplate,
+    Patient,
+    Room,
+    Screening,
+    Session,
+    SessionChange,
+    TreatmentPlan,
+    TreatmentRecord,
+)
 from treatments.views.common import add_errors, flash_errors, safe_next
 
 
@@ -138,6 +147,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .select_related("overridden_by", "session")
             .first(),
             "has_screening": Screening.objects.filter(patient=session.patient).exists(),
+            "record": TreatmentRecord.objects.filter(session=session).first(),
         }
     return render(
         request,

@@ -1,0 +1,288 @@
+"""Treatment record and timeline views: permission matrix, charting from the form, fixed query counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from unittest import mock
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from clinic.roles import PRACTITIONER
+from products.models import Lot
+from products.services import lot_quarantine
+from tests.factories import staff
+from tests.treatments.factories import (
+    PlanFactory,
+    SessionFactory,
+    chart,
+    charting_lot,
+    line_input,
+    ready_session,
+    screen,
+    sign_consent,
+)
+from treatments.models import SessionStatus, TreatmentRecord
+from treatments.services import consent_withdraw, treatment_record_addendum, treatment_record_sign
+
+pytestmark = pytest.mark.django_db
+
+
+def _objects(location, practitioner, first_name):
+    from tests.treatments.factories import PatientFactory
+
+    patient = PatientFactory(location=location, first_name=first_name, last_name="Doe")
+    lot = charting_lot(location)
+    charted = ready_session(patient, practitioner)
+    record = chart(charted, practitioner, line_input(lot)).record
+    signed_session = SessionFactory(
+        patient=patient,
+        practitioner=practitioner,
+        status=SessionStatus.IN_TREATMENT,
+        starts_at=timezone.now() - dt.timedelta(days=30),
+    )
+    screen(patient, practitioner, session=signed_session)
+    signed = chart(signed_session, practitioner, line_input(lot)).record
+    treatment_record_sign(actor=practitioner, record=signed)
+    open_session = ready_session(patient, practitioner)
+    return {
+        "patient": patient,
+        "lot": lot,
+        "record": record,
+        "signed": signed,
+        "open_session": open_session,
+    }
+
+
+@pytest.fixture
+def world(location, other_location, practitioner):
+    other_prac = staff(PRACTITIONER, other_location, username="prac_other")
+    return {
+        "own": _objects(location, practitioner, "Dora"),
+        "other": _objects(other_location, other_prac, "Ola"),
+    }
+
+
+VIEWS = [
+    ("record_edit", lambda o: reverse("treatments:record_edit", args=[o["open_session"].pk]), "get", None,
+     {"practitioner"}, 200),
+    ("record_detail", lambda o: reverse("treatments:record_detail", args=[o["record"].pk]), "get", None,
+     {"practitioner", "manager"}, 200),
+    ("record_sign", lambda o: reverse("treatments:record_sign", args=[o["record"].pk]), "post", {},
+     {"practitioner"}, 302),
+    ("record_addendum", lambda o: reverse("treatments:record_addendum", args=[o["signed"].pk]), "post",
+     {"reason": "Area", "text": "Neck too"}, {"practitioner"}, 302),
+    ("patient_timeline", lambda o: reverse("treatments:patient_timeline", args=[o["patient"].pk]), "get",
+     None, {"practitioner", "manager"}, 200),
+]  # fmt: skip
+IDS = [v[0] for v in VIEWS]
+
+
+def _call(client, method, url, data):
+    return getattr(client, method)(url, data or {})
+
+
+@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
+def test_allowed_roles(world, client_for, practitioner, manager, name, url, method, data, allowed, status):
+    for role, user in {"practitioner": practitioner, "manager": manager}.items():
+        response = _call(client_for(user), method, url(world["own"]), data)
+        assert response.status_code == (status if role in allowed else 403), role
+
+
+@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
+def test_anonymous_is_sent_to_sign_in(world, client, name, url, method, data, allowed, status):
+    response = _call(client, method, url(world["own"]), data)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
+def test_front_desk_gets_403(world, client_for, front_desk, name, url, method, data, allowed, status):
+    assert _call(client_for(front_desk), method, url(world["own"]), data).status_code == 403
+
+
+@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
+def test_other_location_is_404(world, client_for, practitioner, name, url, method, data, allowed, status):
+    assert _call(client_for(practitioner), method, url(world["other"]), data).status_code == 404
+
+
+@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
+def test_wrong_method_is_405(world, client_for, practitioner, name, url, method, data, allowed, status):
+    wrong = "put" if method == "get" else "get"
+    assert _call(client_for(practitioner), wrong, url(world["own"]), data).status_code == 405
+
+
+def _post_data(lot, **line):
+    data = {
+        "screening_confirmed": "on",
+        "consent_checked": "on",
+        "combined_procedure": "microneedling",
+        "combined_settings": "1.0 mm",
+        "anaesthesia": "topical",
+        "post_care": "SPF, no make-up 24 h",
+        "line0-lot": str(lot.pk),
+        "line0-source": "sealed",
+        "line0-vials": "1",
+        "line0-route": "intradermal",
+        "line0-areas": ["face", "neck"],
+        "line0-needle_gauge": "31",
+        "line0-volume_per_point_ml": "0.015",
+        "line1-source": "sealed",
+        "line2-source": "sealed",
+    }
+    data.update({f"line0-{k}": v for k, v in line.items()})
+    return data
+
+
+def test_charting_from_the_form_offers_fefo_and_draws_stock(world, client_for, practitioner, location):
+    session = world["own"]["open_session"]
+    later = world["own"]["lot"]
+    sooner = charting_lot(location, quantity=4)
+    Lot.objects.filter(pk=sooner.pk).update(expiry_date=later.expiry_date - dt.timedelta(days=30))
+    client = client_for(practitioner)
+    page = client.get(reverse("treatments:record_edit", args=[session.pk]))
+    lots = page.context["lines"][0].fields["lot"].choices
+    assert [c[0] for c in lots[1:3]] == [str(sooner.pk), str(later.pk)]
+    assert page.context["lines"][0].initial["lot"] == str(sooner.pk)
+    response = client.post(reverse("treatments:record_edit", args=[session.pk]), _post_data(sooner))
+    assert response.status_code == 302
+    record = TreatmentRecord.objects.get(session=session)
+    assert record.lines.get().areas == ["face", "neck"]
+    assert Lot.objects.get(pk=sooner.pk).quantity_on_hand == 3
+
+
+def test_a_scanned_gs1_string_selects_the_lot(world, client_for, practitioner):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    scan = f"(01){lot.product.gtin or '05060000000016'}(17)301231(10){lot.lot_number}"
+    if not lot.product.gtin:
+        scan = f"(17)301231(10){lot.lot_number}"
+    data = _post_data(lot, scan=scan)
+    data["line0-lot"] = ""
+    response = client_for(practitioner).post(reverse("treatments:record_edit", args=[session.pk]), data)
+    assert response.status_code == 302
+    assert TreatmentRecord.objects.get(session=session).lines.get().lot == lot
+
+
+def test_a_refusal_keeps_the_form_and_saves_nothing(world, client_for, practitioner, manager):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    before = Lot.objects.get(pk=lot.pk).quantity_on_hand
+    lot_quarantine(lot=lot, actor=manager, reason="Excursion")  # after the form was opened
+    response = client_for(practitioner).post(
+        reverse("treatments:record_edit", args=[session.pk]), _post_data(lot)
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Nothing was saved" in html and "quarantined" in html
+    assert not TreatmentRecord.objects.filter(session=session).exists()
+    assert Lot.objects.get(pk=lot.pk).quantity_on_hand == before
+
+
+def test_an_uncleared_lot_is_not_offered_and_says_why(world, client_for, practitioner):
+    session = world["own"]["open_session"]
+    with mock.patch(
+        "products.compliance.lot_clearance_problems", return_value=["No CE certificate on file."]
+    ):
+        page = client_for(practitioner).get(reverse("treatments:record_edit", args=[session.pk]))
+    assert len(page.context["lines"][0].fields["lot"].choices) == 1  # only the empty choice
+    assert "No CE certificate on file." in page.content.decode()
+
+
+def test_warnings_are_shown_after_saving(world, client_for, practitioner):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    response = client_for(practitioner).post(
+        reverse("treatments:record_edit", args=[session.pk]),
+        _post_data(lot, volume_per_point_ml="0.1", needle_gauge="27"),
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "outside the usual 0.01–0.02 mL" in html
+    assert "27G is outside the usual" in html
+
+
+def test_a_signed_record_redirects_to_its_page_and_shows_addenda(world, client_for, practitioner):
+    signed = world["own"]["signed"]
+    treatment_record_addendum(actor=practitioner, record=signed, reason="Typo", text="Depth was 1.5 mm.")
+    client = client_for(practitioner)
+    response = client.get(reverse("treatments:record_edit", args=[signed.session_id]))
+    assert response.status_code == 302
+    html = client.get(reverse("treatments:record_detail", args=[signed.pk])).content.decode()
+    assert "Depth was 1.5 mm." in html and "locked" in html
+
+
+def test_record_detail_query_count_is_fixed(world, client_for, manager, practitioner, count_queries):
+    signed = world["own"]["signed"]
+    client = client_for(manager)
+    url = reverse("treatments:record_detail", args=[signed.pk])
+    treatment_record_addendum(actor=practitioner, record=signed, reason="a", text="b")
+    client.get(url)
+    with count_queries() as first:
+        client.get(url)
+    for i in range(4):
+        treatment_record_addendum(actor=practitioner, record=signed, reason=f"r{i}", text="t")
+    with count_queries() as second:
+        client.get(url)
+    assert first.count == second.count
+
+
+def _history(patient, practitioner, lot, sessions: int) -> None:
+    """Add ``sessions`` months of history: a signed treatment, a screening, a cancelled visit."""
+    for k in range(sessions):
+        when = timezone.now() - dt.timedelta(days=30 * (k + 2))
+        s = SessionFactory(
+            patient=patient, practitioner=practitioner, status=SessionStatus.IN_TREATMENT, starts_at=when
+        )
+        screen(patient, practitioner, session=s)
+        record = chart(s, practitioner, line_input(lot)).record
+        treatment_record_sign(actor=practitioner, record=record)
+        treatment_record_addendum(
+            actor=practitioner, record=record, reason="late note", text="Fine at review"
+        )
+        SessionFactory(
+            patient=patient,
+            practitioner=practitioner,
+            status=SessionStatus.CANCELLED,
+            starts_at=when + dt.timedelta(days=3),
+        )
+
+
+def test_timeline_query_count_is_constant_as_history_grows(
+    world, client_for, practitioner, manager, count_queries
+):
+    own = world["own"]
+    patient, lot = own["patient"], charting_lot(own["patient"].location, quantity=40)
+    PlanFactory(patient=patient)
+    consent = patient.consents.first()
+    consent_withdraw(actor=practitioner, consent=consent, scopes=["treatment"], reason="test")
+    sign_consent(patient, practitioner)
+    client = client_for(manager)
+    url = reverse("treatments:patient_timeline", args=[patient.pk])
+    _history(patient, practitioner, lot, 3)
+    client.get(url)
+    with count_queries() as small:
+        response = client.get(url)
+    kinds_small = {item.kind for item in response.context["page"].object_list}
+    _history(patient, practitioner, lot, 12)
+    with count_queries() as large:
+        response = client.get(url)
+    page = response.context["page"]
+    assert {item.kind for item in page.object_list} >= kinds_small
+    assert page.paginator.count > 40 and page.paginator.num_pages >= 3
+    assert small.count == large.count
+    # Page 3 too.
+    with count_queries() as later:
+        client.get(url + "?page=3")
+    assert later.count <= large.count
+
+
+def test_timeline_is_newest_first_and_shows_lots_and_plan(world, client_for, practitioner):
+    own = world["own"]
+    PlanFactory(patient=own["patient"])
+    response = client_for(practitioner).get(reverse("treatments:patient_timeline", args=[own["patient"].pk]))
+    items = response.context["page"].object_list
+    times = [item.at for item in items]
+    assert times == sorted(times, reverse=True)
+    kinds = {item.kind for item in items}
+    assert {"treatment", "consent", "screening", "plan", "session"} <= kinds
+    html = response.content.decode()
+    assert f"lot {own['lot'].lot_number}" in html
+    assert "Induction" in html

@@ -1,0 +1,422 @@
+"""Treatment records: save (with the stock draws, all or nothing), sign, and addenda.
+
+``treatment_record_save`` is the one way a treatment is charted. Its gates live here, not
+only in the form: a valid treatment consent, screening confirmed for this visit with no
+un-overridden contraindication, each lot cleared (``products.compliance``), the route on
+the product's label, the periorbital rule, and amounts that are possible. Usage goes
+through the products ledger (``stock_use``, ``vial_open``, ``vial_draw``) inside the same
+transaction, so a lot that became unusable since the form was opened (expired, quarantined,
+used up by a colleague) raises and nothing at all is saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.audit import audit_record, snapshot
+from products import compliance
+from products.models import Lot, OpenedVial
+from products.models.stock import LotStatus
+from products.services.stock import lock_lot, stock_use, vial_draw, vial_open
+from treatments.consent import Scope, has_consent, treatment_consent_for
+from treatments.models import (
+    CHANNEL_OPENING,
+    Addendum,
+    AdverseEvent,
+    Anaesthesia,
+    Area,
+    CombinedProcedure,
+    LineSource,
+    ProductLine,
+    Route,
+    Screening,
+    Session,
+    SessionStatus,
+    Severity,
+    TreatmentRecord,
+    TreatmentType,
+)
+from treatments.services.common import require_location
+
+CHARTABLE = (SessionStatus.ARRIVED, SessionStatus.IN_TREATMENT, SessionStatus.COMPLETED)
+RECORD_FIELDS = ("combined_procedure", "combined_settings", "anaesthesia", "post_care", "notes")
+
+# Usual ranges (DOMAIN.md "Treatments"): outside them is a warning, never a refusal.
+USUAL = {
+    Route.INTRADERMAL: {"per_point": (Decimal("0.01"), Decimal("0.02")), "gauge": (30, 32),
+                        "spacing": (Decimal("1"), Decimal("1.5"))},
+    Route.SCALP: {"per_point": (Decimal("0.02"), Decimal("0.05")), "gauge": (30, 31)},
+}  # fmt: skip
+# Beyond these a value is not a clinical choice but a typing mistake.
+GAUGE_LIMITS = (14, 34)
+DEPTH_LIMIT_MM = Decimal("10")
+
+
+@dataclass
+class LineInput:
+    """One product line as the practitioner entered it."""
+
+    lot: Lot
+    source: str = LineSource.SEALED
+    route: str = Route.TOPICAL
+    areas: list[str] = field(default_factory=list)
+    vials: int | None = None
+    volume_ml: Decimal | None = None
+    opened_vial: OpenedVial | None = None
+    needle_gauge: int | None = None
+    depth_mm: Decimal | None = None
+    volume_per_point_ml: Decimal | None = None
+    points: int | None = None
+    spacing_cm: Decimal | None = None
+
+
+@dataclass
+class AdverseEventInput:
+    kind: str
+    severity: str
+    action_taken: str
+
+
+@dataclass
+class SaveResult:
+    record: TreatmentRecord
+    warnings: list[str]
+    created: bool
+
+
+def _dec(value) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationError(f"“{value}” is not a number.") from None
+
+
+def _check_gates(*, session: Session, screening_confirmed: bool, consent_checked: bool):
+    """Consent and screening: (consent, screening) or ValidationError saying what is missing."""
+    patient = session.patient
+    problems = []
+    consent = None
+    if not consent_checked:
+        problems.append("Tick that you checked the patient's consent.")
+    if not has_consent(patient, Scope.TREATMENT):
+        problems.append(
+            f"{patient} has no valid consent to treatment (none signed, or it was withdrawn): "
+            "the patient must sign a consent before anything is charted."
+        )
+    else:
+        consent = treatment_consent_for(patient, session.treatment_type)
+        if consent is None:
+            problems.append(
+                f"{patient}'s consent does not cover {TreatmentType(session.treatment_type).label.lower()}: "
+                "the patient must sign that consent first."
+            )
+    screening = Screening.objects.filter(session=session).order_by("-answered_at", "-pk").first()
+    if not screening_confirmed:
+        problems.append("Tick that the screening was confirmed with the patient at this visit.")
+    if screening is None:
+        problems.append(
+            "Screening has not been confirmed for this visit: confirm or update the answers first."
+        )
+    elif screening.blocks_treatment:
+        problems.append(
+            "Screening contraindicates treatment ("
+            + "; ".join(screening.contraindications)
+            + "): a practitioner must override it with a written reason before charting."
+        )
+    if problems:
+        raise ValidationError(problems)
+    return consent, screening
+
+
+def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tuple[list[str], list[str]]:
+    """(refusals, warnings) for one line, before any stock moves."""
+    refuse: list[str] = []
+    warn: list[str] = []
+    lot = line.lot
+    product = lot.product
+    tag = f"Line {n} ({product} lot {lot.lot_number})"
+    if lot.storage_unit.location_id != session.location_id:
+        refuse.append(f"{tag}: this lot is not stocked at {session.location}.")
+    refuse += [f"{tag}: {p}" for p in compliance.lot_clearance_problems(lot)]
+    if line.route not in Route.values:
+        refuse.append(f"{tag}: choose the route.")
+    else:
+        refuse += [f"{tag}: {p}" for p in compliance.product_route_problems(product, line.route)]
+    if not line.areas:
+        refuse.append(f"{tag}: choose at least one area.")
+    unknown = [a for a in line.areas if a not in Area.values]
+    if unknown:
+        refuse.append(f"{tag}: unknown area {', '.join(unknown)}.")
+    if Area.PERIORBITAL in line.areas and not product.periorbital_suitable:
+        refuse.append(
+            f"{tag}: {product} is not made for the periorbital zone; choose another area or product."
+        )
+    # Amounts: impossible values are refused.
+    if line.source == LineSource.SEALED:
+        if not line.vials or line.vials <= 0:
+            refuse.append(f"{tag}: the number of sealed vials must be at least 1.")
+        elif line.volume_ml is not None and line.volume_ml > line.vials * product.opened_volume_ml:
+            refuse.append(
+                f"{tag}: {line.volume_ml} mL is more than {line.vials} vial(s) hold "
+                f"({line.vials * product.opened_volume_ml} mL)."
+            )
+        elif line.vials > lot.quantity_on_hand:
+            refuse.append(f"{tag}: the lot has only {lot.quantity_on_hand} vial(s); {line.vials} asked for.")
+    elif line.source in (LineSource.OPENED, LineSource.OPEN_NEW):
+        if line.volume_ml is None or line.volume_ml <= 0:
+            refuse.append(f"{tag}: the volume drawn must be above zero.")
+        if line.source == LineSource.OPENED:
+            vial = line.opened_vial
+            if vial is None:
+                refuse.append(f"{tag}: choose the opened vial to draw from.")
+            elif vial.lot_id != lot.pk:
+                refuse.append(f"{tag}: the opened vial chosen is from another lot.")
+            elif line.volume_ml is not None and line.volume_ml > vial.volume_left_ml:
+                refuse.append(f"{tag}: only {vial.volume_left_ml} mL is left in the opened vial.")
+        elif line.volume_ml is not None and line.volume_ml > product.opened_volume_ml:
+            refuse.append(
+                f"{tag}: {line.volume_ml} mL is more than one vial holds ({product.opened_volume_ml} mL)."
+            )
+    else:
+        refuse.append(f"{tag}: choose sealed vials or an opened vial.")
+    for name, value, label in (
+        ("volume_per_point_ml", line.volume_per_point_ml, "volume per point"),
+        ("depth_mm", line.depth_mm, "depth"),
+        ("spacing_cm", line.spacing_cm, "spacing"),
+    ):
+        if value is not None and value <= 0:
+            refuse.append(f"{tag}: the {label} must be above zero.")
+        del name
+    if line.points is not None and line.points <= 0:
+        refuse.append(f"{tag}: the number of points must be at least 1.")
+    if line.needle_gauge is not None and not GAUGE_LIMITS[0] <= line.needle_gauge <= GAUGE_LIMITS[1]:
+        lo, hi = GAUGE_LIMITS
+        refuse.append(f"{tag}: {line.needle_gauge}G is not a needle gauge used here ({lo}–{hi}G).")
+    if line.depth_mm is not None and line.depth_mm > DEPTH_LIMIT_MM:
+        refuse.append(f"{tag}: a depth of {line.depth_mm} mm is not possible in skin.")
+    total = line.volume_ml if line.volume_ml is not None else None
+    if line.source == LineSource.SEALED and total is None and line.vials:
+        total = line.vials * product.opened_volume_ml
+    vpp = line.volume_per_point_ml
+    if vpp is not None and vpp > 0 and total is not None and vpp > total:
+        refuse.append(f"{tag}: {vpp} mL per point is more than the {total} mL used in all.")
+    # Usual ranges: a visible warning, accepted.
+    usual = USUAL.get(line.route, {})
+    if vpp is not None and vpp > 0 and "per_point" in usual:
+        lo, hi = usual["per_point"]
+        if not lo <= vpp <= hi:
+            warn.append(f"{tag}: {vpp} mL per point is outside the usual {lo}–{hi} mL for this route.")
+    if line.needle_gauge and "gauge" in usual:
+        lo, hi = usual["gauge"]
+        if not lo <= line.needle_gauge <= hi:
+            warn.append(f"{tag}: {line.needle_gauge}G is outside the usual {lo}–{hi}G for this route.")
+    if line.spacing_cm and line.spacing_cm > 0 and "spacing" in usual:
+        lo, hi = usual["spacing"]
+        if not lo <= line.spacing_cm <= hi:
+            warn.append(f"{tag}: {line.spacing_cm} cm spacing is outside the usual {lo}–{hi} cm.")
+    if vpp and line.points and total is not None and vpp * line.points > total * Decimal("1.1"):
+        warn.append(f"{tag}: {line.points} points × {vpp} mL is more than the {total} mL recorded.")
+    if line.route == Route.TOPICAL and procedure not in CHANNEL_OPENING:
+        warn.append(
+            f"{tag}: exosomes do not penetrate intact skin; topical use is usual right after "
+            "microneedling, fractional laser or RF microneedling."
+        )
+    return refuse, warn
+
+
+def _draw(n: int, line: LineInput, *, actor, reference: str) -> dict:
+    """Move the stock for one line through the products ledger; returns the line's ledger links."""
+    tag = f"Line {n} ({line.lot.product} lot {line.lot.lot_number})"
+    try:
+        if line.source == LineSource.SEALED:
+            movement = stock_use(lot=line.lot, quantity=line.vials, actor=actor, reference=reference)
+            return {"stock_movement": movement}
+        if line.source == LineSource.OPEN_NEW:
+            vial = vial_open(lot=line.lot, actor=actor)
+        else:
+            vial = line.opened_vial
+            # An opened vial of a lot quarantined, recalled or expired since is not used either.
+            locked = lock_lot(line.lot)
+            if locked.status in (LotStatus.QUARANTINED, LotStatus.RECALLED, LotStatus.EXPIRED):
+                raise ValidationError(
+                    f"Lot {locked.lot_number} is {LotStatus(locked.status).label.lower()}; "
+                    "its opened vials cannot be used."
+                )
+        draw = vial_draw(vial=vial, volume_ml=line.volume_ml, actor=actor, reference=reference)
+        return {"opened_vial": vial, "vial_draw": draw}
+    except ValidationError as exc:
+        raise ValidationError([f"{tag}: {m}" for m in exc.messages]) from None
+
+
+@transaction.atomic
+def treatment_record_save(
+    *,
+    actor,
+    session: Session,
+    lines: list[LineInput],
+    screening_confirmed: bool,
+    consent_checked: bool,
+    combined_procedure: str = CombinedProcedure.NONE,
+    combined_settings: str = "",
+    anaesthesia: str = Anaesthesia.NONE,
+    post_care: str = "",
+    notes: str = "",
+    adverse_events: list[AdverseEventInput] | None = None,
+) -> SaveResult:
+    """Chart a session (or add to its unsigned record): every check, then the ledger, all or nothing."""
+    if actor is not None and not actor.has_perm("treatments.add_treatmentrecord"):
+        raise PermissionDenied("Only a practitioner can chart a treatment.")
+    session = Session.objects.select_for_update().select_related("patient", "location").get(pk=session.pk)
+    require_location(actor, session.location)
+    if session.status not in CHARTABLE:
+        raise ValidationError(
+            f"This session is {session.get_status_display().lower()}; only a session the patient "
+            "attended can be charted."
+        )
+    record = TreatmentRecord.objects.select_for_update().filter(session=session).first()
+    if record is not None and record.is_signed:
+        raise ValidationError("This record is signed and locked; add an addendum to correct it.")
+    if record is None and not lines:
+        raise ValidationError("Add at least one product line: the lot, the amount and the route.")
+    consent, screening = _check_gates(
+        session=session, screening_confirmed=screening_confirmed, consent_checked=consent_checked
+    )
+    events = adverse_events or []
+    refusals: list[str] = []
+    warnings: list[str] = []
+    if combined_procedure not in CombinedProcedure.values:
+        refusals.append("Choose the combined procedure from the list.")
+    if anaesthesia not in Anaesthesia.values:
+        refusals.append("Choose the anaesthesia from the list.")
+    for e in events:
+        if not (e.kind.strip() and e.action_taken.strip()) or e.severity not in Severity.values:
+            refusals.append("An adverse event needs its type, severity and the action taken.")
+    start = record.lines.count() if record is not None else 0
+    for i, line in enumerate(lines, start=start + 1):
+        # Fresh rows: the form may have been open a while (the ledger re-checks under lock).
+        line.lot = Lot.objects.select_related("product", "storage_unit").get(pk=line.lot.pk)
+        if line.opened_vial is not None:
+            line.opened_vial = OpenedVial.objects.get(pk=line.opened_vial.pk)
+        line.volume_ml = _dec(line.volume_ml)
+        refuse, warn = _check_line(i, line, session, combined_procedure)
+        refusals += refuse
+        warnings += warn
+    if refusals:
+        raise ValidationError(refusals)
+
+    now = timezone.now()
+    created = record is None
+    before = None if created else snapshot(record, RECORD_FIELDS)
+    if created:
+        record = TreatmentRecord(session=session, practitioner=actor, created_at=now)
+    record.consent, record.screening = consent, screening
+    record.combined_procedure, record.combined_settings = combined_procedure, combined_settings.strip()[:300]
+    record.anaesthesia, record.post_care, record.notes = anaesthesia, post_care.strip(), notes.strip()
+    record.updated_at = now
+    record.full_clean(exclude=["practitioner"] if actor is None else None)
+    record.save()
+    reference = f"treatment record {record.pk}"
+    saved = []
+    for i, line in enumerate(lines, start=start + 1):
+        links = _draw(i, line, actor=actor, reference=reference)
+        volume = line.volume_ml
+        if volume is None:
+            volume = line.vials * line.lot.product.opened_volume_ml
+        row = ProductLine(
+            record=record,
+            lot=line.lot,
+            source=line.source,
+            vials=line.vials if line.source == LineSource.SEALED else 0,
+            volume_ml=volume,
+            route=line.route,
+            areas=list(dict.fromkeys(line.areas)),
+            needle_gauge=line.needle_gauge,
+            depth_mm=line.depth_mm,
+            volume_per_point_ml=line.volume_per_point_ml,
+            points=line.points,
+            spacing_cm=line.spacing_cm,
+            warnings=[w for w in warnings if w.startswith(f"Line {i} ")],
+            **links,
+        )
+        row.full_clean()
+        row.save()
+        saved.append(
+            {"lot": line.lot.pk, "source": line.source, "vials": row.vials, "volume_ml": str(volume)}
+        )
+    for e in events:
+        AdverseEvent.objects.create(
+            record=record,
+            kind=e.kind.strip()[:120],
+            severity=e.severity,
+            action_taken=e.action_taken.strip(),
+            recorded_at=now,
+            recorded_by=actor,
+        )
+    audit_record(
+        actor=actor,
+        action="treatment_record.create" if created else "treatment_record.update",
+        obj=record,
+        location=session.location,
+        before=before,
+        after=snapshot(record, RECORD_FIELDS)
+        | {"lines": saved, "adverse_events": len(events), "warnings": warnings, "screening": screening.pk},
+    )
+    return SaveResult(record=record, warnings=warnings, created=created)
+
+
+@transaction.atomic
+def treatment_record_sign(*, actor, record: TreatmentRecord) -> TreatmentRecord:
+    """The practitioner who charted signs the record; from then on it is locked."""
+    record = TreatmentRecord.objects.select_for_update().select_related("session__location").get(pk=record.pk)
+    if actor is not None and not actor.has_perm("treatments.sign_treatmentrecord"):
+        raise PermissionDenied("Only a practitioner can sign a treatment record.")
+    require_location(actor, record.session.location)
+    if record.is_signed:
+        raise ValidationError("This record is already signed.")
+    if actor is not None and actor.pk != record.practitioner_id:
+        raise ValidationError("Only the practitioner who charted this treatment can sign it.")
+    if not record.lines.exists():
+        raise ValidationError("A record without a product line cannot be signed.")
+    record.signed_at = timezone.now()
+    record.signed_by = actor
+    record.save(update_fields=["signed_at", "signed_by"])
+    audit_record(
+        actor=actor,
+        action="treatment_record.sign",
+        obj=record,
+        location=record.session.location,
+        after={"signed_at": record.signed_at.isoformat()},
+    )
+    return record
+
+
+@transaction.atomic
+def treatment_record_addendum(*, actor, record: TreatmentRecord, reason: str, text: str) -> Addendum:
+    """A correction or late addition to a signed record; the original is left as signed."""
+    if actor is not None and not actor.has_perm("treatments.add_addendum"):
+        raise PermissionDenied("Only a practitioner can add to a treatment record.")
+    record = TreatmentRecord.objects.select_for_update().select_related("session__location").get(pk=record.pk)
+    require_location(actor, record.session.location)
+    if not record.is_signed:
+        raise ValidationError("This record is not signed yet: correct it directly.")
+    reason, text = (reason or "").strip(), (text or "").strip()
+    if not reason or not text:
+        raise ValidationError("An addendum needs its reason and what is corrected or added.")
+    addendum = Addendum.objects.create(
+        record=record, reason=reason[:300], text=text, written_at=timezone.now(), written_by=actor
+    )
+    audit_record(
+        actor=actor,
+        action="treatment_record.addendum",
+        obj=record,
+        location=record.session.location,
+        after={"addendum": addendum.pk, "reason": reason, "text": text},
+    )
+    return addendum
