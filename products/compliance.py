@@ -8,9 +8,24 @@
   "intradermal", "scalp", "other".
 
 The messages say exactly what is missing, for the person charting.
+
+The rules are one table (``RULES``) read twice: in Python by the functions here (one query
+per lot, or none when ``prefetch_clearance`` has loaded a whole list's documents), and in
+SQL by ``cleared_condition`` (``Lot.objects.cleared()``, ``Product.objects.with_clearance()``),
+so a list of lots never costs a query per lot and both always agree.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from products.models.compliance import Classification, DocumentType
 
 ROUTE_LABELS = {
     "topical": "topical application",
@@ -18,14 +33,199 @@ ROUTE_LABELS = {
     "scalp": "scalp injection",
 }
 
+# How a document type reads inside a sentence ("has no … on file").
+DOC_NAMES = {
+    DocumentType.CE_CERTIFICATE: "CE certificate",
+    DocumentType.DECLARATION: "EU/UK declaration of conformity",
+    DocumentType.COA: "certificate of analysis",
+    DocumentType.IFU: "instructions for use",
+    DocumentType.SDS: "safety data sheet",
+    DocumentType.MANUFACTURING: "GMP or MFDS manufacturing certificate",
+    DocumentType.REGISTRATION: "registration or import record",
+    DocumentType.ATMP_AUTHORISATION: "ATMP authorisation",
+    DocumentType.SUPPLIER_AGREEMENT: "supplier agreement",
+    DocumentType.OTHER: "other document",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What clears a classification: every group needs one current, unexpired document of one
+    of its types. ``refusal`` set = nothing clears it (the sentence says why)."""
+
+    requires: tuple[tuple[str, ...], ...] = ()
+    refusal: str = ""
+
+
+_DEVICE = Rule(
+    requires=(
+        (DocumentType.CE_CERTIFICATE, DocumentType.DECLARATION),
+        (DocumentType.IFU,),
+    )
+)
+
+# THE RULES TABLE. A product is cleared when its classification's rule has every document
+# group on file and unexpired, and a manager has approved it (approval is cleared when the
+# classification changes). Every lot also needs its own certificate of analysis (LOT_REQUIRES).
+RULES: dict[str, Rule] = {
+    Classification.UNKNOWN: Rule(
+        refusal="{name}'s classification is unknown: the supplier must state it, with its documents, "
+        "before it can be used."
+    ),
+    # A cosmetic needs no conformity certificate, but the clinic must hold the safety data sheet
+    # (what it contains and how to handle it) before applying it to a patient.
+    Classification.COSMETIC: Rule(requires=((DocumentType.SDS,),)),
+    Classification.DEVICE_I: _DEVICE,
+    Classification.DEVICE_IIA: _DEVICE,
+    Classification.DEVICE_IIB: _DEVICE,
+    Classification.DEVICE_III: _DEVICE,
+    Classification.ATMP: Rule(requires=((DocumentType.ATMP_AUTHORISATION,),)),
+    Classification.INVESTIGATIONAL: Rule(
+        refusal="{name} is investigational or unapproved: no document clears it for use in the clinic."
+    ),
+}
+LOT_REQUIRES: tuple[tuple[str, ...], ...] = ((DocumentType.COA,),)
+
+# Types the rules ever ask for (the upload form and the dashboard list gaps by these).
+REQUIRED_TYPES = sorted({t for rule in RULES.values() for group in rule.requires for t in group})
+
+
+def group_name(group: Iterable[str]) -> str:
+    return " or ".join(DOC_NAMES[t] for t in group)
+
+
+def _group_problem(subject: str, group: tuple[str, ...], docs: list, today: dt.date) -> str | None:
+    """None if one document of the group is valid today, else the sentence saying what is missing."""
+    mine = [d for d in docs if d.doc_type in group]
+    if any(d.expires_on is None or d.expires_on >= today for d in mine):
+        return None
+    if mine:
+        last = max(d.expires_on for d in mine)
+        return (
+            f"{subject} has no unexpired {group_name(group)} on file "
+            f"(the one on file expired on {last:%d %b %Y})."
+        )
+    return f"{subject} has no {group_name(group)} on file."
+
+
+def missing_groups(product, docs: list, today: dt.date | None = None) -> list[tuple[str, ...]]:
+    """The document groups the product's rule asks for that are not valid today."""
+    today = today or timezone.localdate()
+    rule = RULES.get(product.classification, RULES[Classification.UNKNOWN])
+    return [g for g in rule.requires if _group_problem("", g, docs, today)]
+
+
+def product_document_problems(product, docs: list, today: dt.date | None = None) -> list[str]:
+    """What the product's classification and documents lack (approval aside)."""
+    today = today or timezone.localdate()
+    rule = RULES.get(product.classification, RULES[Classification.UNKNOWN])
+    if rule.refusal:
+        return [rule.refusal.format(name=product.name)]
+    return [p for g in rule.requires if (p := _group_problem(product.name, g, docs, today))]
+
+
+def product_problems(product, docs: list, today: dt.date | None = None) -> list[str]:
+    """Why the product is not cleared, from its current documents (``docs``)."""
+    problems = product_document_problems(product, docs, today)
+    if product.approved_at is None and not RULES.get(product.classification, RULES["unknown"]).refusal:
+        problems.append(f"{product.name} has not been approved for use by a manager.")
+    return problems
+
+
+def lot_problems(lot, docs: list, today: dt.date | None = None) -> list[str]:
+    """Why the lot itself is not cleared (its own documents only)."""
+    today = today or timezone.localdate()
+    subject = f"Lot {lot.lot_number}"
+    return [p for g in LOT_REQUIRES if (p := _group_problem(subject, g, docs, today))]
+
+
+def current_docs(*, product_ids: Iterable[int], lot_ids: Iterable[int]) -> list:
+    from products.models import RegulatoryDocument
+
+    return list(
+        RegulatoryDocument.objects.current()
+        .filter(Q(product_id__in=list(product_ids)) | Q(lot_id__in=list(lot_ids)))
+        .only("pk", "doc_type", "product_id", "lot_id", "expires_on")
+    )
+
+
+def prefetch_clearance(lots: Iterable) -> list:
+    """Load the current documents of many lots and their products in one query, so the next
+    ``lot_clearance_problems`` call for each lot asks nothing more (an offer list of lots)."""
+    lots = list(lots)
+    docs = current_docs(product_ids={lot.product_id for lot in lots}, lot_ids={lot.pk for lot in lots})
+    by_product: dict[int, list] = defaultdict(list)
+    by_lot: dict[int, list] = defaultdict(list)
+    for doc in docs:
+        if doc.product_id:
+            by_product[doc.product_id].append(doc)
+        else:
+            by_lot[doc.lot_id].append(doc)
+    for lot in lots:
+        lot._clearance_docs = (by_product[lot.product_id], by_lot[lot.pk])
+    return lots
+
 
 def lot_clearance_problems(lot) -> list[str]:
     """Reasons the lot is not cleared for use (regulatory clearance; stock state is separate)."""
-    return []
+    # Documents loaded by ``prefetch_clearance`` serve one call only, so a later check on the
+    # same instance (after an upload, say) reads the database again.
+    cached = lot.__dict__.pop("_clearance_docs", None)
+    if cached is None:
+        prefetch_clearance([lot])
+        cached = lot.__dict__.pop("_clearance_docs")
+    product_docs, lot_docs = cached
+    today = timezone.localdate()
+    return product_problems(lot.product, product_docs, today) + lot_problems(lot, lot_docs, today)
 
 
 def product_route_problems(product, route: str) -> list[str]:
-    """Reasons the product may not be used by this route, from its label."""
+    """Reasons the product may not be used by this route: its label and its classification."""
+    problems = []
+    is_cosmetic = product.classification == Classification.COSMETIC
     if route in ROUTE_LABELS and route not in product.routes:
-        return [f"{product.name} is not labelled for {ROUTE_LABELS[route]}."]
-    return []
+        problems.append(f"{product.name} is not labelled for {ROUTE_LABELS[route]}.")
+    if is_cosmetic and route != "topical":
+        what = ROUTE_LABELS.get(route, "anything but topical application")
+        problems.append(f"{product.name} is a cosmetic for topical use; it cannot be charted as {what}.")
+    elif route in ROUTE_LABELS and route not in product.intended_routes:
+        problems.append(
+            f"{product.name}'s classification ({product.get_classification_display()}) does not cover "
+            f"{ROUTE_LABELS[route]}."
+        )
+    return problems
+
+
+# --- The same rules in SQL -----------------------------------------------------------------------
+
+
+def cleared_condition(*, product_ref: str = "pk", prefix: str = "", today: dt.date | None = None) -> Q:
+    """A condition true for rows whose product is cleared today.
+
+    ``product_ref`` is the outer field holding the product's id ("pk" on products, "product" on
+    lots); ``prefix`` the path to the product's fields ("" or "product__"). Exists subqueries:
+    one query for a whole list.
+    """
+    from products.models import RegulatoryDocument
+
+    valid = RegulatoryDocument.objects.valid_on(today).filter(product=OuterRef(product_ref))
+    options = Q(pk__in=[])
+    for classification, rule in RULES.items():
+        if rule.refusal:
+            continue
+        condition = Q(**{f"{prefix}classification": classification})
+        for group in rule.requires:
+            condition &= Exists(valid.filter(doc_type__in=group))
+        options |= condition
+    return options & Q(**{f"{prefix}approved_at__isnull": False})
+
+
+def lot_documents_condition(*, lot_ref: str = "pk", today: dt.date | None = None) -> Q:
+    """A condition true for lots holding every document ``LOT_REQUIRES`` asks for, valid today."""
+    from products.models import RegulatoryDocument
+
+    valid = RegulatoryDocument.objects.valid_on(today).filter(lot=OuterRef(lot_ref))
+    condition = Q()
+    for group in LOT_REQUIRES:
+        condition &= Exists(valid.filter(doc_type__in=group))
+    return condition

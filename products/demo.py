@@ -2,7 +2,11 @@
 
 Every product format and source, lots at both sites (some expiring soon, one expired),
 storage units with three weeks of readings, and one open excursion in Manchester.
-Each step checks what exists first, so a second run changes nothing.
+Compliance: every classification the rules know, documents with real (generated) PDF and
+PNG files, approvals, and products in every clearance state: cleared, cleared with a
+certificate expiring within 60 days, awaiting approval, classification unknown,
+investigational, blocked by a lapsed CE certificate, and a lot blocked for lack of its
+certificate of analysis. Each step checks what exists first, so a second run changes nothing.
 """
 
 from __future__ import annotations
@@ -15,18 +19,25 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from products.compliance import lot_clearance_problems
 from products.models import (
+    Classification,
+    DocumentType,
     Excursion,
     Lot,
     OpenedVial,
     Product,
+    RegulatoryDocument,
     StockMovement,
     StorageUnit,
     TemperatureReading,
 )
 from products.models.coldchain import UnitKind
 from products.services import (
+    document_upload,
     lot_receive,
+    product_approve,
+    product_classify,
     product_save,
     reading_record,
     stock_use,
@@ -186,6 +197,39 @@ LOTS = [
     (3, "Pharmacy fridge", "RION-0801", 20, 3),  # will be the expired one
 ]
 EXPIRED_LOT = "RION-0801"
+# Received without its certificate of analysis: blocked until one is uploaded.
+LOT_WITHOUT_COA = "PLX-904"
+
+# product index: classification, jurisdictions, intended routes, documents, approved.
+# A document: (type, issuer, days since issue, days to expiry or None, "pdf" | "png").
+C, T = Classification, DocumentType
+COMPLIANCE = {
+    # Cleared, but its CE certificate runs out within 60 days (a dashboard warning).
+    0: (C.DEVICE_IIB, ["EU", "UK"], ("topical", "intradermal"),
+        [(T.CE_CERTIFICATE, "BSI Group", 1050, 45, "pdf"), (T.IFU, "Kimeravive", 200, None, "pdf"),
+         (T.SDS, "Kimeravive", 200, None, "pdf")], True),
+    1: (C.COSMETIC, ["EU", "KR", "UK"], ("topical",), [(T.SDS, "Benev", 300, None, "pdf")], True),
+    2: (C.ATMP, ["UK"], ("intradermal", "scalp"),
+        [(T.ATMP_AUTHORISATION, "MHRA", 400, 700, "pdf"), (T.IFU, "ExoCel Bio", 400, None, "png")], True),
+    3: (C.DEVICE_IIA, ["EU", "UK"], ("topical",),
+        [(T.DECLARATION, "Rion Aesthetics", 500, 900, "pdf"), (T.IFU, "Rion Aesthetics", 500, None, "pdf")],
+        True),
+    4: (C.COSMETIC, ["UK", "US"], ("topical",), [(T.SDS, "HydraFacial", 100, None, "pdf")], True),
+    # Classification known and nothing clears it.
+    5: (C.INVESTIGATIONAL, ["UK"], ("scalp",), [(T.MANUFACTURING, "MFDS", 600, 500, "pdf")], False),
+    # Cleared product; its lot PLX-904 has no certificate of analysis.
+    6: (C.DEVICE_III, ["EU"], ("intradermal",),
+        [(T.CE_CERTIFICATE, "TÜV SÜD", 300, 1000, "pdf"), (T.IFU, "Placentex Labs", 300, None, "pdf")], True),
+    # 7: the clinic-made take-home stays "unknown" (nothing stated; not to be used).
+    # Documents complete, waiting for a manager's approval.
+    8: (C.DEVICE_I, ["UK"], ("topical",),
+        [(T.DECLARATION, "DermaSecretome", 90, 1000, "pdf"), (T.IFU, "DermaSecretome", 90, None, "pdf")],
+        False),
+    # Approved while its CE certificate was valid; the certificate has since lapsed.
+    9: (C.DEVICE_I, ["EU"], ("topical",),
+        [(T.CE_CERTIFICATE, "SGS", 1100, 30, "pdf"), (T.IFU, "NovaExo", 300, None, "pdf")], True),
+}  # fmt: skip
+LAPSED = {9: T.CE_CERTIFICATE}
 EXCURSION_UNIT = "Treatment-room fridge"
 
 
@@ -211,6 +255,126 @@ def _products(manager) -> list[Product]:
             product_save(product=product, actor=manager)
         products.append(product)
     return products
+
+
+def demo_pdf(title: str) -> bytes:
+    """A small valid one-page PDF showing ``title`` (enough for clinic.files and a viewer)."""
+    text = title.replace("\\", "").replace("(", "").replace(")", "")[:80]
+    stream = f"BT /F1 14 Tf 50 780 Td ({text}) Tj ET".encode("latin-1", "replace")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def demo_png(title: str) -> bytes:
+    """A small PNG (a scanned leaflet stand-in) made with Pillow."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (400, 120), "white")
+    ImageDraw.Draw(image).text((10, 50), title[:60], fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _demo_file(title: str, kind: str):
+    import io
+
+    data = demo_png(title) if kind == "png" else demo_pdf(title)
+    upload = io.BytesIO(data)
+    upload.name = f"{title}.{kind}"
+    return upload
+
+
+def _compliance(products, manager) -> None:
+    today = timezone.localdate()
+    for index, (classification, places, routes, documents, approved) in COMPLIANCE.items():
+        product = products[index]
+        if product.classification == Classification.UNKNOWN:
+            product = product_classify(
+                actor=manager,
+                product=product,
+                classification=classification,
+                jurisdictions=places,
+                intended_topical="topical" in routes,
+                intended_intradermal="intradermal" in routes,
+                intended_scalp="scalp" in routes,
+            )
+        for doc_type, issuer, age, days_left, kind in documents:
+            reference = f"{doc_type.upper()}-{product.pk:03d}"
+            if RegulatoryDocument.objects.filter(product=product, reference=reference).exists():
+                continue
+            document_upload(
+                actor=manager,
+                doc_type=doc_type,
+                product=product,
+                issuer=issuer,
+                reference=reference,
+                issued_on=today - dt.timedelta(days=age),
+                expires_on=today + dt.timedelta(days=days_left) if days_left else None,
+                upload=_demo_file(f"{product.name} {DocumentType(doc_type).label}", kind),
+            )
+        if approved and product.approved_at is None:
+            product_approve(actor=manager, product=product)
+        products[index] = product
+    # A renewal kept on file: HydraFacial's safety data sheet was reissued this year.
+    sds = RegulatoryDocument.objects.filter(
+        product=products[4], doc_type=T.SDS, supersedes__isnull=True
+    ).first()
+    if (
+        sds is not None
+        and not RegulatoryDocument.objects.filter(product=products[4], reference="SDS-2026").exists()
+    ):
+        document_upload(
+            actor=manager,
+            doc_type=T.SDS,
+            product=products[4],
+            issuer="HydraFacial",
+            reference="SDS-2026",
+            issued_on=today - dt.timedelta(days=20),
+            upload=_demo_file("HydraFacial Exosome Booster safety data sheet 2026", "pdf"),
+            supersedes=sds,
+        )
+
+
+def _lapse(products) -> None:
+    """Approved while valid, lapsed since (like the expired lot: received in time)."""
+    today = timezone.localdate()
+    for index, doc_type in LAPSED.items():
+        RegulatoryDocument.objects.current().filter(
+            product=products[index], doc_type=doc_type, expires_on__gte=today
+        ).update(expires_on=today - dt.timedelta(days=10))
+
+
+def _coa(lot: Lot, manager) -> None:
+    if lot.lot_number == LOT_WITHOUT_COA or lot.documents.filter(doc_type=DocumentType.COA).exists():
+        return
+    document_upload(
+        actor=manager,
+        doc_type=DocumentType.COA,
+        lot=lot,
+        issuer=lot.product.manufacturer,
+        reference=f"COA-{lot.lot_number}",
+        issued_on=lot.manufactured_on or timezone.localdate() - dt.timedelta(days=30),
+        upload=_demo_file(f"Certificate of analysis {lot.product.name} lot {lot.lot_number}", "pdf"),
+    )
 
 
 def _units(locations, manager) -> dict[str, StorageUnit]:
@@ -292,11 +456,12 @@ def _lots(products, units, manager, practitioner) -> None:
             arrival_temperature_c=(units[unit_name].min_c + units[unit_name].max_c) / 2,
             logger_ok=True,
         )
+        _coa(lot, manager)
         if number == EXPIRED_LOT:
             # Received in time, now past its date: shown as expired, refused for use.
             Lot.objects.filter(pk=lot.pk).update(expiry_date=today - dt.timedelta(days=3))
             continue
-        if quantity >= 10:
+        if quantity >= 10 and not lot_clearance_problems(lot):
             stock_use(lot=lot, quantity=2, actor=practitioner, reference="demo treatment")
         if number == "KV2411A":
             stock_waste(lot=lot, quantity=1, reason="broken", actor=manager, note="Dropped while unpacking")
@@ -307,6 +472,7 @@ def seed(*, locations, users, stdout) -> None:
     rng = random.Random(3)
     with transaction.atomic():
         products = _products(manager)
+        _compliance(products, manager)
         units = _units(locations, manager)
         for unit in units.values():
             _readings(unit, manager, rng)
@@ -314,6 +480,7 @@ def seed(*, locations, users, stdout) -> None:
         lot = Lot.objects.filter(lot_number="BN-5531").first()
         if lot is not None and not OpenedVial.objects.filter(lot=lot).exists():
             vial_open(lot=lot, actor=practitioner, opened_at=timezone.now() - dt.timedelta(hours=1))
+        _lapse(products)
         unit = units[EXCURSION_UNIT]
         if not Excursion.objects.filter(storage_unit=unit).exists():
             # The treatment-room fridge warmed up this morning: an open excursion to review.
@@ -328,7 +495,9 @@ def seed(*, locations, users, stdout) -> None:
     counts = (
         f"{Product.objects.count()} products, {Lot.objects.count()} lots, "
         f"{StorageUnit.objects.count()} storage units, {TemperatureReading.objects.count()} readings, "
-        f"{Excursion.objects.open().count()} open excursion(s)"
+        f"{Excursion.objects.open().count()} open excursion(s), "
+        f"{RegulatoryDocument.objects.count()} regulatory documents, "
+        f"{Product.objects.cleared().count()} cleared products"
     )
     stdout.write("  " + counts)
 

@@ -11,6 +11,12 @@ from products.models.coldchain import (
     StorageUnit,
     TemperatureReading,
 )
+from products.models.compliance import (
+    Classification,
+    DocumentType,
+    Jurisdiction,
+    RegulatoryDocument,
+)
 from products.models.stock import (
     Lot,
     LotStatus,
@@ -22,16 +28,20 @@ from products.models.stock import (
 )
 
 __all__ = [
+    "Classification",
+    "DocumentType",
     "Excursion",
     "ExcursionAddendum",
     "ExcursionLot",
     "Format",
+    "Jurisdiction",
     "Lot",
     "LotStatus",
     "MovementKind",
     "OpenedVial",
     "Product",
     "ReadingImport",
+    "RegulatoryDocument",
     "Source",
     "StockMovement",
     "StorageUnit",

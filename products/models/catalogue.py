@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+from products.models.compliance import Classification
 
 
 class Source(models.TextChoices):
@@ -52,12 +55,28 @@ class ProductQuerySet(models.QuerySet):
     def active(self) -> ProductQuerySet:
         return self.filter(is_active=True)
 
+    def with_clearance(self) -> ProductQuerySet:
+        """Annotate ``is_cleared`` (the rules table in SQL: Exists subqueries, one query)."""
+        from products.compliance import cleared_condition
+
+        return self.annotate(
+            is_cleared=models.ExpressionWrapper(cleared_condition(), output_field=models.BooleanField())
+        )
+
+    def cleared(self) -> ProductQuerySet:
+        from products.compliance import cleared_condition
+
+        return self.filter(cleared_condition())
+
 
 class Product(models.Model):
     """A finished exosome product as the clinic buys it (one row per presentation).
 
-    Regulatory classification and documents arrive with the next issue as further fields
-    and related models; nothing here assumes their absence.
+    Its regulatory classification, the jurisdictions that holds for and the routes the
+    classification intends sit here too; its documents are ``RegulatoryDocument`` rows. A
+    manager's approval (who, when) is cleared whenever the classification changes, so a
+    product is never used on an approval given for another classification
+    (``products.compliance`` holds the rules).
     """
 
     name = models.CharField(max_length=150)
@@ -104,6 +123,25 @@ class Product(models.Model):
     periorbital_suitable = models.BooleanField("suitable for the periorbital zone", default=False)
     unit_cost = models.DecimalField("unit cost (£)", max_digits=9, decimal_places=2, null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # Regulation: what the supplier states the product is, and where that holds.
+    classification = models.CharField(
+        max_length=20, choices=Classification.choices, default=Classification.UNKNOWN
+    )
+    jurisdictions = models.JSONField(
+        default=list, blank=True, help_text="Where the classification holds (e.g. UK, EU, KR)."
+    )
+    intended_topical = models.BooleanField("intended for topical use (microchannels)", default=False)
+    intended_intradermal = models.BooleanField("intended for intradermal injection", default=False)
+    intended_scalp = models.BooleanField("intended for scalp injection", default=False)
+    approved_at = models.DateTimeField("approved for use at", null=True, blank=True, editable=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ProductQuerySet.as_manager()
@@ -121,6 +159,10 @@ class Product(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["format", "name"])]
+        permissions = [
+            ("approve_product", "Can approve or revoke a product's clearance for use"),
+            ("view_compliance", "Can see the compliance dashboard and export"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -134,6 +176,13 @@ class Product(models.Model):
             if not gtin_check_digit_ok(self.gtin):
                 raise ValidationError({"gtin": "This GTIN's check digit is wrong; scan it again."})
             self.gtin = self.gtin.zfill(14)
+        if self.classification == Classification.COSMETIC and (
+            self.intended_intradermal or self.intended_scalp
+        ):
+            # A cosmetic is applied to the skin's surface by definition; injecting it is off-label.
+            raise ValidationError(
+                {"classification": "A cosmetic is for topical use only; it cannot be intended for injection."}
+            )
         # The range and window start from the format's defaults and are stored, so a later
         # change of defaults never silently moves an existing product's limits.
         if self.storage_min_c is None:
@@ -176,6 +225,22 @@ class Product(models.Model):
         if self.format == Format.LYOPHILISED and self.diluent_volume_ml:
             return self.diluent_volume_ml
         return self.vial_volume_ml
+
+    @property
+    def intended_routes(self) -> list[str]:
+        """The routes the classification intends (the label's routes are ``routes``)."""
+        names = []
+        if self.intended_topical:
+            names.append("topical")
+        if self.intended_intradermal:
+            names.append("intradermal")
+        if self.intended_scalp:
+            names.append("scalp")
+        return names
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None
 
     @property
     def routes(self) -> list[str]:

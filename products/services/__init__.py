@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from products.services.catalogue import product_save, storage_unit_save
+from products.services.compliance import (
+    document_renew,
+    document_upload,
+    product_approve,
+    product_classify,
+    product_revoke_approval,
+)
 from products.services.excursions import (
     excursion_addendum,
     excursion_close,
@@ -32,6 +39,8 @@ from products.services.stock import (
 
 __all__ = [
     "ImportResult",
+    "document_renew",
+    "document_upload",
     "excursion_addendum",
     "excursion_close",
     "excursion_hold_lot",
@@ -42,6 +51,9 @@ __all__ = [
     "lot_release",
     "missed_checks",
     "parse_logger_csv",
+    "product_approve",
+    "product_classify",
+    "product_revoke_approval",
     "product_save",
     "reading_record",
     "readings_import_csv",

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.audit import audit_record, snapshot
+from products.compliance import lot_clearance_problems
 from products.models import Lot, MovementKind, OpenedVial, Product, StockMovement, StorageUnit, VialDraw
 from products.models.stock import LotStatus, WasteReason
 
@@ -98,6 +99,11 @@ def _check_usable(lot: Lot, quantity: int) -> None:
         raise ValidationError(
             f"Lot {lot.lot_number} has only {lot.quantity_on_hand} vial(s) left; {quantity} were asked for."
         )
+    # Regulatory clearance (classification, documents, approval, the lot's certificate of
+    # analysis): the one gate every use passes, whatever form or service asked.
+    problems = lot_clearance_problems(lot)
+    if problems:
+        raise ValidationError(problems)
 
 
 def _check_storage_fits(product: Product, unit: StorageUnit) -> None:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from products.models import Product, StorageUnit
 from products.services import lot_receive, reading_record, vial_open
 from tests.browser.conftest import assert_accessible, sign_in
+from tests.products.factories import add_coa, clear_product
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,6 +23,7 @@ def stock(location, manager):
         format="refrigerated_liquid", storage_min_c=Decimal("2"), storage_max_c=Decimal("8"),
         vial_volume_ml=Decimal("3"), use_within_hours=24,
     )  # fmt: skip
+    clear_product(product)  # classified, documented and approved: the gate lets it be used
     unit = StorageUnit.objects.create(
         location=location, name="Pharmacy fridge", kind="fridge", min_c=Decimal("2"), max_c=Decimal("8"),
         logger_id="LOG-1",
@@ -30,6 +32,7 @@ def stock(location, manager):
         actor=manager, product=product, lot_number="HF-1", quantity=6, storage_unit=unit,
         expiry_date=timezone.localdate() + dt.timedelta(days=20),
     )  # fmt: skip
+    add_coa(lot)
     vial = vial_open(lot=lot, actor=manager)
     reading_record(
         unit=unit, actor=manager, temperature_c=Decimal("5.1"), min_c=Decimal("4"), max_c=Decimal("6")

@@ -1,0 +1,178 @@
+"""Regulatory classification and documents: what the clearance gate (``products.compliance``) reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from clinic.scoping import location_ids_for
+
+
+class Classification(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    COSMETIC = "cosmetic", "Cosmetic"
+    DEVICE_I = "device_i", "Medical device, class I"
+    DEVICE_IIA = "device_iia", "Medical device, class IIa"
+    DEVICE_IIB = "device_iib", "Medical device, class IIb"
+    DEVICE_III = "device_iii", "Medical device, class III"
+    ATMP = "atmp", "Advanced therapy medicinal product (ATMP)"
+    INVESTIGATIONAL = "investigational", "Investigational or unapproved"
+
+
+DEVICE_CLASSES = (
+    Classification.DEVICE_I,
+    Classification.DEVICE_IIA,
+    Classification.DEVICE_IIB,
+    Classification.DEVICE_III,
+)
+
+
+class Jurisdiction(models.TextChoices):
+    UK = "UK", "United Kingdom"
+    EU = "EU", "European Union"
+    US = "US", "United States"
+    KR = "KR", "South Korea"
+    CH = "CH", "Switzerland"
+    AU = "AU", "Australia"
+    OTHER = "other", "Other"
+
+
+class DocumentType(models.TextChoices):
+    CE_CERTIFICATE = "ce_certificate", "CE certificate"
+    DECLARATION = "declaration", "EU/UK declaration of conformity"
+    COA = "coa", "Certificate of analysis"
+    IFU = "ifu", "Instructions for use"
+    SDS = "sds", "Safety data sheet"
+    MANUFACTURING = "manufacturing", "GMP or MFDS manufacturing certificate"
+    REGISTRATION = "registration", "Registration or import record"
+    ATMP_AUTHORISATION = "atmp_authorisation", "ATMP authorisation"
+    SUPPLIER_AGREEMENT = "supplier_agreement", "Supplier agreement"
+    OTHER = "other", "Other"
+
+
+class RegulatoryDocumentQuerySet(models.QuerySet):
+    def current(self) -> RegulatoryDocumentQuerySet:
+        """Documents not replaced by a renewal (superseded ones stay on file, out of this set)."""
+        return self.filter(superseded_by__isnull=True)
+
+    def valid_on(self, day: dt.date | None = None) -> RegulatoryDocumentQuerySet:
+        """Current documents that have not expired on ``day`` (today by default)."""
+        day = day or timezone.localdate()
+        return self.current().filter(Q(expires_on__isnull=True) | Q(expires_on__gte=day))
+
+    def for_user(self, user) -> RegulatoryDocumentQuerySet:
+        """Product documents are clinic-wide (so is the catalogue); a lot's documents belong to
+        the lot's location, like the lot itself."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(Q(lot__isnull=True) | Q(lot__storage_unit__location__in=location_ids_for(user)))
+
+
+class RegulatoryDocument(models.Model):
+    """A regulatory document on file for a product, or for one lot (a certificate of analysis).
+
+    The file is stored privately under a server-chosen name; its SHA-256 is kept so anyone can
+    check a printed copy against the original. A renewal supersedes the document, which stays
+    on file (``superseded_by``); only current, unexpired documents clear a product.
+    """
+
+    doc_type = models.CharField("type", max_length=30, choices=DocumentType.choices)
+    product = models.ForeignKey(
+        "products.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="documents"
+    )
+    lot = models.ForeignKey(
+        "products.Lot", null=True, blank=True, on_delete=models.PROTECT, related_name="documents"
+    )
+    issuer = models.CharField(max_length=150, help_text="Notified body, manufacturer or authority.")
+    reference = models.CharField("reference number", max_length=100)
+    issued_on = models.DateField("issue date")
+    expires_on = models.DateField("expiry date", null=True, blank=True)
+    file_name = models.CharField(max_length=255, editable=False)
+    file_kind = models.CharField(max_length=10, editable=False)
+    file_size = models.PositiveIntegerField(editable=False)
+    original_name = models.CharField(max_length=200, blank=True, editable=False)
+    sha256 = models.CharField("SHA-256", max_length=64, editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="supersedes"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RegulatoryDocumentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["doc_type", "-issued_on", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(product__isnull=False, lot__isnull=True)
+                | Q(product__isnull=True, lot__isnull=False),
+                name="document_for_product_or_lot",
+            ),
+            # A certificate of analysis describes one lot, never the product as a whole.
+            models.CheckConstraint(
+                condition=~Q(doc_type="coa") | Q(lot__isnull=False), name="document_coa_belongs_to_lot"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_on__isnull=True) | Q(expires_on__gt=models.F("issued_on")),
+                name="document_expiry_after_issue",
+            ),
+            models.CheckConstraint(
+                condition=~Q(superseded_by=models.F("pk")), name="document_not_superseded_by_itself"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["product", "doc_type"], name="document_product_type"),
+            models.Index(fields=["lot", "doc_type"], name="document_lot_type"),
+            models.Index(fields=["expires_on"], name="document_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_doc_type_display()} {self.reference} ({self.subject})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if bool(self.product_id) == bool(self.lot_id):
+            raise ValidationError("A document belongs to a product or to one of its lots.")
+        if self.doc_type == DocumentType.COA and not self.lot_id:
+            raise ValidationError(
+                {"doc_type": "A certificate of analysis belongs to a lot: upload it there."}
+            )
+        if self.expires_on and self.issued_on and self.expires_on <= self.issued_on:
+            raise ValidationError({"expires_on": "The expiry date must be after the issue date."})
+
+    @property
+    def subject(self):
+        return self.lot if self.lot_id else self.product
+
+    @property
+    def owning_product(self):
+        return self.lot.product if self.lot_id else self.product
+
+    @property
+    def is_current(self) -> bool:
+        return self.superseded_by_id is None
+
+    @property
+    def is_expired(self) -> bool:
+        return bool(self.expires_on and self.expires_on < timezone.localdate())
+
+    @property
+    def location(self):
+        """The location a lot's document belongs to; None for a clinic-wide product document."""
+        return self.lot.storage_unit.location if self.lot_id else None
+
+    @property
+    def download_name(self) -> str:
+        from clinic.files import EXTENSIONS
+
+        return f"{self.get_doc_type_display()} {self.reference}{EXTENSIONS.get(self.file_kind, '')}"

@@ -1,0 +1,227 @@
+"""Compliance services: regulatory documents (upload, renew), classification and approval.
+
+Documents are checked by content (PDF, JPEG or PNG, at most 20 MB) and stored privately under
+a server-chosen name with their SHA-256. A renewal supersedes the document it replaces, which
+stays on file. Changing a product's classification revokes its approval in the same
+transaction: an approval always refers to the classification the manager saw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import IO
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.audit import audit_record, snapshot
+from clinic.files import read_checked, store_private
+from products.compliance import current_docs, product_document_problems
+from products.models import Classification, DocumentType, Jurisdiction, Lot, Product, RegulatoryDocument
+
+DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
+DOCUMENT_KINDS = {"pdf", "jpeg", "png"}
+DOCUMENT_FIELDS = (
+    "doc_type",
+    "product",
+    "lot",
+    "issuer",
+    "reference",
+    "issued_on",
+    "expires_on",
+    "file_name",
+    "sha256",
+    "superseded_by",
+)
+CLASSIFICATION_FIELDS = (
+    "classification",
+    "jurisdictions",
+    "intended_topical",
+    "intended_intradermal",
+    "intended_scalp",
+)
+APPROVAL_FIELDS = ("approved_at", "approved_by")
+
+
+def _actor(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _location_of(doc: RegulatoryDocument):
+    return doc.lot.storage_unit.location if doc.lot_id else None
+
+
+@transaction.atomic
+def document_upload(
+    *,
+    actor,
+    doc_type: str,
+    upload: IO[bytes],
+    issuer: str,
+    reference: str,
+    issued_on: dt.date,
+    expires_on: dt.date | None = None,
+    product: Product | None = None,
+    lot: Lot | None = None,
+    supersedes: RegulatoryDocument | None = None,
+) -> RegulatoryDocument:
+    """File a regulatory document for a product or a lot; with ``supersedes``, a renewal."""
+    if doc_type not in DocumentType.values:
+        raise ValidationError("Choose the type of document.")
+    if supersedes is not None:
+        supersedes = (
+            RegulatoryDocument.objects.select_for_update(of=("self",))
+            .select_related("lot__storage_unit__location")
+            .get(pk=supersedes.pk)
+        )
+        if supersedes.superseded_by_id:
+            raise ValidationError("This document has already been renewed; renew the current one.")
+        product, lot = supersedes.product, supersedes.lot
+    if doc_type == DocumentType.COA and lot is None:
+        raise ValidationError("A certificate of analysis belongs to a lot: upload it from the lot's page.")
+    if (product is None) == (lot is None):
+        raise ValidationError("A document belongs to a product or to one of its lots.")
+    if expires_on is not None and expires_on <= issued_on:
+        raise ValidationError("The expiry date must be after the issue date.")
+    if issued_on > timezone.localdate():
+        raise ValidationError("The issue date cannot be in the future.")
+    data, kind = read_checked(upload, allowed=DOCUMENT_KINDS, max_bytes=DOCUMENT_MAX_BYTES, label="document")
+    stored = store_private(data, folder="documents", kind=kind)
+    doc = RegulatoryDocument(
+        doc_type=doc_type,
+        product=product,
+        lot=lot,
+        issuer=issuer.strip(),
+        reference=reference.strip(),
+        issued_on=issued_on,
+        expires_on=expires_on,
+        file_name=stored.name,
+        file_kind=stored.kind,
+        file_size=stored.size,
+        original_name=(getattr(upload, "name", "") or "")[:200],
+        sha256=stored.sha256,
+        uploaded_by=_actor(actor),
+    )
+    doc.full_clean()
+    doc.save()
+    location = _location_of(doc)
+    audit_record(
+        actor=actor,
+        action="document.renew" if supersedes else "document.upload",
+        obj=doc,
+        location=location,
+        after={**snapshot(doc, DOCUMENT_FIELDS), "supersedes": supersedes.pk if supersedes else None},
+    )
+    if supersedes is not None:
+        before = snapshot(supersedes, ("superseded_by", "superseded_at"))
+        supersedes.superseded_by = doc
+        supersedes.superseded_at = timezone.now()
+        supersedes.save(update_fields=["superseded_by", "superseded_at"])
+        audit_record(
+            actor=actor,
+            action="document.supersede",
+            obj=supersedes,
+            location=location,
+            before=before,
+            after=snapshot(supersedes, ("superseded_by", "superseded_at")),
+        )
+    return doc
+
+
+def document_renew(*, actor, document: RegulatoryDocument, **fields) -> RegulatoryDocument:
+    """Upload the renewed document; the old one is superseded and stays on file."""
+    fields.setdefault("doc_type", document.doc_type)
+    return document_upload(actor=actor, supersedes=document, **fields)
+
+
+def _lock_product(product: Product) -> Product:
+    return Product.objects.select_for_update(of=("self",)).get(pk=product.pk)
+
+
+@transaction.atomic
+def product_classify(
+    *,
+    actor,
+    product: Product,
+    classification: str,
+    jurisdictions: list[str],
+    intended_topical: bool,
+    intended_intradermal: bool,
+    intended_scalp: bool,
+) -> Product:
+    """Record what the supplier states the product is. Any change revokes the approval."""
+    if classification not in Classification.values:
+        raise ValidationError("Choose a classification (or Unknown).")
+    unknown = [j for j in jurisdictions if j not in Jurisdiction.values]
+    if unknown:
+        raise ValidationError(f"Unknown jurisdiction: {', '.join(unknown)}.")
+    product = _lock_product(product)
+    before = snapshot(product, CLASSIFICATION_FIELDS + APPROVAL_FIELDS)
+    product.classification = classification
+    product.jurisdictions = sorted(set(jurisdictions))
+    product.intended_topical = intended_topical
+    product.intended_intradermal = intended_intradermal
+    product.intended_scalp = intended_scalp
+    changed = snapshot(product, CLASSIFICATION_FIELDS) != {k: before[k] for k in CLASSIFICATION_FIELDS}
+    if not changed:
+        return product
+    revoked = product.approved_at is not None
+    if revoked:
+        product.approved_at = None
+        product.approved_by = None
+    product.full_clean()
+    product.save(update_fields=[*CLASSIFICATION_FIELDS, *APPROVAL_FIELDS])
+    audit_record(
+        actor=actor,
+        action="product.classify",
+        obj=product,
+        before=before,
+        after={**snapshot(product, CLASSIFICATION_FIELDS + APPROVAL_FIELDS), "approval_revoked": revoked},
+    )
+    return product
+
+
+@transaction.atomic
+def product_approve(*, actor, product: Product) -> Product:
+    """A manager approves the product for use, once its classification and documents allow it."""
+    product = _lock_product(product)
+    if product.approved_at is not None:
+        raise ValidationError(f"{product.name} is already approved.")
+    missing = product_document_problems(product, current_docs(product_ids=[product.pk], lot_ids=[]))
+    if missing:
+        raise ValidationError([f"{product.name} cannot be approved yet.", *missing])
+    before = snapshot(product, APPROVAL_FIELDS)
+    product.approved_at = timezone.now()
+    product.approved_by = _actor(actor)
+    product.save(update_fields=list(APPROVAL_FIELDS))
+    audit_record(
+        actor=actor,
+        action="product.approve",
+        obj=product,
+        before=before,
+        after=snapshot(product, APPROVAL_FIELDS),
+    )
+    return product
+
+
+@transaction.atomic
+def product_revoke_approval(*, actor, product: Product, reason: str) -> Product:
+    """Withdraw a product's approval (a supplier's warning, a doubt about its documents…)."""
+    if not reason.strip():
+        raise ValidationError("Say why the approval is revoked.")
+    product = _lock_product(product)
+    if product.approved_at is None:
+        raise ValidationError(f"{product.name} is not approved.")
+    before = snapshot(product, APPROVAL_FIELDS)
+    product.approved_at = None
+    product.approved_by = None
+    product.save(update_fields=list(APPROVAL_FIELDS))
+    audit_record(
+        actor=actor,
+        action="product.approval_revoke",
+        obj=product,
+        before=before,
+        after={**snapshot(product, APPROVAL_FIELDS), "reason": reason.strip()},
+    )
+    return product
