@@ -48,6 +48,8 @@ _PRACTITIONER_PERMS = (
     "products.view_openedvial",
     "products.open_vial",
     "products.use_stock",
+    # products: regulatory documents, read-only (instructions for use at the chair side)
+    "products.view_regulatorydocument",
     # treatments: own sessions, plans, clinical records, private calendar feed
     "treatments.view_patient",
     "treatments.view_clinical_record",
@@ -110,6 +112,11 @@ _MANAGER_PERMS = (
     "products.import_readings",
     "products.view_excursion",
     "products.review_excursion",
+    # products: compliance (documents, classification, approval, the dashboard)
+    "products.view_regulatorydocument",
+    "products.add_regulatorydocument",
+    "products.approve_product",
+    "products.view_compliance",
     # treatments: everything the desk does, plus protocols, working hours, out-of-hours booking
     "treatments.view_patient",
     "treatments.add_patient",
