@@ -20,6 +20,11 @@ class Location(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            # Reports are read per location: the manager dashboard, usage, waste, valuation,
+            # cold-chain and treatment-register reports, their exports and recall look-ups.
+            ("view_reports", "Can view manager reports and exports for their locations"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -108,6 +113,9 @@ class Notification(models.Model):
     """
 
     class Status(models.TextChoices):
+        # Prepared but waiting for a manager to review it (e.g. recall letters to patients):
+        # never picked by the sweep or a worker until released to pending.
+        HELD = "held", "Awaiting review"
         PENDING = "pending", "Pending"
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"

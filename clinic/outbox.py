@@ -68,10 +68,13 @@ def notification_queue(
     due_at: datetime | None = None,
     quiet_hours: bool = False,
     regarding: str = "",
+    held: bool = False,
 ) -> Notification | None:
     """Write one outbox row unless one with the same dedupe key exists; None if it did.
 
     ``quiet_hours=True`` marks a patient message: it is never delivered during quiet hours.
+    ``held=True`` writes it "awaiting review": nothing sends it until a manager releases it
+    with ``notifications_release`` (recall letters are read by a person before they go).
     """
     if channel not in Notification.Channel.values:
         raise ValueError(f"Unknown channel {channel!r}.")
@@ -96,10 +99,11 @@ def notification_queue(
                 due_at=due_at,
                 quiet_hours=quiet_hours,
                 regarding=regarding,
+                status=Notification.Status.HELD if held else Notification.Status.PENDING,
             )
     except IntegrityError:
         return None
-    if due_at <= timezone.now():
+    if not held and due_at <= timezone.now():
         transaction.on_commit(lambda: notification_enqueue(notification.pk))
     return notification
 
@@ -201,12 +205,13 @@ def notification_retry(*, notification: Notification, actor) -> None:
 
 @transaction.atomic
 def notification_cancel(*, notification: Notification, actor, reason: str = "") -> None:
-    """Cancel a notification that has not gone out yet."""
+    """Cancel a notification that has not gone out yet (held for review, pending or failed)."""
     updated = Notification.objects.filter(
-        pk=notification.pk, status__in=[Notification.Status.PENDING, Notification.Status.FAILED]
+        pk=notification.pk,
+        status__in=[Notification.Status.HELD, Notification.Status.PENDING, Notification.Status.FAILED],
     ).update(status=Notification.Status.CANCELLED, last_error=reason[:2000])
     if not updated:
-        raise ValueError("Only a pending or failed notification can be cancelled.")
+        raise ValueError("Only a held, pending or failed notification can be cancelled.")
     audit_record(
         actor=actor,
         action="notification.cancel",
@@ -217,12 +222,13 @@ def notification_cancel(*, notification: Notification, actor, reason: str = "") 
 
 
 def notifications_cancel_by_prefix(*, dedupe_prefix: str, actor=None, reason: str = "") -> int:
-    """Cancel every pending notification whose cause went away (e.g. a cancelled session)."""
-    qs = Notification.objects.filter(dedupe_key__startswith=dedupe_prefix, status=Notification.Status.PENDING)
+    """Cancel every unsent notification whose cause went away (e.g. a cancelled session)."""
+    unsent = [Notification.Status.PENDING, Notification.Status.HELD]
+    qs = Notification.objects.filter(dedupe_key__startswith=dedupe_prefix, status__in=unsent)
     ids = list(qs.values_list("id", flat=True))
     if not ids:
         return 0
-    count = Notification.objects.filter(id__in=ids, status=Notification.Status.PENDING).update(
+    count = Notification.objects.filter(id__in=ids, status__in=unsent).update(
         status=Notification.Status.CANCELLED, last_error=reason[:2000]
     )
     audit_record(
@@ -233,3 +239,72 @@ def notifications_cancel_by_prefix(*, dedupe_prefix: str, actor=None, reason: st
         after={"ids": ids, "reason": reason},
     )
     return count
+
+
+# --- Held notifications (reviewed by a manager before they are sent) ------------------------
+
+
+@transaction.atomic
+def notification_edit_held(*, notification: Notification, actor, subject: str, body: str) -> Notification:
+    """Change the wording of a notification still awaiting review (audited, old and new text)."""
+    subject, body = subject.strip(), body.strip()
+    if not subject or not body:
+        raise ValueError("A message needs a subject and a text.")
+    locked = Notification.objects.select_for_update().get(pk=notification.pk)
+    if locked.status != Notification.Status.HELD:
+        raise ValueError("Only a message awaiting review can be edited.")
+    before = {"subject": locked.subject, "body": locked.body}
+    locked.subject, locked.body = subject[:200], body
+    locked.save(update_fields=["subject", "body"])
+    audit_record(
+        actor=actor,
+        action="notification.edit",
+        obj=locked,
+        location=locked.location,
+        before=before,
+        after={"subject": locked.subject, "body": locked.body},
+    )
+    return locked
+
+
+@transaction.atomic
+def notifications_release(*, ids, actor, location: Location | None = None, reason: str = "") -> int:
+    """Send held notifications: held → pending (due now, quiet hours kept), enqueued after commit.
+
+    A conditional update, so two managers pressing "send" at once release each row once.
+    Returns how many were released; rows no longer held are left as they are.
+    """
+    ids = list(
+        Notification.objects.filter(pk__in=list(ids), status=Notification.Status.HELD).values_list(
+            "pk", flat=True
+        )
+    )
+    if not ids:
+        return 0
+    now = timezone.now()
+    quiet_due = outside_quiet_hours(now)
+    released = []
+    # Two updates at most (patient messages may need to wait for the morning).
+    for quiet, due in ((False, now), (True, quiet_due)):
+        batch = list(
+            Notification.objects.filter(
+                pk__in=ids, status=Notification.Status.HELD, quiet_hours=quiet
+            ).values_list("pk", flat=True)
+        )
+        if batch:
+            Notification.objects.filter(pk__in=batch, status=Notification.Status.HELD).update(
+                status=Notification.Status.PENDING, due_at=due
+            )
+            released += [(pk, due) for pk in batch]
+    audit_record(
+        actor=actor,
+        action="notification.release",
+        object_type="clinic.notification",
+        object_repr=(reason or f"{len(released)} reviewed notification(s)")[:200],
+        location=location,
+        before={"status": "held"},
+        after={"status": "pending", "ids": [pk for pk, _ in released]},
+    )
+    due_now = [pk for pk, due in released if due <= now]
+    transaction.on_commit(lambda: [notification_enqueue(pk) for pk in due_now])
+    return len(released)
