@@ -18,6 +18,7 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
+from treatments.demo_clinical import seed_clinical
 from treatments.models import (
     ContactAttempt,
     Patient,
@@ -112,6 +113,7 @@ def seed(*, locations, users, stdout) -> None:
     rooms = _setup(locations, users)
     if Patient.objects.filter(location__in=locations.values()).exists():
         stdout.write("  treatments: demo patients already exist; rooms and working hours checked")
+        seed_clinical(locations=locations, users=users, stdout=stdout)
         return
     rng = random.Random(5)
     today = timezone.localdate()
@@ -307,6 +309,7 @@ def seed(*, locations, users, stdout) -> None:
     stdout.write(
         f"  {Patient.objects.count()} patients, {len(created)} sessions, {len(plans)} plans ({len(due)} due)"
     )
+    seed_clinical(locations=locations, users=users, stdout=stdout)
 
 
 def seed_scale(*, n: int, locations, users, stdout) -> None:

@@ -1,0 +1,79 @@
+"""Clinical demo data: consent templates, signed consents, screening and signed treatment
+histories across routes and products, stock drawn through the ledger; idempotent."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.db.models import Sum
+from django.utils import timezone
+
+from clinic import demo as clinic_demo
+from products import demo as products_demo
+from products.models import Lot
+from treatments import demo
+from treatments.consent import Scope, has_consent
+from treatments.models import (
+    EVIDENCE_DISCLOSURE,
+    ConsentTemplate,
+    PatientConsent,
+    ProductLine,
+    Screening,
+    TreatmentRecord,
+    TreatmentType,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded():
+    locations, users = clinic_demo.seed(stdout=io.StringIO())
+    products_demo.seed(locations=locations, users=users, stdout=io.StringIO())
+    demo.seed(locations=locations, users=users, stdout=io.StringIO())
+    return locations, users
+
+
+def _counts():
+    return (
+        ConsentTemplate.objects.count(),
+        PatientConsent.objects.count(),
+        Screening.objects.count(),
+        TreatmentRecord.objects.count(),
+        ProductLine.objects.count(),
+        Lot.objects.aggregate(n=Sum("quantity_on_hand"))["n"],
+    )
+
+
+def test_the_demo_has_consents_screening_and_signed_histories(seeded):
+    assert {t.treatment_type for t in ConsentTemplate.objects.all()} == set(TreatmentType.values)
+    assert ConsentTemplate.objects.filter(treatment_type=TreatmentType.SKIN_QUALITY).count() == 2
+    assert all(t.evidence_disclosure == EVIDENCE_DISCLOSURE for t in ConsentTemplate.objects.all())
+    consents = list(PatientConsent.objects.select_related("patient"))
+    assert len(consents) >= 5
+    assert any(has_consent(c.patient, Scope.MARKETING) for c in consents)
+    assert any(c.withdrawals.exists() for c in consents)
+    assert Screening.objects.filter(overridden_at__isnull=False).exists()
+    records = TreatmentRecord.objects.all()
+    assert records.count() >= 5
+    assert not records.filter(signed_at__isnull=True).exists()
+    assert all(r.signed_at <= timezone.now() for r in records)
+    lines = ProductLine.objects.select_related("lot__product")
+    assert len({line.route for line in lines}) >= 2
+    assert len({line.lot.product_id for line in lines}) >= 2
+    assert TreatmentRecord.objects.filter(addenda__isnull=False).exists()
+
+
+def test_stock_follows_the_ledger(seeded):
+    for lot in Lot.objects.all():
+        assert lot.quantity_on_hand == lot.movements.aggregate(n=Sum("quantity"))["n"], lot
+    used = ProductLine.objects.filter(source="sealed").aggregate(n=Sum("vials"))["n"]
+    assert used and used > 0
+
+
+def test_running_it_again_changes_nothing(seeded):
+    locations, users = seeded
+    before = _counts()
+    demo.seed(locations=locations, users=users, stdout=io.StringIO())
+    assert _counts() == before
