@@ -11,6 +11,7 @@ from clinic import demo as clinic_demo
 from clinic.models import Location
 from products import demo as products_demo
 from treatments import demo as treatments_demo
+from treatments.photos import demo as photos_demo
 
 
 class Command(BaseCommand):
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             locations, users = clinic_demo.seed(stdout=self.stdout)
             products_demo.seed(locations=locations, users=users, stdout=self.stdout)
             treatments_demo.seed(locations=locations, users=users, stdout=self.stdout)
+            photos_demo.seed(locations=locations, users=users, stdout=self.stdout)
         if scale:
             products_demo.seed_scale(n=scale, locations=locations, users=users, stdout=self.stdout)
             treatments_demo.seed_scale(n=scale, locations=locations, users=users, stdout=self.stdout)
