@@ -298,6 +298,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "clinic.tasks.calibration_expiry_alerts",
         "schedule": crontab(hour=7, minute=10),
     },
+    "alerts-document-expiry": {
+        "task": "clinic.tasks.document_expiry_alerts",
+        "schedule": crontab(hour=7, minute=15),
+    },
     "reminders-maintenance": {
         "task": "clinic.tasks.maintenance_reminders",
         "schedule": crontab(hour=9, minute=30),

@@ -96,3 +96,10 @@ def calibration_expiry_alerts() -> int:
     from products.alerts import calibration_expiry_sweep
 
     return _then_send_due(calibration_expiry_sweep())
+
+
+@shared_task(**_SWEEP_OPTIONS)
+def document_expiry_alerts() -> int:
+    from products.alerts import regulatory_document_sweep
+
+    return _then_send_due(regulatory_document_sweep())

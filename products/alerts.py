@@ -41,6 +41,7 @@ from products.models.coldchain import ReadingSource
 EXPIRY_PERMISSION = "products.hold_stock"
 EXCURSION_PERMISSION = "products.review_excursion"
 COLD_CHAIN_PERMISSION = "products.change_storageunit"
+DOCUMENT_PERMISSION = "products.add_regulatorydocument"
 
 KIND_EXPIRY_DIGEST = "product.expiry_digest"
 KIND_EXCURSION = "excursion.opened"
@@ -381,3 +382,60 @@ def calibration_expiry_sweep(*, now: dt.datetime | None = None) -> int:
         for pk, name, expires_on, location_id, location_name in units
     ]
     return document_expiry_alerts(items, now=now, kind=KIND_CALIBRATION, what="calibration certificate")
+
+
+def regulatory_document_sweep(*, now: dt.datetime | None = None) -> int:
+    """Current regulatory documents reaching 60 and 30 days before expiry.
+
+    A product's documents concern every site: each location with the product in stock (or,
+    for a product not stocked anywhere yet, every location) hears of it; a lot's documents
+    go to the lot's location. Two queries for the documents and their locations.
+    """
+    from clinic.models import Location
+    from products.models import RegulatoryDocument
+
+    now, today = _today(now)
+    thresholds = settings.DOCUMENT_EXPIRY_ALERT_DAYS
+    if not thresholds:
+        return 0
+    docs = list(
+        RegulatoryDocument.objects.current()
+        .filter(expires_on__isnull=False, expires_on__lte=today + dt.timedelta(days=max(thresholds)))
+        .filter(
+            models.Q(product__is_active=True) | models.Q(lot__quantity_on_hand__gt=0, lot__is_recalled=False)
+        )
+        .select_related("product", "lot__product", "lot__storage_unit")
+    )
+    product_ids = {d.product_id for d in docs if d.product_id}
+    stocked: dict[int, set[int]] = defaultdict(set)
+    for product_id, location_id in (
+        Lot.objects.filter(product_id__in=product_ids, quantity_on_hand__gt=0)
+        .values_list("product_id", "storage_unit__location_id")
+        .distinct()
+    ):
+        stocked[product_id].add(location_id)
+    all_locations = (
+        set(Location.objects.filter(is_active=True).values_list("pk", flat=True)) if docs else set()
+    )
+    items = []
+    for doc in docs:
+        if doc.lot_id:
+            subject = f"{doc.lot.product.name} lot {doc.lot.lot_number}"
+            places = {doc.lot.storage_unit.location_id}
+            link = safe_reverse("products:lot_detail", doc.lot_id)
+        else:
+            subject = doc.product.name
+            places = stocked.get(doc.product_id) or all_locations
+            link = safe_reverse("products:product_compliance", doc.product_id)
+        for location_id in sorted(places):
+            items.append(
+                (
+                    # Per location, so each site's managers are told once.
+                    f"products.regulatorydocument:{doc.pk}:loc{location_id}",
+                    doc.expires_on,
+                    location_id,
+                    f"The {doc.get_doc_type_display().lower()} {doc.reference} of {subject}",
+                    link,
+                )
+            )
+    return document_expiry_alerts(items, now=now, what="regulatory document", permission=DOCUMENT_PERMISSION)

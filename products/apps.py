@@ -10,6 +10,7 @@ class ProductsConfig(AppConfig):
     def ready(self) -> None:
         from clinic.dashboard import Panel, register
         from clinic.roles import MANAGER
-        from products.panels import stock_panel
+        from products.panels import compliance_panel, stock_panel
 
         register(Panel((MANAGER,), "products/panels/stock.html", stock_panel))
+        register(Panel((MANAGER,), "products/panels/compliance.html", compliance_panel))

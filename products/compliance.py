@@ -94,7 +94,7 @@ def group_name(group: Iterable[str]) -> str:
     return " or ".join(DOC_NAMES[t] for t in group)
 
 
-def _group_problem(subject: str, group: tuple[str, ...], docs: list, today: dt.date) -> str | None:
+def group_problem(subject: str, group: tuple[str, ...], docs: list, today: dt.date) -> str | None:
     """None if one document of the group is valid today, else the sentence saying what is missing."""
     mine = [d for d in docs if d.doc_type in group]
     if any(d.expires_on is None or d.expires_on >= today for d in mine):
@@ -112,7 +112,7 @@ def missing_groups(product, docs: list, today: dt.date | None = None) -> list[tu
     """The document groups the product's rule asks for that are not valid today."""
     today = today or timezone.localdate()
     rule = RULES.get(product.classification, RULES[Classification.UNKNOWN])
-    return [g for g in rule.requires if _group_problem("", g, docs, today)]
+    return [g for g in rule.requires if group_problem("", g, docs, today)]
 
 
 def product_document_problems(product, docs: list, today: dt.date | None = None) -> list[str]:
@@ -121,7 +121,7 @@ def product_document_problems(product, docs: list, today: dt.date | None = None)
     rule = RULES.get(product.classification, RULES[Classification.UNKNOWN])
     if rule.refusal:
         return [rule.refusal.format(name=product.name)]
-    return [p for g in rule.requires if (p := _group_problem(product.name, g, docs, today))]
+    return [p for g in rule.requires if (p := group_problem(product.name, g, docs, today))]
 
 
 def product_problems(product, docs: list, today: dt.date | None = None) -> list[str]:
@@ -136,7 +136,7 @@ def lot_problems(lot, docs: list, today: dt.date | None = None) -> list[str]:
     """Why the lot itself is not cleared (its own documents only)."""
     today = today or timezone.localdate()
     subject = f"Lot {lot.lot_number}"
-    return [p for g in LOT_REQUIRES if (p := _group_problem(subject, g, docs, today))]
+    return [p for g in LOT_REQUIRES if (p := group_problem(subject, g, docs, today))]
 
 
 def current_docs(*, product_ids: Iterable[int], lot_ids: Iterable[int]) -> list:

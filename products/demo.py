@@ -230,6 +230,14 @@ COMPLIANCE = {
         [(T.CE_CERTIFICATE, "SGS", 1100, 30, "pdf"), (T.IFU, "NovaExo", 300, None, "pdf")], True),
 }  # fmt: skip
 LAPSED = {9: T.CE_CERTIFICATE}
+REFERENCE_PREFIX = {
+    T.CE_CERTIFICATE: "CE",
+    T.DECLARATION: "DoC",
+    T.IFU: "IFU",
+    T.SDS: "SDS",
+    T.ATMP_AUTHORISATION: "ATMP",
+    T.MANUFACTURING: "MFDS-GMP",
+}
 EXCURSION_UNIT = "Treatment-room fridge"
 
 
@@ -318,7 +326,7 @@ def _compliance(products, manager) -> None:
                 intended_scalp="scalp" in routes,
             )
         for doc_type, issuer, age, days_left, kind in documents:
-            reference = f"{doc_type.upper()}-{product.pk:03d}"
+            reference = f"{REFERENCE_PREFIX[doc_type]}-{product.pk:03d}"
             if RegulatoryDocument.objects.filter(product=product, reference=reference).exists():
                 continue
             document_upload(

@@ -6,7 +6,16 @@ from django import forms
 from django.utils import timezone
 
 from products.gs1 import GS1Error, looks_like_gs1, parse_gs1
-from products.models import Excursion, Format, LotStatus, Product, StorageUnit
+from products.models import (
+    Classification,
+    DocumentType,
+    Excursion,
+    Format,
+    Jurisdiction,
+    LotStatus,
+    Product,
+    StorageUnit,
+)
 from products.models.coldchain import Decision
 from products.models.stock import WasteReason
 from products.services.excursions import REVIEW_FIELDS
@@ -276,3 +285,64 @@ class ExcursionReviewForm(forms.ModelForm):
 
 class AddendumForm(forms.Form):
     text = forms.CharField(label="Addendum", widget=forms.Textarea(attrs={"rows": 3}))
+
+
+# --- Compliance -------------------------------------------------------------------------------
+
+
+class ClassificationForm(forms.Form):
+    classification = forms.ChoiceField(choices=Classification.choices)
+    jurisdictions = forms.MultipleChoiceField(
+        choices=Jurisdiction.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Where the supplier's statement of classification holds.",
+    )
+    intended_topical = forms.BooleanField(label="Topical (microchannels)", required=False)
+    intended_intradermal = forms.BooleanField(label="Intradermal injection", required=False)
+    intended_scalp = forms.BooleanField(label="Scalp injection", required=False)
+
+    @classmethod
+    def for_product(cls, product: Product, data=None) -> ClassificationForm:
+        initial = {
+            "classification": product.classification,
+            "jurisdictions": product.jurisdictions,
+            "intended_topical": product.intended_topical,
+            "intended_intradermal": product.intended_intradermal,
+            "intended_scalp": product.intended_scalp,
+        }
+        return cls(data, initial=initial, prefix="cls")
+
+
+class DocumentForm(forms.Form):
+    """Upload (or renew) a regulatory document; the file is checked by content in the service."""
+
+    doc_type = forms.ChoiceField(label="Type", choices=DocumentType.choices)
+    issuer = forms.CharField(max_length=150, help_text="Notified body, manufacturer or authority.")
+    reference = forms.CharField(label="Reference number", max_length=100)
+    issued_on = forms.DateField(label="Issue date", widget=DateInput)
+    expires_on = forms.DateField(
+        label="Expiry date", required=False, widget=DateInput, help_text="Leave empty if it does not expire."
+    )
+    file = forms.FileField(help_text="PDF, JPEG or PNG, at most 20 MB.")
+
+    def __init__(self, *args, for_lot: bool = False, renewing=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].widget.attrs["accept"] = "application/pdf,image/jpeg,image/png"
+        choices = [(v, label) for v, label in DocumentType.choices if for_lot or v != DocumentType.COA]
+        self.fields["doc_type"].choices = choices
+        if renewing is not None:
+            self.fields["doc_type"].disabled = True
+            self.fields["doc_type"].initial = renewing.doc_type
+            self.fields["issuer"].initial = renewing.issuer
+
+    def clean(self):
+        data = super().clean()
+        issued, expires = data.get("issued_on"), data.get("expires_on")
+        if issued and expires and expires <= issued:
+            self.add_error("expires_on", "The expiry date must be after the issue date.")
+        return data
+
+
+class RevokeApprovalForm(forms.Form):
+    reason = forms.CharField(label="Why is the approval revoked?", max_length=300)

@@ -27,3 +27,16 @@ def stock_panel(user) -> dict:
         "excursions": excursions,
         "days": settings.EXPIRING_SOON_DAYS,
     }
+
+
+def compliance_panel(user) -> dict:
+    """Gaps on the compliance page, counted with the same overview (a fixed number of queries)."""
+    from products.compliance_report import compliance_overview
+
+    overview = compliance_overview(user)
+    return {
+        "gaps": len(overview.gaps),
+        "blocking": overview.blocking,
+        "uncleared_products": sum(1 for row in overview.products if not row.cleared),
+        "uncleared_lots": sum(1 for row in overview.lots if not row.cleared),
+    }

@@ -12,6 +12,18 @@ from products.views.coldchain import (
     unit_detail,
     unit_list,
 )
+from products.views.compliance import (
+    compliance_dashboard,
+    compliance_export,
+    document_download,
+    document_renew,
+    lot_document_upload,
+    product_approve,
+    product_classify,
+    product_compliance,
+    product_document_upload,
+    product_revoke,
+)
 from products.views.stock import (
     gs1_parse,
     lot_action,
@@ -25,17 +37,27 @@ from products.views.stock import (
 )
 
 __all__ = [
+    "compliance_dashboard",
+    "compliance_export",
+    "document_download",
+    "document_renew",
     "excursion_addendum",
     "excursion_detail",
     "excursion_list",
     "gs1_parse",
     "lot_action",
     "lot_detail",
+    "lot_document_upload",
     "lot_list",
     "lot_receive",
+    "product_approve",
+    "product_classify",
+    "product_compliance",
     "product_create",
+    "product_document_upload",
     "product_edit",
     "product_list",
+    "product_revoke",
     "reading_create",
     "readings_import",
     "stock_overview",

@@ -20,7 +20,7 @@ from products.views.stock import _locations
 @permission_required("products.view_product", raise_exception=True)
 @require_GET
 def product_list(request: HttpRequest) -> HttpResponse:
-    qs = Product.objects.all()
+    qs = Product.objects.with_clearance()
     fmt = request.GET.get("format", "")
     if fmt in Format.values:
         qs = qs.filter(format=fmt)

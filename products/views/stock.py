@@ -15,6 +15,7 @@ from clinic.models import Location
 from clinic.scoping import get_for_user_or_404, location_ids_for
 from clinic.tables import paginate, sort_queryset
 from products import services
+from products.compliance import lot_clearance_problems
 from products.forms import (
     AdjustForm,
     ReasonForm,
@@ -26,7 +27,15 @@ from products.forms import (
     WasteForm,
 )
 from products.gs1 import GS1Error, parse_gs1
-from products.models import Lot, LotStatus, OpenedVial, Product, StockMovement, StorageUnit
+from products.models import (
+    Lot,
+    LotStatus,
+    OpenedVial,
+    Product,
+    RegulatoryDocument,
+    StockMovement,
+    StorageUnit,
+)
 from products.models.stock import STATUS_TONES
 
 
@@ -135,7 +144,12 @@ def stock_overview(request: HttpRequest) -> HttpResponse:
 @require_GET
 def lot_list(request: HttpRequest) -> HttpResponse:
     user = request.user
-    qs = Lot.objects.for_user(user).with_status().select_related("product", "storage_unit__location")
+    qs = (
+        Lot.objects.for_user(user)
+        .with_status()
+        .with_clearance()
+        .select_related("product", "storage_unit__location")
+    )
     form = StockFilterForm(request.GET or None, locations=_locations(user))
     product = None
     if request.GET.get("product", "").isdigit():
@@ -193,6 +207,11 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-opened_at")
     )
     excursions = lot.excursions.select_related("excursion__storage_unit").order_by("-excursion__started_at")
+    documents = list(
+        RegulatoryDocument.objects.filter(lot=lot)
+        .select_related("uploaded_by", "superseded_by")
+        .order_by("doc_type", "-uploaded_at", "-pk")
+    )
     return render(
         request,
         "products/lot_detail.html",
@@ -202,6 +221,9 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": [m for m in movements if m.kind in status_kinds],
             "vials": vials,
             "excursions": excursions,
+            "documents": [d for d in documents if d.superseded_by_id is None],
+            "superseded_documents": [d for d in documents if d.superseded_by_id is not None],
+            "clearance_problems": lot_clearance_problems(lot),
         },
     )
 
