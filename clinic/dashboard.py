@@ -30,8 +30,17 @@ def _alerts(user) -> dict:
     return {"alerts": alerts}
 
 
+def _reports(user) -> dict:
+    """The way into the manager dashboard and reports, with what waits for the manager. One query."""
+    from clinic.reports.queries import notification_counts
+    from clinic.scoping import location_ids_for
+
+    return {"counts": notification_counts(location_ids_for(user))}
+
+
 PANELS: list[Panel] = [
     Panel((FRONT_DESK, PRACTITIONER, MANAGER), "clinic/panels/alerts.html", _alerts),
+    Panel((MANAGER,), "clinic/reports/panel.html", _reports),
 ]
 
 

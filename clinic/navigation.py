@@ -32,6 +32,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Excursions", "products:excursion_list", "products.view_excursion"),
     NavItem("Catalogue", "products:product_list", "products.view_product"),
     # end products
+    NavItem("Reports", "reports:dashboard", "clinic.view_reports"),
     NavItem("Audit trail", "clinic:audit_list", "clinic.view_auditevent", "Admin"),
     NavItem("Outbox", "clinic:outbox_list", "clinic.view_notification", "Admin"),
     NavItem("Staff", "clinic:staff_list", "clinic.manage_staff", "Admin"),

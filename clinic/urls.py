@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("clinic/reports/", include("clinic.reports.urls")),
     path("clinic/", include("clinic.urls_app")),
     path("products/", include("products.urls")),
     path("treatments/photos/", include("treatments.photos.urls")),

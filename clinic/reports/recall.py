@@ -1,0 +1,139 @@
+"""Recall look-ups: who was treated with a lot (or a product over a period).
+
+``treated_with`` is the one place that knows where "patient X received lot Y" is recorded
+(the treatment records' product lines, ``treatments.ProductLine``); the recall pages, the
+export and the notification service all go through it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import F, Q, QuerySet
+
+from clinic.reports.periods import period_bounds
+
+# The columns a recall list shows and exports (values() of ProductLine).
+LINE_FIELDS = (
+    "id",
+    "lot_id",
+    "lot__lot_number",
+    "lot__product__name",
+    "source",
+    "vials",
+    "volume_ml",
+    "route",
+    "areas",
+    "record__session_id",
+    "record__session__starts_at",
+    "record__session__location_id",
+    "record__session__location__name",
+    "record__practitioner__first_name",
+    "record__practitioner__last_name",
+    "record__practitioner__username",
+    "patient_id",
+    "patient_first_name",
+    "patient_last_name",
+    "patient_dob",
+    "patient_phone",
+    "patient_email",
+)
+
+
+def treated_with(
+    *,
+    lot=None,
+    product=None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    locations=None,
+) -> QuerySet:
+    """Product lines of treatments given with ``lot`` (or any lot of ``product`` between the
+    dates), newest session first, as dicts of ``LINE_FIELDS``. Lazy: one query when read.
+
+    ``locations`` narrows to sessions at those locations (the manager's scope); None means
+    every location (used when preparing notifications: every patient must be told).
+    """
+    from treatments.models import ProductLine
+
+    qs = ProductLine.objects.all()
+    if lot is not None:
+        qs = qs.filter(lot=lot)
+    elif product is not None:
+        qs = qs.filter(lot__product=product)
+    else:
+        return qs.none()
+    if date_from or date_to:
+        start, end = period_bounds(date_from or dt.date(2000, 1, 1), date_to or dt.date(2999, 12, 31))
+        qs = qs.filter(record__session__starts_at__gte=start, record__session__starts_at__lt=end)
+    if locations is not None:
+        qs = qs.filter(record__session__location__in=locations)
+    return (
+        qs.annotate(
+            patient_id=F("record__session__patient_id"),
+            patient_first_name=F("record__session__patient__first_name"),
+            patient_last_name=F("record__session__patient__last_name"),
+            patient_dob=F("record__session__patient__date_of_birth"),
+            patient_phone=F("record__session__patient__phone"),
+            patient_email=F("record__session__patient__email"),
+        )
+        .values(*LINE_FIELDS)
+        .order_by("-record__session__starts_at", "-id")
+    )
+
+
+def patients_to_notify(*, lot) -> QuerySet:
+    """Every patient treated with ``lot`` at any location, once each, with their contact
+    details and the location of their latest session with it (who will call them back)."""
+    from treatments.models import Patient
+
+    return (
+        Patient.objects.filter(sessions__record__lines__lot=lot)
+        .distinct()
+        .select_related("location")
+        .order_by("pk")
+    )
+
+
+def treated_count(*, lot, locations=None) -> dict:
+    """Lines and distinct patients for a lot (inside ``locations`` when given). One query."""
+    from django.db.models import Count
+
+    qs = treated_with(lot=lot, locations=locations).order_by()
+    return qs.aggregate(lines=Count("id"), patients=Count("record__session__patient_id", distinct=True))
+
+
+def outside_scope_count(*, lot, locations) -> int:
+    """Patients treated with the lot at locations the manager does not work at (not shown)."""
+    from treatments.models import ProductLine
+
+    return (
+        ProductLine.objects.filter(lot=lot)
+        .filter(~Q(record__session__location__in=locations))
+        .values("record__session__patient_id")
+        .distinct()
+        .count()
+    )
+
+
+def line_display(r: dict) -> dict:
+    """A product line's values() dict with display text: patient, practitioner, amount, route."""
+    from clinic.reports.queries import _person
+    from treatments.models import Area, LineSource, Route
+
+    if r["source"] == LineSource.SEALED:
+        amount = f"{r['vials']} vial{'s' if r['vials'] != 1 else ''} ({r['volume_ml']} mL)"
+    else:
+        amount = f"{r['volume_ml']} mL from an opened vial"
+    return {
+        **r,
+        "patient": f"{r['patient_first_name']} {r['patient_last_name']}",
+        "practitioner": _person(
+            r["record__practitioner__first_name"],
+            r["record__practitioner__last_name"],
+            r["record__practitioner__username"],
+        ),
+        "amount": amount,
+        "route_label": Route(r["route"]).label if r["route"] in Route.values else r["route"],
+        "area_labels": ", ".join(Area(a).label for a in (r["areas"] or []) if a in Area.values),
+    }

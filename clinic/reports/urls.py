@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from clinic.reports import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("usage/", views.usage, name="usage"),
+    path("usage/export.csv", views.usage_export, name="usage_export"),
+    path("waste/", views.waste, name="waste"),
+    path("waste/export.csv", views.waste_export, name="waste_export"),
+    path("valuation/", views.valuation, name="valuation"),
+    path("valuation/export.csv", views.valuation_export, name="valuation_export"),
+    path("cold-chain/", views.coldchain, name="coldchain"),
+    path("cold-chain/export.csv", views.coldchain_export, name="coldchain_export"),
+    path("register/", views.register, name="register"),
+    path("register/export.csv", views.register_export, name="register_export"),
+    path("recall/", views.recall_index, name="recall_index"),
+    path("recall/export.csv", views.recall_search_export, name="recall_search_export"),
+    path("recall/lots/<int:pk>/", views.recall_lot, name="recall_lot"),
+    path("recall/lots/<int:pk>/export.csv", views.recall_lot_export, name="recall_lot_export"),
+    path("recall/lots/<int:pk>/recall/", views.recall_lot_run, name="recall_lot_run"),
+    path("recall/lots/<int:pk>/messages/", views.recall_messages, name="recall_messages"),
+    path("recall/lots/<int:pk>/messages/send/", views.recall_messages_send, name="recall_messages_send"),
+    path(
+        "recall/lots/<int:pk>/messages/<int:message_pk>/edit/",
+        views.recall_message_edit,
+        name="recall_message_edit",
+    ),
+    path(
+        "recall/lots/<int:pk>/messages/<int:message_pk>/cancel/",
+        views.recall_message_cancel,
+        name="recall_message_cancel",
+    ),
+]
