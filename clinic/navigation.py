@@ -31,6 +31,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Cold chain", "products:unit_list", "products.view_storageunit"),
     NavItem("Excursions", "products:excursion_list", "products.view_excursion"),
     NavItem("Catalogue", "products:product_list", "products.view_product"),
+    NavItem("Compliance", "products:compliance_dashboard", "products.view_compliance"),
     # end products
     NavItem("Reports", "reports:dashboard", "clinic.view_reports"),
     NavItem("Audit trail", "clinic:audit_list", "clinic.view_auditevent", "Admin"),
