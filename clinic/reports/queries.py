@@ -22,14 +22,12 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
-    Max,
-    Min,
     OuterRef,
     Q,
     Subquery,
     Sum,
 )
-from django.db.models.functions import Coalesce, Greatest, Least, TruncDate, TruncMonth
+from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from clinic.models import Notification
@@ -38,7 +36,6 @@ from products.models import (
     Excursion,
     Lot,
     OpenedVial,
-    Product,
     StockMovement,
     StorageUnit,
     TemperatureReading,
@@ -517,63 +514,6 @@ def usage_by_product(rows: list[dict]) -> list[dict]:
     return sorted(totals.values(), key=lambda t: t["product"])
 
 
-# --- Cold chain monthly report --------------------------------------------------------------
-
-
-def coldchain_days(unit: StorageUnit, month: dt.date) -> list[dict]:
-    """Every day of the month: lowest and highest temperature, readings and manual checks.
-
-    A manual check's own min/max (since the last check) count towards the day's extremes.
-    One query; days without readings are listed empty (a gap an inspector should see).
-    """
-    tz = timezone.get_current_timezone()
-    start, end = period_bounds(month, month_end(month))
-    rows = {
-        r["day"]: r
-        for r in TemperatureReading.objects.filter(storage_unit=unit, taken_at__gte=start, taken_at__lt=end)
-        .annotate(day=TruncDate("taken_at", tzinfo=tz))
-        .values("day")
-        .annotate(
-            lo=Min(Least("temperature_c", Coalesce("min_c", "temperature_c"))),
-            hi=Max(Greatest("temperature_c", Coalesce("max_c", "temperature_c"))),
-            n=Count("id"),
-            manual=Count("id", filter=Q(source=ReadingSource.MANUAL)),
-        )
-        .order_by("day")
-    }
-    days = []
-    day = month
-    while day <= month_end(month):
-        r = rows.get(day)
-        lo = hi = None
-        if r:
-            lo, hi = Decimal(r["lo"]).quantize(Decimal("0.01")), Decimal(r["hi"]).quantize(Decimal("0.01"))
-        days.append(
-            {
-                "day": day,
-                "lo": lo,
-                "hi": hi,
-                "n": r["n"] if r else 0,
-                "manual": r["manual"] if r else 0,
-                "out_of_range": bool(r) and (lo < unit.min_c or hi > unit.max_c),
-            }
-        )
-        day += dt.timedelta(days=1)
-    return days
-
-
-def coldchain_excursions(unit: StorageUnit, month: dt.date) -> list[Excursion]:
-    """Excursions overlapping the month, with their per-lot decisions. Two queries."""
-    start, end = period_bounds(month, month_end(month))
-    return list(
-        Excursion.objects.filter(storage_unit=unit, started_at__lt=end)
-        .filter(Q(closed_at__isnull=True) | Q(last_out_at__gte=start))
-        .select_related("reviewed_by")
-        .prefetch_related("lots__lot__product")
-        .order_by("started_at")
-    )
-
-
 # --- Dashboard ------------------------------------------------------------------------------
 
 
@@ -600,8 +540,3 @@ def dashboard_data(locations) -> dict:
             "sessions": sessions_chart(locations, months),
         },
     }
-
-
-def products_in(locations):
-    """Products with lots at these locations, for the recall form's product choice."""
-    return Product.objects.filter(lots__storage_unit__location__in=locations).distinct().order_by("name")

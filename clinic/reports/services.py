@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from clinic.alerts import notifications_bulk_queue
@@ -80,6 +81,7 @@ def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
     patients = list(patients_to_notify(lot=current))
     rows, unreachable = [], []
     now = timezone.now()
+    review = reverse("reports:recall_messages", args=[current.pk])
     for patient in patients:
         target = _channel_for(patient)
         if target is None:
@@ -99,6 +101,7 @@ def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
                 body=body,
                 dedupe_key=f"{recall_prefix(current)}patient:{patient.pk}",
                 regarding=f"treatments.patient:{patient.pk}",
+                link=review,
                 quiet_hours=True,
                 due_at=now,
                 status=Notification.Status.HELD,
@@ -126,6 +129,26 @@ def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
         after={**result, "reason": reason},
     )
     return result
+
+
+def awaiting_review(locations) -> list[dict]:
+    """Recalls with messages awaiting review at these locations: [{link, n}]. One query."""
+    from django.db.models import Count
+
+    return list(
+        Notification.objects.filter(kind=KIND_RECALL, status=Notification.Status.HELD, location__in=locations)
+        .values("link")
+        .annotate(n=Count("id"))
+        .order_by("link")
+    )
+
+
+def has_recall_messages(lot_pk: int, locations) -> bool:
+    """Whether this lot's recall wrote messages to patients of these locations (one query):
+    their managers review them even when the lot itself is kept at another location."""
+    return Notification.objects.filter(
+        dedupe_key__startswith=f"recall:{lot_pk}:", location__in=locations
+    ).exists()
 
 
 def held_for_lot(lot, locations):

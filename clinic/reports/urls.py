@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from clinic.reports import views
+from clinic.reports import recall_views, views
 
 app_name = "reports"
 
@@ -18,21 +18,23 @@ urlpatterns = [
     path("cold-chain/export.csv", views.coldchain_export, name="coldchain_export"),
     path("register/", views.register, name="register"),
     path("register/export.csv", views.register_export, name="register_export"),
-    path("recall/", views.recall_index, name="recall_index"),
-    path("recall/export.csv", views.recall_search_export, name="recall_search_export"),
-    path("recall/lots/<int:pk>/", views.recall_lot, name="recall_lot"),
-    path("recall/lots/<int:pk>/export.csv", views.recall_lot_export, name="recall_lot_export"),
-    path("recall/lots/<int:pk>/recall/", views.recall_lot_run, name="recall_lot_run"),
-    path("recall/lots/<int:pk>/messages/", views.recall_messages, name="recall_messages"),
-    path("recall/lots/<int:pk>/messages/send/", views.recall_messages_send, name="recall_messages_send"),
+    path("recall/", recall_views.recall_index, name="recall_index"),
+    path("recall/export.csv", recall_views.recall_search_export, name="recall_search_export"),
+    path("recall/lots/<int:pk>/", recall_views.recall_lot, name="recall_lot"),
+    path("recall/lots/<int:pk>/export.csv", recall_views.recall_lot_export, name="recall_lot_export"),
+    path("recall/lots/<int:pk>/recall/", recall_views.recall_lot_run, name="recall_lot_run"),
+    path("recall/lots/<int:pk>/messages/", recall_views.recall_messages, name="recall_messages"),
+    path(
+        "recall/lots/<int:pk>/messages/send/", recall_views.recall_messages_send, name="recall_messages_send"
+    ),
     path(
         "recall/lots/<int:pk>/messages/<int:message_pk>/edit/",
-        views.recall_message_edit,
+        recall_views.recall_message_edit,
         name="recall_message_edit",
     ),
     path(
         "recall/lots/<int:pk>/messages/<int:message_pk>/cancel/",
-        views.recall_message_cancel,
+        recall_views.recall_message_cancel,
         name="recall_message_cancel",
     ),
 ]
