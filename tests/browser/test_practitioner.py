@@ -67,6 +67,13 @@ def test_a_practitioner_consents_screens_and_charts_a_session(page, practitioner
     assert consent.typed_name == "Jane Doe" and consent.scope_photography and not consent.scope_marketing
     assert has_consent(visit["patient"], Scope.TREATMENT)
 
+    # The printable consent shows the drawn signature, served through the checked view.
+    page.goto(f"/treatments/consents/{consent.pk}/")
+    signature = page.get_by_role("img", name="Signature of Jane Doe")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=signature.element_handle())
+    assert_accessible(page)
+    page.goto(f"/treatments/sessions/{session.pk}/")
+
     # Screening before the first treatment: nothing to declare.
     page.get_by_role("link", name="Screening questionnaire").click()
     page.wait_for_url("**/screening/new/**")

@@ -286,3 +286,29 @@ def test_timeline_is_newest_first_and_shows_lots_and_plan(world, client_for, pra
     html = response.content.decode()
     assert f"lot {own['lot'].lot_number}" in html
     assert "Induction" in html
+
+
+def test_record_form_query_count_does_not_grow_with_the_lots_in_stock(
+    world, client_for, practitioner, location, count_queries
+):
+    url = reverse("treatments:record_edit", args=[world["own"]["open_session"].pk])
+    client = client_for(practitioner)
+    client.get(url)
+    with count_queries() as few:
+        client.get(url)
+    for _ in range(5):
+        charting_lot(location, quantity=3)
+    with count_queries() as many:
+        response = client.get(url)
+    assert len(response.context["offers"]) >= 6
+    assert few.count == many.count
+
+
+def test_a_scanned_lot_not_offered_here_is_explained(world, client_for, practitioner):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    data = _post_data(lot, scan="(10)NOT-HERE")
+    data["line0-lot"] = ""
+    response = client_for(practitioner).post(reverse("treatments:record_edit", args=[session.pk]), data)
+    assert response.status_code == 200
+    assert "Lot NOT-HERE is not offered here" in response.content.decode()
+    assert not TreatmentRecord.objects.filter(session=session).exists()
