@@ -266,7 +266,22 @@ def seed_clinical(*, locations, users, stdout) -> None:
     )
     # Patients this seeder has done have a screening (nothing else writes one in the demo).
     done = set(Screening.objects.values_list("patient_id", flat=True))
-    chosen = [p for p in completed if p.pk not in done][: max(0, MAX_PATIENTS - len(done))]
+    # Take patients round-robin over treatment types, so the histories cover every route.
+    by_type: dict[str, list[Patient]] = {}
+    latest = dict(
+        Session.objects.filter(status=SessionStatus.COMPLETED, patient__in=completed)
+        .order_by("patient_id", "starts_at")
+        .values_list("patient_id", "treatment_type")
+    )
+    for p in completed:
+        if p.pk not in done:
+            by_type.setdefault(latest.get(p.pk, ""), []).append(p)
+    queues = [by_type[k] for k in sorted(by_type)]
+    chosen: list[Patient] = []
+    while any(queues) and len(chosen) < max(0, MAX_PATIENTS - len(done)):
+        for queue in queues:
+            if queue and len(chosen) < MAX_PATIENTS - len(done):
+                chosen.append(queue.pop(0))
     charted = 0
     for i, patient in enumerate(chosen, start=len(done)):
         sessions = list(
