@@ -235,3 +235,11 @@ def test_query_counts_are_fixed(world, client_for, manager, count_queries, view)
     with count_queries() as second:
         client.get(url)
     assert first.count == second.count
+
+
+def test_front_desk_session_page_has_no_clinical_panel(world, client_for, front_desk):
+    session = world["own"]["session"]
+    html = (
+        client_for(front_desk).get(reverse("treatments:session_detail", args=[session.pk])).content.decode()
+    )
+    assert "Consent and screening" not in html and "Chart treatment" not in html
