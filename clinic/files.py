@@ -49,10 +49,23 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+# A scanned certificate or a drawn signature needs far fewer pixels; a small compressed file
+# that claims more is a decompression bomb (a 9000×9000 blank PNG is 300 KB but 300 MB+ decoded).
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
 def read_checked(
-    upload: IO[bytes], *, allowed: set[str], max_bytes: int, label: str = "file"
+    upload: IO[bytes],
+    *,
+    allowed: set[str],
+    max_bytes: int,
+    label: str = "file",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[bytes, str]:
-    """Read an upload (at most ``max_bytes``) and check its real type; ValidationError if not."""
+    """Read an upload (at most ``max_bytes``) and check its real type; ValidationError if not.
+
+    Images are also checked for their pixel count from the header, before any decoding.
+    """
     size = getattr(upload, "size", None)
     limit_mb = max_bytes // (1024 * 1024)
     if size is not None and size > max_bytes:
@@ -71,11 +84,11 @@ def read_checked(
     if kind == "pdf" and b"%%EOF" not in data[-2048:]:
         raise ValidationError(f"The {label} is an incomplete or damaged PDF.")
     if kind in ("jpeg", "png"):
-        _verify_image(data, label)
+        _verify_image(data, label, max_pixels)
     return data, kind
 
 
-def _verify_image(data: bytes, label: str) -> None:
+def _verify_image(data: bytes, label: str, max_pixels: int) -> None:
     import io
     import warnings
 
@@ -85,7 +98,15 @@ def _verify_image(data: bytes, label: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ValidationError(
+                        f"The {label} is {width}×{height} pixels; at most {max_pixels // 1_000_000} "
+                        "megapixels are accepted."
+                    )
                 image.verify()
+    except ValidationError:
+        raise
     except Exception:
         raise ValidationError(f"The {label} is a damaged or unreadable image.") from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from clinic.audit import audit_record
@@ -49,6 +50,21 @@ def staff_create(
     return user
 
 
+def staff_may_manage(*, actor, user) -> bool:
+    """A manager may change an account only if every site it works at is one of theirs.
+
+    Role, activity and email are account-wide: a manager of one site must not demote,
+    lock out or promote someone who also works at a site they do not manage.
+    """
+    if actor.is_superuser:
+        return True
+    if user.is_superuser:
+        return False
+    mine = set(Location.objects.filter(staff__user=actor).values_list("id", flat=True))
+    theirs = set(Location.objects.filter(staff__user=user).values_list("id", flat=True))
+    return theirs <= mine
+
+
 @transaction.atomic
 def staff_update(
     *,
@@ -62,9 +78,16 @@ def staff_update(
     is_active: bool,
     job_title: str = "",
 ) -> User:
+    if not staff_may_manage(actor=actor, user=user):
+        raise PermissionDenied(
+            f"{user.get_username()} also works at a site you do not manage; "
+            "a manager of all their sites must change this account."
+        )
     if user == actor and not is_active:
         raise ValueError("You cannot deactivate your own account.")
     before = _staff_state(user)
+    if user == actor and role_key not in {r.key for r in ROLES.values() if r.group in before["roles"]}:
+        raise ValueError("You cannot change your own role.")
     user.first_name, user.last_name, user.email, user.is_active = first_name, last_name, email, is_active
     user.full_clean()
     user.save()

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -316,6 +317,11 @@ def staff_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(_staff_scope(request.user), pk=pk)
+    if not services.staff_may_manage(actor=request.user, user=member):
+        raise PermissionDenied(
+            f"{member.username} also works at a site you do not manage; "
+            "a manager of all their sites must change this account."
+        )
     role = role_of(member)
     profile = getattr(member, "staff_profile", None)
     initial = {

@@ -86,3 +86,13 @@ def test_nginx_can_take_over_the_transfer(settings, _private_media):
     response = private_file_response(name=stored.name, download_name="c.pdf", content_type="application/pdf")
     assert response["X-Accel-Redirect"] == "/protected/" + stored.name
     assert response.content == b""
+
+
+def test_an_image_claiming_too_many_pixels_is_refused_before_decoding():
+    buf = io.BytesIO()
+    Image.new("1", (9000, 9000), 0).save(buf, "PNG")  # tiny on disk, 81 MP decoded
+    assert len(buf.getvalue()) < 200_000
+    with pytest.raises(ValidationError, match="megapixels"):
+        read_checked(_upload(buf.getvalue(), "sig.png"), allowed={"png"}, max_bytes=MB)
+    with pytest.raises(ValidationError, match="megapixels"):
+        read_checked(_upload(_png(), "sig.png"), allowed={"png"}, max_bytes=MB, max_pixels=10)

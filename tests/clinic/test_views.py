@@ -263,3 +263,60 @@ def test_error_pages_are_branded(client_for, manager):
     response = client_for(manager).get("/no-such-page/")
     assert response.status_code == 404
     assert "Page not found" in response.text and "Go to your dashboard" in response.text
+
+
+class TestStaffAcrossSites:
+    """A manager of one site cannot change an account that also works at another site."""
+
+    def test_a_single_site_manager_cannot_demote_a_two_site_manager(
+        self, client_for, location, other_location
+    ):
+        two_site = staff("manager", location, other_location, username="two_site")
+        one_site = staff("manager", other_location, username="one_site")
+        response = client_for(one_site).post(
+            f"/clinic/staff/{two_site.pk}/",
+            {
+                "first_name": "Hijacked",
+                "last_name": "X",
+                "email": "attacker@example.com",
+                "role": FRONT_DESK,
+                "locations": [other_location.pk],
+                "is_active": "",
+            },
+        )
+        assert response.status_code == 403
+        two_site.refresh_from_db()
+        assert two_site.is_active and two_site.email != "attacker@example.com"
+        assert two_site.groups.get().name == "Manager"
+
+    def test_the_service_refuses_it_too(self, location, other_location):
+        from django.core.exceptions import PermissionDenied
+
+        from clinic.services import staff_update
+
+        two_site = staff("front_desk", location, other_location, username="desk2")
+        one_site = staff("manager", other_location, username="one_site2")
+        with pytest.raises(PermissionDenied):
+            staff_update(
+                actor=one_site,
+                user=two_site,
+                first_name="a",
+                last_name="b",
+                email="",
+                role_key="manager",
+                locations=[other_location],
+                is_active=True,
+            )
+
+    def test_a_manager_cannot_change_their_own_role(self, client_for, manager, location):
+        response = client_for(manager).post(
+            f"/clinic/staff/{manager.pk}/",
+            {
+                "first_name": "M",
+                "last_name": "G",
+                "role": FRONT_DESK,
+                "locations": [location.pk],
+                "is_active": "on",
+            },
+        )
+        assert response.status_code == 200 and "cannot change your own role" in response.text

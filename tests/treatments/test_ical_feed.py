@@ -114,3 +114,10 @@ def test_the_practitioner_makes_and_revokes_the_address_from_the_page(client_for
     c.post("/treatments/calendar-feed/revoke/")
     c.logout()
     assert c.get(path).status_code == 404
+
+
+def test_a_feed_stops_when_its_owner_loses_the_role(client, feed, practitioner):
+    from django.contrib.auth.models import Group
+
+    practitioner.groups.set([Group.objects.get(name="Front desk")])
+    assert client.get(_url(*feed)).status_code == 404

@@ -90,4 +90,7 @@ def calendar_feed_verify(*, feed_id: int, secret: str) -> CalendarFeed | None:
     matches = secrets.compare_digest(expected, _hash(secret))
     if feed is None or not matches or not feed.user.is_active:
         return None
+    # A feed stops with the right to have one (e.g. a practitioner moved to the front desk).
+    if not feed.user.has_perm("treatments.add_calendarfeed"):
+        return None
     return feed
