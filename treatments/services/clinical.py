@@ -79,13 +79,21 @@ def decode_signature(data_url: str) -> bytes:
         raise ValidationError({"signature": "The signature could not be read; sign again."}) from None
     try:
         data, _kind = read_checked(
-            io.BytesIO(raw), allowed={"png"}, max_bytes=MAX_SIGNATURE_BYTES, label="signature"
+            io.BytesIO(raw),
+            allowed={"png"},
+            max_bytes=MAX_SIGNATURE_BYTES,
+            label="signature",
+            # The pad makes images of about 1000×300; anything far larger is a decompression bomb.
+            max_pixels=SIGNATURE_MAX_PIXELS,
         )
     except ValidationError as exc:
         raise ValidationError({"signature": exc.messages}) from None
     if _is_blank(data):
         raise ValidationError({"signature": "The signature box is empty: the patient must sign."})
     return data
+
+
+SIGNATURE_MAX_PIXELS = 4_000_000
 
 
 def _is_blank(data: bytes) -> bool:

@@ -133,6 +133,9 @@ def consent_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def consent_signature(request: HttpRequest, pk: int) -> HttpResponse:
     consent = _consent_for(request, pk)
+    audit_record(
+        actor=request.user, action="consent.view_signature", obj=consent, location=consent.patient.location
+    )
     return private_file_response(
         name=consent.signature_name,
         download_name=f"signature-{consent.pk}.png",

@@ -63,6 +63,11 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if record is not None and record.is_signed:
         messages.info(request, "This record is signed; corrections are addenda.")
         return redirect("treatments:record_detail", pk=record.pk)
+    if record is not None and request.method == "GET":
+        # Opening a draft shows its clinical content: a read like the record page.
+        audit_record(
+            actor=request.user, action="treatment_record.view", obj=record, location=session.location
+        )
     offers, not_offered = lot_offers(request.user, session.location)
     vials = open_vials(request.user, session.location)
     data = request.POST if request.method == "POST" else None
