@@ -274,3 +274,34 @@ class TestExpirySweep:
             expires_on=TODAY() + dt.timedelta(days=10), superseded_by=renewal
         )
         assert regulatory_document_sweep() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_has_every_clearance_state_with_real_files_and_is_idempotent():
+    from django.core.files.storage import storages
+    from django.core.management import call_command
+
+    from products.compliance import lot_clearance_problems
+    from products.models import Lot
+
+    call_command("seed_demo", stdout=io.StringIO())
+    assert set(Product.objects.values_list("classification", flat=True)) >= {
+        "unknown", "cosmetic", "atmp", "investigational", "device_i", "device_iia", "device_iib", "device_iii"
+    }  # fmt: skip
+    problems = " ".join(
+        p for lot in Lot.objects.select_related("product") for p in lot_clearance_problems(lot)
+    )
+    assert "Lot PLX-904 has no certificate of analysis on file." in problems
+    assert "Exo Hybrid Mist has no unexpired CE certificate" in problems
+    assert "Secretome Recovery Gel has not been approved" in problems
+    assert RegulatoryDocument.objects.filter(superseded_by__isnull=False).exists()
+    assert {d.file_kind for d in RegulatoryDocument.objects.all()} == {"pdf", "png"}
+    doc = RegulatoryDocument.objects.first()
+    with storages["private"].open(doc.file_name, "rb") as f:
+        assert f.read(5) == b"%PDF-" or doc.file_kind == "png"
+    before = (RegulatoryDocument.objects.count(), list(Product.objects.values_list("pk", "approved_at")))
+    call_command("seed_demo", stdout=io.StringIO())
+    assert (
+        RegulatoryDocument.objects.count(),
+        list(Product.objects.values_list("pk", "approved_at")),
+    ) == before
