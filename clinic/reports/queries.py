@@ -12,7 +12,6 @@ Where stock data come from: a ledger row belongs to the location of its lot's st
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from decimal import Decimal
 
 from django.conf import settings
@@ -31,7 +30,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from clinic.models import Notification
-from clinic.reports.periods import as_month, day_start, last_months, month_end, period_bounds
+from clinic.reports.periods import add_months, as_month, day_start, last_months, month_end, period_bounds
 from products.models import (
     Excursion,
     Lot,
@@ -43,6 +42,12 @@ from products.models import (
 from products.models.coldchain import ReadingSource
 from products.models.stock import MovementKind, WasteReason
 
+PRACTITIONER_VALUES = (
+    "practitioner_id",
+    "practitioner__first_name",
+    "practitioner__last_name",
+    "practitioner__username",
+)
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 # The ledger kinds that take stock out for patients: sealed vials used, vials opened to draw.
 USAGE_KINDS = (MovementKind.USED, MovementKind.OPENED)
@@ -282,60 +287,76 @@ def todays_sessions_by_practitioner(locations, *, today: dt.date | None = None) 
 # --- Charts (12 months) ---------------------------------------------------------------------
 
 
-def _month_series(months: list[dt.date], rows, key: str, value: str) -> list[dict]:
-    """[{label, data: [per month]}] from rows carrying ``month``, ``key`` and ``value``."""
-    index = {m: i for i, m in enumerate(months)}
-    series: dict[str, list] = defaultdict(lambda: [0] * len(months))
-    for row in rows:
-        month = as_month(row["month"])
-        if month in index:
-            series[row[key]][index[month]] += row[value] or 0
-    return [{"label": label, "data": data} for label, data in sorted(series.items())]
+def _monthly(date_field: str, months: list[dt.date], value) -> dict:
+    """One filtered aggregate per month (``m0`` … ``m11``) on ``qs``'s groups.
+
+    Month bounds are computed here in the clinic's time zone and compared with the indexed
+    timestamp, which the database does far faster than truncating every row to its month.
+    """
+    bounds = [(day_start(m), day_start(add_months(m, 1))) for m in months]
+    return {
+        f"m{i}": value(Q(**{f"{date_field}__gte": a, f"{date_field}__lt": b}))
+        for i, (a, b) in enumerate(bounds)
+    }
+
+
+def _series(months: list[dt.date], rows, label) -> dict:
+    """Chart.js shape: month labels and one dataset per group, in label order."""
+    datasets = [{"label": label(r), "data": [abs(r[f"m{i}"] or 0) for i in range(len(months))]} for r in rows]
+    return {
+        "labels": [m.strftime("%b %Y") for m in months],
+        "datasets": sorted(datasets, key=lambda d: d["label"]),
+    }
 
 
 def usage_chart(locations, months: list[dt.date]) -> dict:
     """Vials taken out for treatments (used sealed + opened) per product per month. One query."""
-    tz = timezone.get_current_timezone()
     rows = (
         StockMovement.objects.filter(
             kind__in=USAGE_KINDS,
             lot__storage_unit__location__in=locations,
             created_at__gte=day_start(months[0]),
         )
-        .annotate(month=TruncMonth("created_at", tzinfo=tz))
-        .values("month", "lot__product__name")
-        .annotate(vials=-Sum("quantity"))
+        .values("lot__product_id", "lot__product__name")
+        .annotate(**_monthly("created_at", months, lambda q: Sum("quantity", filter=q)))
         .order_by()
     )
-    return {
-        "labels": [m.strftime("%b %Y") for m in months],
-        "datasets": _month_series(months, rows, "lot__product__name", "vials"),
-    }
+    return _series(months, rows, lambda r: r["lot__product__name"])
 
 
-def sessions_chart(locations, months: list[dt.date]) -> dict:
-    """Completed sessions per practitioner per month. One query."""
+SESSIONS_CHART_DAYS = 30
+
+
+def sessions_chart(locations, *, days: int = SESSIONS_CHART_DAYS) -> dict:
+    """Sessions per practitioner over the last ``days`` days, by outcome. One query.
+
+    A workload view (who saw how many patients, who had no-shows) rather than a year's
+    history: the recent weeks are what a manager acts on, and it reads a month of sessions.
+    """
     from treatments.models import Session, SessionStatus
 
-    tz = timezone.get_current_timezone()
-    rows = [
-        {
-            **r,
-            "who": _person(
-                r["practitioner__first_name"], r["practitioner__last_name"], r["practitioner__username"]
-            ),
-        }
-        for r in Session.objects.filter(
-            location__in=locations, status=SessionStatus.COMPLETED, starts_at__gte=day_start(months[0])
-        )
-        .annotate(month=TruncMonth("starts_at", tzinfo=tz))
-        .values("month", "practitioner__first_name", "practitioner__last_name", "practitioner__username")
-        .annotate(n=Count("id"))
-        .order_by()
+    today = timezone.localdate()
+    start, end = period_bounds(today - dt.timedelta(days=days - 1), today)
+    outcomes = [
+        ("Completed", SessionStatus.COMPLETED),
+        ("No-show", SessionStatus.NO_SHOW),
+        ("Cancelled", SessionStatus.CANCELLED),
     ]
+    rows = list(
+        Session.objects.filter(location__in=locations, starts_at__gte=start, starts_at__lt=end)
+        .values(
+            "practitioner_id", "practitioner__first_name", "practitioner__last_name", "practitioner__username"
+        )
+        .annotate(**{status: Count("id", filter=Q(status=status)) for _, status in outcomes})
+        .order_by("practitioner__last_name", "practitioner__first_name", "practitioner_id")
+    )
     return {
-        "labels": [m.strftime("%b %Y") for m in months],
-        "datasets": _month_series(months, rows, "who", "n"),
+        "labels": [
+            _person(r["practitioner__first_name"], r["practitioner__last_name"], r["practitioner__username"])
+            for r in rows
+        ],
+        "datasets": [{"label": label, "data": [r[status] for r in rows]} for label, status in outcomes],
+        "days": days,
     }
 
 
@@ -537,6 +558,6 @@ def dashboard_data(locations) -> dict:
         "charts": {
             "usage": usage_chart(locations, months),
             "waste": waste_chart(locations, months),
-            "sessions": sessions_chart(locations, months),
+            "sessions": sessions_chart(locations),
         },
     }

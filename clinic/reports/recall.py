@@ -95,24 +95,18 @@ def patients_to_notify(*, lot) -> QuerySet:
     )
 
 
-def treated_count(*, lot, locations=None) -> dict:
-    """Lines and distinct patients for a lot (inside ``locations`` when given). One query."""
+def treated_counts(*, lot, locations) -> dict:
+    """Lines and distinct patients treated with ``lot`` inside ``locations``, and patients
+    treated with it elsewhere (whom the manager does not see). One query."""
     from django.db.models import Count
 
-    qs = treated_with(lot=lot, locations=locations).order_by()
-    return qs.aggregate(lines=Count("id"), patients=Count("record__session__patient_id", distinct=True))
-
-
-def outside_scope_count(*, lot, locations) -> int:
-    """Patients treated with the lot at locations the manager does not work at (not shown)."""
     from treatments.models import ProductLine
 
-    return (
-        ProductLine.objects.filter(lot=lot)
-        .filter(~Q(record__session__location__in=locations))
-        .values("record__session__patient_id")
-        .distinct()
-        .count()
+    inside = Q(record__session__location__in=locations)
+    return ProductLine.objects.filter(lot=lot).aggregate(
+        lines=Count("id", filter=inside),
+        patients=Count("record__session__patient_id", distinct=True, filter=inside),
+        elsewhere=Count("record__session__patient_id", distinct=True, filter=~inside),
     )
 
 

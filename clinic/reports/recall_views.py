@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -136,10 +137,11 @@ def _csv_line(r: dict) -> tuple:
 def recall_lot(request: HttpRequest, pk: int) -> HttpResponse:
     lot = _lot(request, pk)
     locations = location_ids_for(request.user)
-    page = paginate(request, recall.treated_with(lot=lot, locations=locations), per_page=100)
+    counts = recall.treated_counts(lot=lot, locations=locations)
+    paginator = Paginator(recall.treated_with(lot=lot, locations=locations), 100)
+    paginator.count = counts["lines"]  # known from the counts query: no second COUNT
+    page = paginator.get_page(request.GET.get("page"))
     page.object_list = [recall.line_display(r) for r in page.object_list]
-    counts = recall.treated_count(lot=lot, locations=locations)
-    held = services.held_for_lot(lot, locations).count()
     return render(
         request,
         "clinic/reports/recall_lot.html",
@@ -147,8 +149,8 @@ def recall_lot(request: HttpRequest, pk: int) -> HttpResponse:
             "lot": lot,
             "page": page,
             "counts": counts,
-            "elsewhere": recall.outside_scope_count(lot=lot, locations=locations),
-            "held": held,
+            "elsewhere": counts["elsewhere"],
+            "held": services.held_for_lot(lot, locations).count(),
             "form": RecallRunForm(initial={"reason": lot.hold_reason if lot.is_recalled else ""}),
         },
     )

@@ -106,7 +106,7 @@ def test_recall_list_shows_every_patient_treated_at_the_managers_locations(recal
     assert ben["route_label"] == "Topical via open microchannels"
     assert ben["practitioner"] == "Priya Shah"
     assert ben["patient_phone"] == "07700 900123"
-    assert response.context["counts"] == {"lines": 2, "patients": 2}
+    assert response.context["counts"] == {"lines": 2, "patients": 2, "elsewhere": 1}
     assert response.context["elsewhere"] == 1  # Cara, treated in Manchester
     html = response.content.decode()
     assert f"/treatments/patients/{recall_world['ann'].pk}/timeline/" in html

@@ -214,8 +214,13 @@ def test_dashboard_shows_stock_expiry_cold_chain_messages_and_todays_sessions(
     assert usage == {"Serum A": 3, "Serum B": 1}
     waste = dict(zip(ctx["charts"]["waste"]["labels"], ctx["charts"]["waste"]["values"], strict=True))
     assert waste["Broken"] == 120.0 and waste["Drawn but unused"] == 72.0 and waste["Expired"] == 50.0
-    sessions = {d["label"]: d["data"][-1] for d in ctx["charts"]["sessions"]["datasets"]}
-    assert sessions == {"Priya Shah": 1}
+    chart = ctx["charts"]["sessions"]
+    assert chart["labels"] == ["Priya Shah"]  # the other location's session is not counted
+    assert {d["label"]: d["data"] for d in chart["datasets"]} == {
+        "Completed": [1],
+        "No-show": [0],
+        "Cancelled": [1],
+    }
     html = response.content.decode()
     assert 'data-source="chart-usage"' in html and 'id="chart-usage"' in html
     assert "/clinic/outbox/?status=failed" in html
