@@ -106,6 +106,26 @@ def _check_usable(lot: Lot, quantity: int) -> None:
         raise ValidationError(problems)
 
 
+def _check_open_vial_lot(lot: Lot) -> None:
+    """An opened vial serves patients only while its lot may still be used.
+
+    The lot may be "depleted" (every vial opened) and still feed its open vials, so this
+    reads the hold flags rather than the single display status.
+    """
+    if lot.is_recalled:
+        raise ValidationError(f"Lot {lot.lot_number} has been recalled; its open vials cannot be used.")
+    if lot.is_quarantined:
+        raise ValidationError(
+            f"Lot {lot.lot_number} is quarantined ({lot.hold_reason or 'do not use'}); "
+            "its open vials cannot be used until a manager releases it."
+        )
+    if lot.expiry_date < timezone.localdate():
+        raise ValidationError(f"Lot {lot.lot_number} expired on {lot.expiry_date:%d %b %Y}.")
+    problems = lot_clearance_problems(lot)
+    if problems:
+        raise ValidationError(problems)
+
+
 def _check_storage_fits(product: Product, unit: StorageUnit) -> None:
     if unit.min_c < product.min_c or unit.max_c > product.max_c:
         raise ValidationError(
@@ -401,6 +421,7 @@ def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor, reference: str = "
         )
     if volume_ml > vial.volume_left_ml:
         raise ValidationError(f"Only {vial.volume_left_ml} mL is left in this vial.")
+    _check_open_vial_lot(vial.lot)
     before = {"volume_drawn_ml": str(vial.volume_drawn_ml)}
     vial.volume_drawn_ml += volume_ml
     vial.save(update_fields=["volume_drawn_ml"])
