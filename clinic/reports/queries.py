@@ -267,8 +267,9 @@ def todays_sessions_by_practitioner(locations, *, today: dt.date | None = None) 
         )
         .annotate(
             total=Count("id"),
+            booked=Count("id", filter=Q(status=SessionStatus.BOOKED)),
+            in_clinic=Count("id", filter=Q(status__in=[SessionStatus.ARRIVED, SessionStatus.IN_TREATMENT])),
             done=Count("id", filter=Q(status=SessionStatus.COMPLETED)),
-            waiting=Count("id", filter=Q(status__in=[SessionStatus.BOOKED, SessionStatus.ARRIVED])),
             no_show=Count("id", filter=Q(status=SessionStatus.NO_SHOW)),
         )
         .order_by("practitioner__last_name", "practitioner__first_name", "practitioner_id")
@@ -278,7 +279,7 @@ def todays_sessions_by_practitioner(locations, *, today: dt.date | None = None) 
             "practitioner": _person(
                 r["practitioner__first_name"], r["practitioner__last_name"], r["practitioner__username"]
             ),
-            **{k: r[k] for k in ("total", "done", "waiting", "no_show")},
+            **{k: r[k] for k in ("total", "booked", "in_clinic", "done", "no_show")},
         }
         for r in rows
     ]
@@ -466,12 +467,20 @@ def waste_by_reason(rows: list[dict]) -> list[dict]:
     return list(totals.values())
 
 
+# Short labels for chart axes (the tables use the full ones).
+CHART_REASON_LABELS = {
+    "beyond_use": "Beyond use",
+    "drawn_unused": "Drawn, unused",
+    "temperature": "Temperature",
+}
+
+
 def waste_chart(locations, months: list[dt.date]) -> dict:
     """Value wasted per reason over the months (one bar per reason). Two queries."""
     start, end = day_start(months[0]), day_start(month_end(months[-1]) + dt.timedelta(days=1))
     totals = waste_by_reason(waste_rows(locations, start, end))
     return {
-        "labels": [t["reason_label"] for t in totals],
+        "labels": [CHART_REASON_LABELS.get(t["reason"], t["reason_label"]) for t in totals],
         "values": [float(t["value"]) for t in totals],
     }
 

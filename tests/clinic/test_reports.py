@@ -208,12 +208,14 @@ def test_dashboard_shows_stock_expiry_cold_chain_messages_and_todays_sessions(
     assert ctx["stock_value"] == Decimal("1180.00")
     assert [lot.pk for lot in ctx["expiring"]] == [soon.pk] and ctx["expiring_count"] == 1
     assert ctx["notifications"]["failed"] == 1
-    assert ctx["today"] == [{"practitioner": "Priya Shah", "total": 2, "done": 1, "waiting": 1, "no_show": 0}]
+    assert ctx["today"] == [
+        {"practitioner": "Priya Shah", "total": 2, "booked": 1, "in_clinic": 0, "done": 1, "no_show": 0}
+    ]
     # Charts: this month's usage per product, waste value per reason, sessions per practitioner.
     usage = {d["label"]: d["data"][-1] for d in ctx["charts"]["usage"]["datasets"]}
     assert usage == {"Serum A": 3, "Serum B": 1}
     waste = dict(zip(ctx["charts"]["waste"]["labels"], ctx["charts"]["waste"]["values"], strict=True))
-    assert waste["Broken"] == 120.0 and waste["Drawn but unused"] == 72.0 and waste["Expired"] == 50.0
+    assert waste["Broken"] == 120.0 and waste["Drawn, unused"] == 72.0 and waste["Expired"] == 50.0
     chart = ctx["charts"]["sessions"]
     assert chart["labels"] == ["Priya Shah"]  # the other location's session is not counted
     assert {d["label"]: d["data"] for d in chart["datasets"]} == {
