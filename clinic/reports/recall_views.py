@@ -193,7 +193,9 @@ def recall_lot_run(request: HttpRequest, pk: int) -> HttpResponse:
 def recall_messages(request: HttpRequest, pk: int) -> HttpResponse:
     lot = _lot_for_review(request, pk)
     locations = location_ids_for(request.user)
-    held = paginate(request, services.held_for_lot(lot, locations).order_by("pk"), per_page=50)
+    held = paginate(
+        request, services.held_for_lot(lot, locations).select_related("location").order_by("pk"), per_page=50
+    )
     rows = [
         {"n": n, "form": HeldMessageForm(initial={"subject": n.subject, "body": n.body}, prefix=f"m{n.pk}")}
         for n in held.object_list

@@ -305,6 +305,36 @@ def test_a_message_of_another_location_cannot_be_edited_or_cancelled(recall_worl
     assert cara.status == "held"
 
 
+def test_review_page_and_recall_index_query_counts_are_fixed(
+    recall_world, client_for, manager, count_queries
+):
+    lot = recall_world["lot"]
+    lot_recall_prepare(lot=lot, actor=manager, reason="MR-77")
+    client = client_for(manager)
+    urls = [f"/clinic/reports/recall/lots/{lot.pk}/messages/", "/clinic/reports/recall/?lot=R"]
+    before = {}
+    for url in urls:
+        client.get(url)
+        with count_queries() as counted:
+            assert client.get(url).status_code == 200
+        before[url] = counted.count
+    # More held messages for this lot (as a recall of more patients would write), and a second
+    # recall with its own messages.
+    Notification.objects.bulk_create(
+        Notification(
+            kind=KIND_RECALL, channel="email", to_address=f"more{i}@example.com", subject="s", body="b",
+            dedupe_key=f"recall:{lot.pk}:patient:x{i}", status="held", location=lot.storage_unit.location,
+        )
+        for i in range(3)
+    )  # fmt: skip
+    lot_recall_prepare(lot=recall_world["other_lot"], actor=manager, reason="MR-78")
+    assert Notification.objects.filter(kind=KIND_RECALL, status="held").count() == 7
+    for url in urls:
+        with count_queries() as counted:
+            client.get(url)
+        assert counted.count == before[url], url
+
+
 # --- Roles, scope, methods ------------------------------------------------------------------------
 
 
