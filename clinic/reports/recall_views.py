@@ -13,8 +13,10 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
+from clinic.audit import audit_record
 from clinic.exports import csv_response
 from clinic.models import Notification
 from clinic.reports import recall, services
@@ -83,6 +85,12 @@ def recall_search_export(request: HttpRequest) -> HttpResponse:
         product=d["product"], date_from=d["date_from"], date_to=d["date_to"], locations=search.locations()
     )
     name = f"recall-product-{d['product'].pk}-{_stamp(d['date_from'], d['date_to'])}.csv"
+    audit_record(
+        actor=request.user,
+        action="recall.export",
+        obj=d["product"],
+        after={"query": request.GET.urlencode()},
+    )
     return csv_response(name, RECALL_HEADER, (_csv_line(r) for r in qs.iterator(chunk_size=CHUNK)))
 
 
@@ -161,7 +169,9 @@ def recall_lot(request: HttpRequest, pk: int) -> HttpResponse:
 def recall_lot_export(request: HttpRequest, pk: int) -> HttpResponse:
     lot = _lot(request, pk)
     qs = recall.treated_with(lot=lot, locations=location_ids_for(request.user))
-    name = f"recall-{lot.product.name}-{lot.lot_number}.csv".replace(" ", "-").replace("/", "-")
+    name = f"recall-{slugify(lot.product.name)}-{slugify(lot.lot_number)}.csv"
+    # Patients' contact details leave the site: who exported them, and for which lot, is recorded.
+    audit_record(actor=request.user, action="recall.export", obj=lot, location=lot.storage_unit.location)
     return csv_response(name, RECALL_HEADER, (_csv_line(r) for r in qs.iterator(chunk_size=CHUNK)))
 
 

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from clinic.audit import audit_record
 from clinic.exports import csv_response
 from clinic.reports import coldchain as coldchain_report
 from clinic.reports import queries
@@ -306,5 +307,13 @@ def register_export(request: HttpRequest) -> HttpResponse:
     from clinic.reports.register import REGISTER_HEADER, register_csv_row
 
     _, qs, date_from, date_to = _register_rows(request)
+    # Patients' names and treatments leave the site: who took them, and which, is recorded.
+    audit_record(
+        actor=request.user,
+        action="report.register_export",
+        object_type="treatments.productline",
+        object_repr=f"Treatment register {date_from:%Y-%m-%d} to {date_to:%Y-%m-%d}",
+        after={"query": request.GET.urlencode()},
+    )
     rows = (register_csv_row(r) for r in qs.iterator(chunk_size=CHUNK))
     return csv_response(f"treatment-register-{_stamp(date_from, date_to)}.csv", REGISTER_HEADER, rows)

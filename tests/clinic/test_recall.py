@@ -128,6 +128,7 @@ def test_recall_export_streams_the_list(recall_world, client_for, manager):
     assert sorted(r[2] for r in rows[1:]) == ["Ann Archer", "Ben Baker"]
     ann = next(r for r in rows[1:] if r[2] == "Ann Archer")
     assert ann[5] == "ann@example.com" and ann[8] == "R-1" and ann[9] == "1 vial (5.00 mL)"
+    assert AuditEvent.objects.filter(action="recall.export", object_id=str(lot.pk), actor=manager).exists()
 
 
 def test_product_and_period_search_lists_every_lot_of_the_product(recall_world, client_for, manager):

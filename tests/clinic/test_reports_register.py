@@ -9,6 +9,7 @@ import io
 import pytest
 from django.utils import timezone
 
+from clinic.models import AuditEvent
 from clinic.roles import PRACTITIONER
 from products.models import Lot
 from tests.factories import staff
@@ -63,6 +64,7 @@ def test_register_export_streams_the_same_lines(register, client_for, manager):
         ("Ben Baker", "BV-1", "10.00", "Topical via open microchannels"),
         ("Ben Baker", "BV-1", "5.00", "Intradermal injection (nappage)"),
     ]
+    assert AuditEvent.objects.filter(action="report.register_export", actor=manager).count() == 1
 
 
 def test_register_period_filter(register, client_for, manager):
