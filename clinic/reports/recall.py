@@ -8,7 +8,9 @@ export and the notification service all go through it.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 
 from clinic.reports.periods import period_bounds
@@ -80,6 +82,20 @@ def treated_with(
         .values(*LINE_FIELDS)
         .order_by("-record__session__starts_at", "-id")
     )
+
+
+@contextmanager
+def index_friendly_plans():
+    """Run the recall look-up's queries with PostgreSQL costing random reads as cheap (as they
+    are once the tables are cached, and on SSDs). With the default cost the planner scans all
+    treatment records to hash-join a few thousand lines; priced realistically it follows the
+    primary keys, about twice as fast for a lot used in 5 000 treatments. ``SET LOCAL``: this
+    transaction only (the products chart does the same with ``work_mem``)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL random_page_cost = 1.1")
+        yield
 
 
 def patients_to_notify(*, lot) -> QuerySet:
