@@ -394,3 +394,17 @@ def test_a_lot_of_another_location_is_404(recall_world, other_location, client_f
         assert client.post(url, {"reason": "x", "confirm": "on"}).status_code == 404, url
     foreign.refresh_from_db()
     assert not foreign.is_recalled
+
+
+def test_the_lot_page_links_managers_to_the_recall_look_up(client_for, manager, location):
+    from django.urls import reverse
+
+    from products.models import StorageUnit
+    from tests.products.factories import StorageUnitFactory, make_lot
+
+    unit = StorageUnit.objects.filter(location=location).first() or StorageUnitFactory(location=location)
+    lot = make_lot(unit=unit)
+    page = client_for(manager).get(reverse("products:lot_detail", args=[lot.pk])).text
+    assert reverse("reports:recall_lot", args=[lot.pk]) in page
+    unit_page = client_for(manager).get(reverse("products:unit_detail", args=[unit.pk])).text
+    assert f"{reverse('reports:coldchain')}?unit={unit.pk}" in unit_page
