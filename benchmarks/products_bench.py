@@ -26,13 +26,10 @@ import re
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench_products")
-os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench-products"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings_test")
+from _setup import configure, ensure_database  # benchmarks/ is on sys.path as a script
+
+configure("products")
 # Generated files step 5 minutes in wall time; UTC keeps DST from folding two samples together.
 os.environ.setdefault("TIME_ZONE", "UTC")
 
@@ -42,30 +39,6 @@ STEP_MIN = 5
 LOTS = 2000
 IMPORT_LINES = 100_000
 RUNS = 10
-
-
-def ensure_database(url: str) -> None:
-    import dj_database_url
-    import psycopg
-
-    cfg = dj_database_url.parse(url)
-    if "postgresql" not in cfg["ENGINE"]:
-        sys.exit("The benchmark needs PostgreSQL (DATABASE_URL=postgresql://…).")
-    name = cfg["NAME"]
-    if name in {"clinic", "postgres", "test"}:
-        sys.exit(f"Refusing to benchmark in database {name!r}; use a dedicated one such as bench_products.")
-    conninfo = {
-        "host": cfg["HOST"] or "127.0.0.1",
-        "port": cfg["PORT"] or 5432,
-        "user": cfg["USER"] or "postgres",
-    }
-    if cfg.get("PASSWORD"):
-        conninfo["password"] = cfg["PASSWORD"]
-    with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
 
 
 def load(manager, location) -> list:

@@ -27,40 +27,14 @@ import os
 import random
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench_reminders")
-os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench-reminders"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings_test")
+from _setup import configure, ensure_database  # benchmarks/ is on sys.path as a script
+
+configure("reminders")
 
 STEPS = (10_000, 100_000)
 GOAL_SECONDS = 10.0
 BATCH = 10_000
-
-
-def ensure_database(url: str) -> None:
-    import dj_database_url
-    import psycopg
-
-    cfg = dj_database_url.parse(url)
-    if "postgresql" not in cfg["ENGINE"]:
-        sys.exit("The benchmark needs PostgreSQL (DATABASE_URL=postgresql://…).")
-    name = cfg["NAME"]
-    if name in {"clinic", "postgres", "test"}:
-        sys.exit(f"Refusing to benchmark in database {name!r}; use a dedicated one such as bench_reminders.")
-    conninfo = {
-        "host": cfg["HOST"] or "127.0.0.1",
-        "port": cfg["PORT"] or 5432,
-        "user": cfg["USER"] or "postgres",
-    }
-    if cfg.get("PASSWORD"):
-        conninfo["password"] = cfg["PASSWORD"]
-    with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
 
 
 def base_data():
@@ -210,6 +184,14 @@ def main() -> int:
     # The beat runs the maintenance sweep at 09:30 clinic time.
     now = dt.datetime.combine(today, dt.time(9, 30), timezone.get_current_timezone())
     locations, practitioner, template = base_data()
+    if Patient.objects.count() > STEPS[0]:
+        # A previous run left more patients than the first step: start from none, so each
+        # step really measures its own size (the query count must not grow between them).
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE treatments_patient, clinic_notification, clinic_alertmark CASCADE")
+        print("cleared the previous run's patients and notifications")
     results = []
     for target in STEPS:
         print(f"\n{target:,} patients")
