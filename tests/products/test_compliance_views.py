@@ -117,6 +117,10 @@ class TestDashboard:
         _gaps_world(unit, other_unit)
         page = client_for(manager).get("/").content.decode()
         assert "compliance gap" in page and "/products/compliance/" in page
+        # The numbers themselves (the panel's context reaches the template as ``panel``):
+        # six gaps, four of them blocking; three products and two lots in stock not cleared.
+        assert "<strong>6</strong> compliance gaps, <strong>4</strong> blocking use." in page
+        assert "Not cleared: 3 products, 2 lots in stock." in page
 
     def test_the_nav_shows_compliance_to_managers_only(self, client_for, manager, practitioner):
         assert 'href="/products/compliance/"' in client_for(manager).get("/").content.decode()
