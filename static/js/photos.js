@@ -1,6 +1,9 @@
 // Photo pages (no inline scripts: the CSP forbids them).
-// Upload: one row per chosen file (preview, before/after, view, area) named tag-<i>, view-<i>,
+// Upload: one row per chosen file (preview, before/after, view, area) with ids tag-<i>, view-<i>,
 // area-<i> in the order of the file input, plus drag and drop onto the drop zone.
+// A row's field shows the batch choice and follows it until the user changes that field; only
+// then does it get a name and is submitted. An untouched field is not sent, so the server uses
+// the batch choice as it is at submit time (never a stale copy of it).
 // Compare: the view select submits its form; the range input wipes between the two photos.
 (function () {
   "use strict";
@@ -19,8 +22,9 @@
     lab.textContent = label;
     const select = document.createElement("select");
     select.className = "form-select form-select-sm";
-    select.name = name;
     select.id = id;
+    select.setAttribute("data-follows", name.split("-")[0]);
+    select.setAttribute("data-own-name", name);
     choices.forEach(function (choice) {
       const option = document.createElement("option");
       option.value = choice[0];
@@ -82,8 +86,9 @@
         areaLabel.textContent = "Area";
         const areaInput = document.createElement("input");
         areaInput.className = "form-control form-control-sm";
-        areaInput.name = "area-" + i;
         areaInput.id = "area-" + i;
+        areaInput.setAttribute("data-follows", "area");
+        areaInput.setAttribute("data-own-name", "area-" + i);
         areaInput.maxLength = 80;
         areaInput.value = d.area;
         area.append(areaLabel, areaInput);
@@ -96,9 +101,28 @@
         box.append(legend, row);
         rows.appendChild(box);
       });
+      rows.querySelectorAll("[data-follows]").forEach(function (field) {
+        function own() {
+          // The user's own choice for this photo: submit it, stop following the batch choice.
+          field.name = field.getAttribute("data-own-name");
+        }
+        field.addEventListener("change", own);
+        field.addEventListener("input", own);
+      });
+    }
+
+    // A change of the batch choice updates every row field the user has not set themselves.
+    function follow(event) {
+      const source = event.target;
+      if (!source.name || ["tag", "view", "area"].indexOf(source.name) < 0) return;
+      rows.querySelectorAll('[data-follows="' + source.name + '"]').forEach(function (field) {
+        if (!field.name) field.value = source.value;
+      });
     }
 
     input.addEventListener("change", render);
+    form.addEventListener("change", follow);
+    form.addEventListener("input", follow);
 
     const zone = input.closest("[data-photo-drop]");
     if (zone && window.DataTransfer) {

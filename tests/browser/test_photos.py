@@ -124,3 +124,50 @@ def test_photos_dropped_on_the_upload_page_are_uploaded(page, practitioner, loca
     assert "Saved 1 photo of Jane Doe." in page.locator(".messages").inner_text()
     assert Photo.objects.get().view == "close_up"
     assert page.console_errors == []
+
+
+def test_changing_the_batch_choice_after_picking_files_applies_to_every_untouched_photo(
+    page, practitioner, location
+):
+    """Files picked first, then the batch choice set to After: the photos are saved as After."""
+    patient = PatientFactory(location=location, first_name="Jane", last_name="Doe")
+    sign_consent(patient, practitioner, scope_photography=True)
+    session = SessionFactory(patient=patient, practitioner=practitioner, status=SessionStatus.IN_TREATMENT)
+
+    sign_in(page, practitioner.username)
+    page.goto(f"/treatments/photos/sessions/{session.pk}/upload/")
+    choose_files(page, [("IMG_0201.jpg", photo_bytes(8)), ("IMG_0202.jpg", photo_bytes(6))])
+    assert page.locator(".photo-row").count() == 2
+    # The second photo gets its own view; its tag is left to the batch choice.
+    page.locator("#view-1").select_option("left_45")
+    page.locator("#id_tag").select_option("after")
+    page.locator("#id_view").select_option("right_45")
+    # The rows show what will be saved.
+    assert page.locator("#tag-0").input_value() == "after"
+    assert page.locator("#tag-1").input_value() == "after"
+    assert page.locator("#view-0").input_value() == "right_45"
+    assert page.locator("#view-1").input_value() == "left_45"
+    page.get_by_role("button", name="Upload photos").click()
+    page.wait_for_url(f"**/treatments/photos/patients/{patient.pk}/*")
+    assert "Saved 2 photos of Jane Doe." in page.locator(".messages").inner_text()
+
+    saved = list(Photo.objects.filter(session=session).order_by("pk").values_list("tag", "view"))
+    assert saved == [("after", "right_45"), ("after", "left_45")]
+    assert page.console_errors == []
+
+
+def test_a_photo_own_tag_wins_over_a_later_batch_choice(page, practitioner, location):
+    patient = PatientFactory(location=location, first_name="Jane", last_name="Doe")
+    sign_consent(patient, practitioner, scope_photography=True)
+    session = SessionFactory(patient=patient, practitioner=practitioner, status=SessionStatus.IN_TREATMENT)
+
+    sign_in(page, practitioner.username)
+    page.goto(f"/treatments/photos/sessions/{session.pk}/upload/")
+    choose_files(page, [("IMG_0301.jpg", photo_bytes(8))])
+    page.locator("#tag-0").select_option("follow_up")
+    page.locator("#id_tag").select_option("after")
+    assert page.locator("#tag-0").input_value() == "follow_up"
+    page.get_by_role("button", name="Upload photos").click()
+    page.wait_for_url(f"**/treatments/photos/patients/{patient.pk}/*")
+
+    assert Photo.objects.get(session=session).tag == "follow_up"

@@ -92,7 +92,8 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
                 services.PhotoUpload(
                     file=f,
                     filename=f.name,
-                    # Per-file choices come from the rows photos.js adds; without JS, the defaults.
+                    # Per-file choices come from the rows photos.js adds, which submit a field only
+                    # once the user has changed it: absent means "the batch choice" (also without JS).
                     tag=request.POST.get(f"tag-{i}") or defaults["tag"],
                     view=request.POST.get(f"view-{i}") or defaults["view"],
                     area=request.POST.get(f"area-{i}", defaults["area"]),
