@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from clinic.navigation import nav_for
+from clinic.navigation import nav_for, nav_tree
 from clinic.roles import role_of
 
 
@@ -13,8 +13,7 @@ def navigation(request) -> dict:
         items = nav_for(user, request.path)
         context.update(
             {
-                "nav_main": [i for i in items if not i["section"]],
-                "nav_admin": [i for i in items if i["section"] == "Admin"],
+                "nav": nav_tree(items),
                 "current_role": role_of(user),
             }
         )

@@ -27,17 +27,38 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Working hours", "treatments:working_hours_list", "treatments.change_workinghours", "Admin"),
     NavItem("Consents", "treatments:consent_template_list", "treatments.add_consenttemplate", "Admin"),
     # products:
-    NavItem("Stock", "products:stock_overview", "products.view_lot"),
-    NavItem("Cold chain", "products:unit_list", "products.view_storageunit"),
-    NavItem("Excursions", "products:excursion_list", "products.view_excursion"),
-    NavItem("Catalogue", "products:product_list", "products.view_product"),
-    NavItem("Compliance", "products:compliance_dashboard", "products.view_compliance"),
+    NavItem("Stock overview", "products:stock_overview", "products.view_lot", "Stock"),
+    NavItem("Cold chain", "products:unit_list", "products.view_storageunit", "Stock"),
+    NavItem("Excursions", "products:excursion_list", "products.view_excursion", "Stock"),
+    NavItem("Catalogue", "products:product_list", "products.view_product", "Stock"),
+    NavItem("Compliance", "products:compliance_dashboard", "products.view_compliance", "Stock"),
     # end products
     NavItem("Reports", "reports:dashboard", "clinic.view_reports"),
     NavItem("Audit trail", "clinic:audit_list", "clinic.view_auditevent", "Admin"),
     NavItem("Outbox", "clinic:outbox_list", "clinic.view_notification", "Admin"),
     NavItem("Staff", "clinic:staff_list", "clinic.manage_staff", "Admin"),
 )
+
+
+def nav_tree(items: list[dict]) -> list[dict]:
+    """Top-level entries in order; items with a section become one dropdown per section.
+
+    The "Admin" section always comes last (next to the user menu).
+    """
+    tree: list[dict] = []
+    groups: dict[str, dict] = {}
+    for item in items:
+        section = item["section"]
+        if not section:
+            tree.append(item)
+            continue
+        if section not in groups:
+            groups[section] = {"label": section, "children": [], "active": False, "section": section}
+            tree.append(groups[section])
+        groups[section]["children"].append(item)
+        groups[section]["active"] = groups[section]["active"] or item["active"]
+    tree.sort(key=lambda entry: entry.get("section") == "Admin")
+    return tree
 
 
 def nav_for(user, current_path: str) -> list[dict]:

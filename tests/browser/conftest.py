@@ -70,3 +70,9 @@ def assert_accessible(page) -> None:
         + "; ".join(str(n.get("target")) + " " + n.get("failureSummary", "")[:200] for n in v["nodes"][:3])
         for v in serious
     )
+
+
+def nav_to(page, section: str, label: str) -> None:
+    """Open a navigation dropdown and follow one of its links, as a user does."""
+    page.locator("#main-nav").get_by_role("button", name=section, exact=True).click()
+    page.locator("#main-nav").get_by_role("link", name=label, exact=True).click()

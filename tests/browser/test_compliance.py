@@ -10,7 +10,7 @@ import pytest
 
 from products.demo import demo_pdf
 from products.models import Classification, DocumentType, RegulatoryDocument
-from tests.browser.conftest import assert_accessible, sign_in
+from tests.browser.conftest import assert_accessible, nav_to, sign_in
 from tests.products.factories import ProductFactory, StorageUnitFactory, add_document, make_lot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -38,7 +38,7 @@ def _gap_rows(page):
 
 def test_a_manager_uploads_the_missing_documents_and_sees_the_gaps_close(page, manager, gaps, tmp_path):
     sign_in(page, manager.username)
-    page.get_by_role("link", name="Compliance").first.click()
+    nav_to(page, "Stock", "Compliance")
     page.wait_for_url("**/products/compliance/")
     assert_accessible(page)
     ifu_gap = _gap_rows(page).filter(has_text="Kimeravive Exosome Serum has no instructions for use on file.")
@@ -66,7 +66,7 @@ def test_a_manager_uploads_the_missing_documents_and_sees_the_gaps_close(page, m
     page.get_by_role("button", name="Approve for use").click()
     page.wait_for_selector("text=approved for use.")
 
-    page.get_by_role("link", name="Compliance").first.click()
+    nav_to(page, "Stock", "Compliance")
     assert _gap_rows(page).filter(has_text="instructions for use").count() == 0
     assert _gap_rows(page).filter(has_text="not been approved").count() == 0
     coa_gap = _gap_rows(page).filter(has_text="Lot KV-123 has no certificate of analysis on file.")
@@ -82,7 +82,7 @@ def test_a_manager_uploads_the_missing_documents_and_sees_the_gaps_close(page, m
     page.wait_for_selector("text=COA-KV-123")
     assert page.locator("#clearance-problems").count() == 0
     assert page.get_by_role("button", name="Open a vial (opened)").count() == 1
-    page.get_by_role("link", name="Compliance").first.click()
+    nav_to(page, "Stock", "Compliance")
     assert (
         page.locator("#gaps").get_by_text("No gaps: every product and lot in stock is cleared.").count() == 1
     )

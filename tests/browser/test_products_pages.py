@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from products.models import Product, StorageUnit
 from products.services import lot_receive, reading_record, vial_open
-from tests.browser.conftest import assert_accessible, sign_in
+from tests.browser.conftest import assert_accessible, nav_to, sign_in
 from tests.products.factories import add_coa, clear_product
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -66,7 +66,7 @@ def test_manager_pages_are_accessible(page, manager, stock):
 
 def test_a_practitioner_draws_from_an_open_vial_shown_on_the_stock_page(page, practitioner, stock):
     sign_in(page, practitioner.username)
-    page.get_by_role("link", name="Stock").first.click()
+    nav_to(page, "Stock", "Stock overview")
     row = page.get_by_role("row").filter(has_text="HF-1")
     assert "left" in row.inner_text()
     row.get_by_role("link", name="Draw / discard").click()
