@@ -66,10 +66,13 @@ def _time(text: str) -> dt.time:
     return dt.time.fromisoformat(text)
 
 
-def _session(patient, practitioner, room, start, *, status, treatment_type, plan=None, reason="") -> Session:
+def _session(
+    patient, practitioner, room, start, *, status, treatment_type, booked_by=None, plan=None, reason=""
+) -> Session:
     session = Session(
         patient=patient,
         practitioner=practitioner,
+        booked_by=booked_by,
         location=patient.location,
         room=room,
         plan=plan,
@@ -112,6 +115,7 @@ def _setup(locations, users) -> dict[str, list[Room]]:
 def seed(*, locations, users, stdout) -> None:
     rooms = _setup(locations, users)
     if Patient.objects.filter(location__in=locations.values()).exists():
+        _backfill_booked_by(locations=locations, desk=users["frontdesk"])
         stdout.write("  treatments: demo patients already exist; rooms and working hours checked")
         seed_clinical(locations=locations, users=users, stdout=stdout)
         return
@@ -187,6 +191,7 @@ def seed(*, locations, users, stdout) -> None:
                     start,
                     status=SessionStatus.COMPLETED,
                     treatment_type=t.treatment_type,
+                    booked_by=desk,
                     plan=plan,
                 )
             )
@@ -200,6 +205,7 @@ def seed(*, locations, users, stdout) -> None:
                     start,
                     status=SessionStatus.BOOKED,
                     treatment_type=t.treatment_type,
+                    booked_by=desk,
                     plan=plan,
                 )
             )
@@ -249,7 +255,14 @@ def seed(*, locations, users, stdout) -> None:
                 reason = "Patient unwell" if status == SessionStatus.CANCELLED else ""
                 sessions.append(
                     _session(
-                        p, who, room, start, status=status, treatment_type=types[counter % 4], reason=reason
+                        p,
+                        who,
+                        room,
+                        start,
+                        status=status,
+                        treatment_type=types[counter % 4],
+                        booked_by=desk,
+                        reason=reason,
                     )
                 )
 
@@ -274,7 +287,15 @@ def seed(*, locations, users, stdout) -> None:
         start = _at(today, *SLOTS[i])
         status = SessionStatus.COMPLETED if start + dt.timedelta(minutes=45) < now else SessionStatus.BOOKED
         kept.append(
-            _session(p, mcr, rooms["manchester"][i % 2], start, status=status, treatment_type=types[i % 4])
+            _session(
+                p,
+                mcr,
+                rooms["manchester"][i % 2],
+                start,
+                status=status,
+                treatment_type=types[i % 4],
+                booked_by=desk,
+            )
         )
 
     created = Session.objects.bulk_create(kept)
@@ -312,6 +333,20 @@ def seed(*, locations, users, stdout) -> None:
     seed_clinical(locations=locations, users=users, stdout=stdout)
 
 
+def _backfill_booked_by(*, locations, desk) -> None:
+    """Demo sessions seeded before ``booked_by`` was set: take it from their "booked" history row.
+
+    Only sessions whose booking the front desk account recorded, and only where it is still
+    empty, so a second run (or a real booking) is left alone.
+    """
+    Session.objects.filter(
+        location__in=locations.values(),
+        booked_by__isnull=True,
+        changes__kind=SessionChange.Kind.BOOKED,
+        changes__changed_by=desk,
+    ).update(booked_by=desk)
+
+
 def seed_scale(*, n: int, locations, users, stdout) -> None:
     """Add n patients with about ten sessions each (bulk), for load tests and benchmarks."""
     if n <= 0:
@@ -319,6 +354,7 @@ def seed_scale(*, n: int, locations, users, stdout) -> None:
     rng = random.Random(n)
     today = timezone.localdate()
     now = timezone.now()
+    desk = users["frontdesk"]
     codes = sorted(locations)
     staff_at = {
         "marylebone": [users["practitioner"], users["nurse"]],
@@ -402,6 +438,7 @@ def seed_scale(*, n: int, locations, users, stdout) -> None:
                                 start,
                                 status=status,
                                 treatment_type=kind,
+                                booked_by=desk,
                                 reason=reason,
                             )
                         )
@@ -422,6 +459,7 @@ def seed_scale(*, n: int, locations, users, stdout) -> None:
                             start,
                             status=done,
                             treatment_type=plan.treatment_type,
+                            booked_by=desk,
                             plan=plan,
                         )
                     )

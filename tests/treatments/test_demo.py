@@ -9,7 +9,15 @@ from django.utils import timezone
 
 from clinic import demo as clinic_demo
 from treatments import demo
-from treatments.models import Patient, PlanPhase, Session, SessionStatus, TreatmentPlan, WorkingHours
+from treatments.models import (
+    Patient,
+    PlanPhase,
+    Session,
+    SessionChange,
+    SessionStatus,
+    TreatmentPlan,
+    WorkingHours,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +71,33 @@ def test_seed_scale_adds_patients_with_about_ten_sessions_each(clinic):
     plan.refresh_progress()
     assert (plan.next_due_on, plan.completed_sessions) == stored  # bulk progress matches the rule
     assert Patient.objects.search(Patient.objects.last().last_name[:4]).exists()
+
+
+def test_every_demo_session_names_who_booked_it_as_its_history_does(clinic):
+    """The session page's "Booked by" and its History's "Booked … by" agree (both the front desk)."""
+    locations, users = clinic
+    demo.seed(locations=locations, users=users, stdout=io.StringIO())
+    desk = users["frontdesk"]
+    assert not Session.objects.filter(booked_by__isnull=True).exists()
+    assert set(Session.objects.values_list("booked_by", flat=True)) == {desk.pk}
+    booked = SessionChange.objects.filter(kind=SessionChange.Kind.BOOKED)
+    assert set(booked.values_list("changed_by", flat=True)) == {desk.pk}
+
+
+def test_a_second_run_fills_in_who_booked_sessions_seeded_without_it(clinic):
+    locations, users = clinic
+    demo.seed(locations=locations, users=users, stdout=io.StringIO())
+    Session.objects.update(booked_by=None)  # as seeded before booked_by was set
+    counts = Session.objects.count(), SessionChange.objects.count()
+
+    demo.seed(locations=locations, users=users, stdout=io.StringIO())
+
+    assert not Session.objects.filter(booked_by__isnull=True).exists()
+    assert (Session.objects.count(), SessionChange.objects.count()) == counts
+
+
+def test_scale_sessions_name_who_booked_them(clinic):
+    locations, users = clinic
+    demo.seed_scale(n=20, locations=locations, users=users, stdout=io.StringIO())
+    assert Session.objects.exists()
+    assert set(Session.objects.values_list("booked_by", flat=True)) == {users["frontdesk"].pk}
