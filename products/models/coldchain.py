@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
@@ -234,7 +235,19 @@ class Excursion(models.Model):
         return self.back_in_range_at or (None if self.is_open else self.last_out_at)
 
     @property
+    def is_ongoing(self) -> bool:
+        """Still out of range: open and no reading back inside the range yet."""
+        return self.is_open and self.back_in_range_at is None
+
+    @property
     def duration(self):
+        """How long the unit was out of range; while that lasts, the time elapsed so far.
+
+        (``last_out_at`` is only the last reading outside: for an excursion still under way
+        it would say 0 min for one that started hours ago with a single reading.)
+        """
+        if self.is_ongoing:
+            return max(timezone.now() - self.started_at, dt.timedelta(0))
         return (self.back_in_range_at or self.last_out_at) - self.started_at
 
     @property

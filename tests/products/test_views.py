@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -347,6 +348,37 @@ class TestColdChainPages:
         assert c.post(f"/products/excursions/{excursion.pk}/", {**review, "save": "1"}).status_code == 403
         c.post(f"/products/excursions/{excursion.pk}/addendum/", {"text": "Alarm tested"})
         assert "Alarm tested" in c.get(f"/products/excursions/{excursion.pk}/").text
+
+    def test_an_excursion_still_out_of_range_shows_the_time_elapsed_so_far(self, client_for, manager, unit):
+        # One reading outside the range, three hours ago, none since: it has lasted three hours
+        # (not "0 min", the span between its first and last readings).
+        now = timezone.now().replace(microsecond=0)
+        reading_record(
+            unit=unit,
+            actor=manager,
+            temperature_c=Decimal("10"),
+            taken_at=now - dt.timedelta(hours=3, minutes=5),
+        )
+        excursion = Excursion.objects.get()
+        assert excursion.is_ongoing
+        assert dt.timedelta(hours=3, minutes=5) <= excursion.duration < dt.timedelta(hours=3, minutes=7)
+        c = client_for(manager)
+        listing = c.get("/products/excursions/").text
+        assert re.search(r"3 h [56] min so far \(ongoing\)", listing)
+        assert "0 min" not in listing
+        detail = c.get(f"/products/excursions/{excursion.pk}/").text
+        assert re.search(r"3 h [56] min so far \(ongoing: still out of range\)", detail)
+        # Back in range: the duration stops at the first reading inside it, no longer "ongoing".
+        reading_record(
+            unit=unit,
+            actor=manager,
+            temperature_c=Decimal("5"),
+            taken_at=now - dt.timedelta(hours=1),
+        )
+        excursion.refresh_from_db()
+        assert not excursion.is_ongoing and excursion.duration == dt.timedelta(hours=2, minutes=5)
+        listing = c.get("/products/excursions/").text
+        assert "2 h 5 min" in listing and "ongoing" not in listing
 
     def test_closing_without_decisions_explains_what_is_missing(self, client_for, manager, unit, lot):
         reading_record(unit=unit, actor=manager, temperature_c=Decimal("10"))
