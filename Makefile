@@ -31,12 +31,13 @@ var/secret_key:
 
 # Sets up and runs the site: web on http://127.0.0.1:8000, Celery worker and beat.
 run: venv var/secret_key
-	@export DEBUG=false HTTPS=false SECRET_KEY="$$(cat var/secret_key)" PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	@export DEBUG=false HTTPS=false SECRET_KEY="$$(cat var/secret_key)" PATH="$(CURDIR)/$(BIN):$$PATH" \
+	  WEB_PORT="$${WEB_PORT:-8000}"; export SITE_URL="$${SITE_URL:-http://127.0.0.1:$$WEB_PORT}"; \
 	$(BIN)/python manage.py migrate --noinput -v 0; \
 	$(BIN)/python manage.py collectstatic --noinput -v 0; \
 	$(BIN)/python manage.py seed_demo --if-empty; \
 	echo ""; \
-	echo "  Site:   http://127.0.0.1:8000"; \
+	echo "  Site:   $$SITE_URL"; \
 	echo "  Logins: frontdesk / practitioner / manager, password exosome-demo-2026"; \
 	echo ""; \
 	if $(BIN)/python -m clinic.redis_check; then \

@@ -19,6 +19,10 @@ from clinic.env import env_bool, env_int, env_int_list, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+try:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"VAR_DIR={str(VAR_DIR)!r} cannot be created: {exc.strerror}.") from None
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -348,5 +352,7 @@ LOGGING = {
     "loggers": {
         "axes": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.security": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # 403/404 answers are expected traffic (role and location checks); errors still log.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

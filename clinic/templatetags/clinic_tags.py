@@ -42,3 +42,10 @@ def status_badge(status: str, label: str | None = None, tone: str | None = None)
         "label": label or str(status).replace("_", " ").capitalize(),
         "tone": tone or BADGES.get(str(status), "secondary"),
     }
+
+
+@register.filter
+def code_label(code: str) -> str:
+    """'excursion.opened' → 'Excursion opened', 'reminder.appointment' → 'Reminder appointment'."""
+    words = str(code).replace(".", " ").replace("_", " ").split()
+    return " ".join(words).capitalize() if words else ""
