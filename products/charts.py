@@ -12,7 +12,7 @@ import math
 
 from django.db import connection, models, transaction
 from django.db.models import Avg, Count, Max, Min
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, Greatest, Least, TruncDate
 from django.utils import timezone
 
 from products.models import StorageUnit, TemperatureReading
@@ -89,7 +89,13 @@ def temperature_series(unit: StorageUnit, *, start: dt.datetime, end: dt.datetim
 
 
 def daily_extremes(unit: StorageUnit, *, days: int = 14) -> list[dict]:
-    """Daily min/max (local days), newest first, computed in the database."""
+    """Daily min/max (local days), newest first, computed in the database.
+
+    A manual check also records the thermometer's minimum and maximum since the last check:
+    the day's extremes are the least of every current *and* recorded minimum (greatest of
+    every current and recorded maximum), as ``TemperatureReading.lowest``/``highest`` do per
+    reading. Coalesce, because LEAST/GREATEST are NULL with a NULL argument on SQLite.
+    """
     since = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(
         days=days - 1
     )
@@ -97,6 +103,10 @@ def daily_extremes(unit: StorageUnit, *, days: int = 14) -> list[dict]:
         TemperatureReading.objects.filter(storage_unit=unit, taken_at__gte=since)
         .annotate(day=TruncDate("taken_at", tzinfo=timezone.get_current_timezone()))
         .values("day")
-        .annotate(lo=Min("temperature_c"), hi=Max("temperature_c"), n=Count("id"))
+        .annotate(
+            lo=Min(Least("temperature_c", Coalesce("min_c", "temperature_c"))),
+            hi=Max(Greatest("temperature_c", Coalesce("max_c", "temperature_c"))),
+            n=Count("id"),
+        )
         .order_by("-day")
     )

@@ -71,6 +71,56 @@ class TestChart:
             (Decimal("5.0"), Decimal("5.0"), 1),
         ]
 
+    def test_daily_extremes_include_the_min_and_max_recorded_with_a_manual_check(
+        self, client_for, manager, unit, count_queries
+    ):
+        now = timezone.localtime().replace(hour=12, minute=0, second=0, microsecond=0)
+        TemperatureReading.objects.create(
+            storage_unit=unit,
+            taken_at=now,
+            temperature_c=Decimal("9.8"),
+            min_c=Decimal("6.10"),
+            max_c=Decimal("11.40"),
+            source="manual",
+        )
+        TemperatureReading.objects.create(
+            storage_unit=unit,
+            taken_at=now - dt.timedelta(hours=1),
+            temperature_c=Decimal("7.0"),
+            source="logger",
+        )
+        # Yesterday: a recorded minimum only (no maximum), below the current reading.
+        TemperatureReading.objects.create(
+            storage_unit=unit,
+            taken_at=now - dt.timedelta(days=1),
+            temperature_c=Decimal("5.0"),
+            min_c=Decimal("2.5"),
+            source="manual",
+        )
+        assert [(d["lo"], d["hi"], d["n"]) for d in daily_extremes(unit)] == [
+            (Decimal("6.10"), Decimal("11.40"), 2),
+            (Decimal("2.50"), Decimal("5.00"), 1),
+        ]
+        c = client_for(manager)
+        page = c.get(f"/products/units/{unit.pk}/").text
+        assert "<td>6.1 °C</td><td>11.4 °C</td><td>2</td>" in page
+        assert "<td>2.5 °C</td><td>5.0 °C</td><td>1</td>" in page
+        # Still one aggregate query, whatever the number of days and readings.
+        with count_queries() as few:
+            daily_extremes(unit)
+        for day in range(2, 10):
+            TemperatureReading.objects.create(
+                storage_unit=unit,
+                taken_at=now - dt.timedelta(days=day),
+                temperature_c=Decimal("5.0"),
+                min_c=Decimal("4.0"),
+                max_c=Decimal("6.0"),
+                source="manual",
+            )
+        with count_queries() as many:
+            assert len(daily_extremes(unit)) == 10
+        assert few.count == many.count == 1
+
 
 class TestAdmin:
     @pytest.mark.parametrize(
