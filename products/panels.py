@@ -16,7 +16,11 @@ def stock_panel(user) -> dict:
     )
     quarantined = lots.filter(is_quarantined=True, is_recalled=False, quantity_on_hand__gt=0).count()
     expiring = list(
-        lots.usable().filter(expiry_date__lte=expiring_soon_cutoff()).fefo().select_related("product")[:5]
+        lots.usable()
+        .filter(expiry_date__lte=expiring_soon_cutoff())
+        .with_clearance()
+        .fefo()
+        .select_related("product")[:5]
     )
     excursions = list(Excursion.objects.for_user(user).open().select_related("storage_unit__location")[:5])
     return {

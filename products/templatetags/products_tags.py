@@ -6,17 +6,32 @@ from django import template
 from django.utils import timezone
 
 from products.models import LotStatus
-from products.models.stock import STATUS_TONES
+from products.models.stock import STATUS_TONES, UNUSABLE
 
 register = template.Library()
 
 
-@register.inclusion_tag("includes/badge.html")
-def lot_badge(lot_or_status) -> dict:
-    """The status badge of a lot (or a status code), the same colours on every page."""
-    code = getattr(lot_or_status, "status", lot_or_status)
+@register.inclusion_tag("products/includes/lot_badge.html")
+def lot_badge(lot_or_status, cleared=None) -> dict:
+    """The status badge of a lot (or a status code), the same colours on every page.
+
+    A lot not cleared for use (regulatory clearance: ``cleared`` False, or the lot's
+    ``is_cleared`` from ``Lot.objects.with_clearance()``) is never labelled "Available" or
+    "Expiring soon": it shows "Not cleared" instead. A status that already forbids use
+    (expired, quarantined...) keeps its badge, with "Not cleared" beside it.
+    """
+    if isinstance(lot_or_status, str):
+        code = lot_or_status
+    else:
+        # The SQL twin when the list annotated it, else the Python rule.
+        code = getattr(lot_or_status, "status_code", None) or lot_or_status.status
+        if cleared is None:
+            cleared = getattr(lot_or_status, "is_cleared", None)
     status = LotStatus(code)
-    return {"label": status.label, "tone": STATUS_TONES[status]}
+    not_cleared = cleared is False
+    if not_cleared and status not in UNUSABLE:
+        return {"label": "Not cleared", "tone": "danger", "also_not_cleared": False}
+    return {"label": status.label, "tone": STATUS_TONES[status], "also_not_cleared": not_cleared}
 
 
 @register.filter

@@ -7,7 +7,7 @@ import datetime as dt
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,6 +17,7 @@ from clinic.scoping import get_for_user_or_404
 from clinic.tables import paginate, sort_queryset
 from products import services
 from products.charts import DEFAULT_RANGE, RANGES, daily_extremes, temperature_series
+from products.compliance import cleared_condition, lot_documents_condition
 from products.forms import AddendumForm, ExcursionReviewForm, ImportForm, ReadingForm
 from products.models import Excursion, StorageUnit
 from products.views.stock import _errors, _locations
@@ -81,7 +82,10 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "recent": recent,
             "daily": daily_extremes(unit),
             "gaps": gaps[:20],
-            "lots": unit.lots.filter(quantity_on_hand__gt=0).with_status().select_related("product")[:50],
+            "lots": unit.lots.filter(quantity_on_hand__gt=0)
+            .with_status()
+            .with_clearance()
+            .select_related("product")[:50],
             "imports": unit.imports.select_related("imported_by")[:5],
         },
     )
@@ -172,7 +176,17 @@ def excursion_detail(request: HttpRequest, pk: int) -> HttpResponse:
     excursion = get_for_user_or_404(
         Excursion.objects.select_related("storage_unit__location", "reviewed_by"), request.user, pk=pk
     )
-    held = list(excursion.lots.select_related("lot__product", "lot__storage_unit"))
+    held = list(
+        excursion.lots.select_related("lot__product", "lot__storage_unit").annotate(
+            lot_is_cleared=ExpressionWrapper(
+                cleared_condition(product_ref="lot__product", prefix="lot__product__")
+                & lot_documents_condition(lot_ref="lot"),
+                output_field=BooleanField(),
+            )
+        )
+    )
+    for item in held:  # the held lots' badges say "Not cleared" rather than "Available"
+        item.lot.is_cleared = item.lot_is_cleared
     can_review = request.user.has_perm("products.review_excursion")
     form = None
     if excursion.is_open and can_review:

@@ -212,6 +212,8 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("uploaded_by", "superseded_by")
         .order_by("doc_type", "-uploaded_at", "-pk")
     )
+    clearance_problems = lot_clearance_problems(lot)
+    lot.is_cleared = not clearance_problems  # the status badge says "Not cleared", not "Available"
     return render(
         request,
         "products/lot_detail.html",
@@ -223,7 +225,7 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "excursions": excursions,
             "documents": [d for d in documents if d.superseded_by_id is None],
             "superseded_documents": [d for d in documents if d.superseded_by_id is not None],
-            "clearance_problems": lot_clearance_problems(lot),
+            "clearance_problems": clearance_problems,
         },
     )
 
@@ -332,7 +334,7 @@ def lot_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if not request.user.has_perm(permission):
         raise PermissionDenied
     lot = get_for_user_or_404(
-        Lot.objects.select_related("product", "storage_unit__location"), request.user, pk=pk
+        Lot.objects.with_clearance().select_related("product", "storage_unit__location"), request.user, pk=pk
     )
     kwargs = {"units": _units(request.user).exclude(pk=lot.storage_unit_id)} if action == "transfer" else {}
     form = form_class(request.POST or None, **kwargs)
