@@ -218,6 +218,14 @@ STATUS_TONES = {
 }
 
 
+def _status_label(value: str) -> str:
+    """The label of a stored session status; an unknown value is shown as it is rather than lost."""
+    try:
+        return SessionStatus(value).label
+    except ValueError:
+        return value
+
+
 class SessionChange(models.Model):
     """History of a session: booked, rescheduled and every status change, with who and why."""
 
@@ -251,3 +259,13 @@ class SessionChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} {self.kind} {self.changed_at:%Y-%m-%d %H:%M}"
+
+    # The status fields have no ``choices`` (a status change row keeps whatever was stored),
+    # so these give the label staff read ("In treatment", not "in_treatment").
+    @property
+    def from_status_label(self) -> str:
+        return _status_label(self.from_status)
+
+    @property
+    def to_status_label(self) -> str:
+        return _status_label(self.to_status)

@@ -92,11 +92,11 @@ def _ensure_photography_consent(patient: Patient, session: Session) -> bool:
         return False
     template = ConsentTemplate.current(session.treatment_type)
     if template is None:
-        label = TreatmentType(session.treatment_type).label.lower()
+        label = TreatmentType(session.treatment_type).label
         template = consent_template_publish(
             actor=None,
             treatment_type=session.treatment_type,
-            title=f"Consent to {label} with exosomes",
+            title=f"Consent to treatment with exosomes ({label})",
             body=(
                 "What the treatment involves, its expected effects and risks (redness, swelling, "
                 "bruising), the alternatives, and aftercare. The evidence for exosome treatments is "

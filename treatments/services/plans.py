@@ -59,7 +59,8 @@ def plan_create(
         .exists()
     ):
         raise ValidationError(
-            f"{patient} already has an active {template.get_treatment_type_display().lower()} plan; "
+            f"{patient} already has an active plan for this treatment type "
+            f"({template.get_treatment_type_display()}); "
             "stop it before starting another."
         )
     plan = TreatmentPlan(

@@ -114,7 +114,8 @@ def _check_gates(*, session: Session, screening_confirmed: bool, consent_checked
         consent = treatment_consent_for(patient, session.treatment_type)
         if consent is None:
             problems.append(
-                f"{patient}'s consent does not cover {TreatmentType(session.treatment_type).label.lower()}: "
+                f"{patient}'s consent does not cover this treatment type "
+                f"({TreatmentType(session.treatment_type).label}): "
                 "the patient must sign that consent first."
             )
     screening = Screening.objects.filter(session=session).order_by("-answered_at", "-pk").first()
