@@ -97,6 +97,11 @@ class ReceiveForm(forms.Form):
     quantity = forms.IntegerField(label="Vials received", min_value=1)
     storage_unit = forms.ModelChoiceField(queryset=StorageUnit.objects.none())
     gtin = forms.CharField(label="GTIN", max_length=14, required=False)
+    record_gtin = forms.BooleanField(
+        label="Record this GTIN on the chosen product",
+        required=False,
+        help_text="When the product has no GTIN in the catalogue yet: later scans then find it.",
+    )
     serial = forms.CharField(max_length=40, required=False)
     manufactured_on = forms.DateField(widget=DateInput, required=False)
     supplier_reference = forms.CharField(max_length=80, required=False, label="Supplier reference / invoice")
@@ -134,6 +139,15 @@ class ReceiveForm(forms.Form):
         super().__init__(data, **kwargs)
         self.fields["product"].queryset = products
         self.fields["storage_unit"].queryset = units
+        self._name_record_gtin(data, products)
+
+    def _name_record_gtin(self, data, products) -> None:
+        """Say which GTIN goes on which product, once both are known."""
+        if data is None or not data.get("gtin") or not str(data.get("product", "")).isdigit():
+            return
+        chosen = products.filter(pk=data["product"]).first()
+        if chosen is not None and not chosen.gtin:
+            self.fields["record_gtin"].label = f"Record GTIN {data['gtin']} on {chosen.name}"
 
     def _fill_from_scan(self, data, products) -> None:
         s = self.scanned
@@ -158,11 +172,26 @@ class ReceiveForm(forms.Form):
             self.add_error("lot_number", "Enter the lot number or scan the barcode.")
         if not data.get("expiry_date"):
             self.add_error("expiry_date", "Enter the expiry date.")
-        if not data.get("product"):
-            if data.get("gtin"):
-                self.add_error("product", f"No product in the catalogue has GTIN {data['gtin']}; choose it.")
+        product, gtin = data.get("product"), data.get("gtin")
+        if not product:
+            if gtin:
+                self.add_error(
+                    "product",
+                    f"No product in the catalogue has GTIN {gtin}; choose it. If it has no GTIN yet, "
+                    "tick “Record this GTIN on the chosen product” to add this one to the catalogue.",
+                )
             else:
                 self.add_error("product", "Choose the product.")
+        elif gtin and product.gtin and gtin.zfill(14) != product.gtin:
+            # Another product's box, or a typo: never file a lot under the wrong product.
+            self.add_error(
+                "gtin",
+                f"The scanned GTIN {gtin} is not {product.name}'s: the catalogue has {product.gtin} for it. "
+                f"Check that the box is {product.name}; if it is, correct the product's GTIN in the "
+                "catalogue (or clear this field).",
+            )
+        elif not (gtin and not product.gtin):
+            data["record_gtin"] = False  # nothing to record
         manufactured, expiry = data.get("manufactured_on"), data.get("expiry_date")
         if manufactured and expiry and manufactured >= expiry:
             self.add_error("manufactured_on", "The manufacture date must be before the expiry.")

@@ -163,8 +163,13 @@ def lot_receive(
     logger_ok: bool | None = None,
     packaging_intact: bool = True,
     certificate_concentration_per_ml: Decimal | None = None,
+    record_gtin: bool = False,
 ) -> Lot:
-    """Book a delivered lot into a storage unit; doubtful condition on receipt quarantines it."""
+    """Book a delivered lot into a storage unit; doubtful condition on receipt quarantines it.
+
+    ``record_gtin``: the scanned GTIN also goes on a product that has none yet (through
+    ``product_save``, audited, in the same transaction), so the next scan finds the product.
+    """
     _positive(quantity)
     lot_number = lot_number.strip()
     if not lot_number:
@@ -178,7 +183,16 @@ def lot_receive(
             f"This lot expired on {expiry_date:%d %b %Y}; it cannot be received into stock."
         )
     if gtin and product.gtin and gtin.zfill(14) != product.gtin:
-        raise ValidationError(f"The scanned GTIN {gtin} is not {product}'s ({product.gtin}).")
+        raise ValidationError(
+            f"The scanned GTIN {gtin} is not {product}'s ({product.gtin}): check the box and the product."
+        )
+    if record_gtin and gtin and not product.gtin:
+        from products.services.catalogue import product_save
+
+        product = Product.objects.select_for_update().get(pk=product.pk)
+        if not product.gtin:
+            product.gtin = gtin
+            product_save(product=product, actor=actor)
     _check_storage_fits(product, storage_unit)
     if Lot.objects.filter(product=product, lot_number=lot_number).exists():
         raise ValidationError(f"Lot {lot_number} of {product} has already been received.")

@@ -257,6 +257,7 @@ def lot_receive(request: HttpRequest) -> HttpResponse:
                 logger_ok=d["logger_ok"],
                 packaging_intact=d["packaging_intact"],
                 certificate_concentration_per_ml=d["certificate_concentration_per_ml"],
+                record_gtin=d["record_gtin"],
             )
         except ValidationError as exc:
             form.add_error(None, _errors(exc))

@@ -180,6 +180,60 @@ class TestReceive:
         assert "No product in the catalogue has GTIN 04006381333931" in response.text
         assert 'value="Z9"' in response.text and not Lot.objects.exists()
 
+    def test_an_unknown_gtin_can_be_recorded_on_the_chosen_product(self, client_for, manager, unit):
+        from clinic.models import AuditEvent
+
+        bare = ProductFactory(name="Plain Serum")
+        assert bare.gtin == ""
+        c = client_for(manager)
+        first = c.post(self.url, self.form(unit, lot_number="(01)04006381333931(17)301231(10)Z9"))
+        assert "Record this GTIN on the chosen product" in first.text
+        # The manager picks the product (the form now holds lot Z9, the expiry and the GTIN) and ticks.
+        again = self.form(
+            unit, lot_number="Z9", expiry_date="2030-12-31", gtin="04006381333931", product=bare.pk
+        )
+        shown = c.post(self.url, {**again, "quantity": "0"})
+        assert "Record GTIN 04006381333931 on Plain Serum" in shown.text
+        response = c.post(self.url, {**again, "record_gtin": "on"})
+        lot = Lot.objects.get(lot_number="Z9")
+        assert response.status_code == 302 and lot.product == bare and lot.gtin == "04006381333931"
+        bare.refresh_from_db()
+        assert bare.gtin == "04006381333931"
+        event = AuditEvent.objects.get(action="product.update")
+        assert event.actor == manager
+        # The next scan of that box finds the product by itself.
+        c.post(self.url, self.form(unit, lot_number="(01)04006381333931(17)301231(10)Z10"))
+        assert Lot.objects.get(lot_number="Z10").product == bare
+
+    def test_an_unknown_gtin_is_accepted_without_recording_it(self, client_for, manager, unit):
+        bare = ProductFactory(name="Plain Serum")
+        form = self.form(
+            unit, lot_number="Z9", expiry_date="2030-12-31", gtin="04006381333931", product=bare.pk
+        )
+        response = client_for(manager).post(self.url, form)
+        assert response.status_code == 302
+        assert Lot.objects.get(lot_number="Z9").gtin == "04006381333931"
+        bare.refresh_from_db()
+        assert bare.gtin == ""
+
+    def test_a_gtin_of_another_product_is_refused_clearly(self, client_for, manager, unit, product):
+        form = self.form(
+            unit,
+            lot_number="Z9",
+            expiry_date="2030-12-31",
+            gtin="04006381333931",
+            product=product.pk,
+            record_gtin="on",
+        )
+        response = client_for(manager).post(self.url, form)
+        assert response.status_code == 200 and not Lot.objects.exists()
+        assert (
+            f"The scanned GTIN 04006381333931 is not {product.name}&#x27;s: the catalogue has {GTIN} for it."
+            in response.text
+        )
+        product.refresh_from_db()
+        assert product.gtin == GTIN
+
     def test_an_unreadable_scan_is_explained(self, client_for, manager, unit):
         response = client_for(manager).post(self.url, self.form(unit, lot_number="(01)09506000134353(10)A"))
         assert "The scan could not be read" in response.text and "check digit" in response.text
