@@ -75,4 +75,7 @@ def assert_accessible(page) -> None:
 def nav_to(page, section: str, label: str) -> None:
     """Open a navigation dropdown and follow one of its links, as a user does."""
     page.locator("#main-nav").get_by_role("button", name=section, exact=True).click()
-    page.locator("#main-nav").get_by_role("link", name=label, exact=True).click()
+    # Wait for the new page: assertions such as .count() do not wait, and would otherwise
+    # read the page we are leaving.
+    with page.expect_navigation(wait_until="load"):
+        page.locator("#main-nav").get_by_role("link", name=label, exact=True).click()
