@@ -18,6 +18,7 @@ from products.models import (
 )
 from products.models.coldchain import Decision
 from products.models.stock import WasteReason
+from products.services.catalogue import PRODUCT_FIELDS, UNIT_FIELDS
 from products.services.excursions import REVIEW_FIELDS
 from products.services.readings import DATE_FORMAT_CHOICES
 
@@ -38,43 +39,13 @@ class DateTimeInput(forms.DateTimeInput):
 class ProductForm(forms.ModelForm):
     class Meta:
         model = Product
-        fields = [
-            "name",
-            "manufacturer",
-            "supplier",
-            "gtin",
-            "source",
-            "format",
-            "storage_min_c",
-            "storage_max_c",
-            "vial_volume_ml",
-            "concentration_per_ml",
-            "diluent",
-            "diluent_volume_ml",
-            "use_within_hours",
-            "route_topical",
-            "route_intradermal",
-            "route_scalp",
-            "areas",
-            "periorbital_suitable",
-            "unit_cost",
-            "is_active",
-        ]
+        fields = list(PRODUCT_FIELDS)
 
 
 class StorageUnitForm(forms.ModelForm):
     class Meta:
         model = StorageUnit
-        fields = [
-            "location",
-            "name",
-            "kind",
-            "min_c",
-            "max_c",
-            "logger_id",
-            "calibration_expires_on",
-            "is_active",
-        ]
+        fields = list(UNIT_FIELDS)
         widgets = {"calibration_expires_on": DateInput}
 
     def __init__(self, *args, locations, **kwargs):

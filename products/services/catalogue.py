@@ -7,6 +7,8 @@ from django.db import transaction
 from clinic.audit import audit_record, snapshot
 from products.models import Product, StorageUnit
 
+# The fields a manager edits; the forms use these lists too, so every edited field is in
+# the audit row's before/after.
 PRODUCT_FIELDS = (
     "name",
     "manufacturer",
@@ -21,6 +23,10 @@ PRODUCT_FIELDS = (
     "diluent",
     "diluent_volume_ml",
     "use_within_hours",
+    "route_topical",
+    "route_intradermal",
+    "route_scalp",
+    "areas",
     "periorbital_suitable",
     "unit_cost",
     "is_active",
