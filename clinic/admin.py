@@ -19,6 +19,8 @@ class StaffProfileAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by services (audit, ledger, readings): never added, edited or deleted by hand."""
+
     def has_add_permission(self, request) -> bool:
         return False
 

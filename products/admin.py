@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from clinic.admin import ReadOnlyAdmin
 from products.models import (
     Excursion,
     ExcursionAddendum,
@@ -15,19 +16,6 @@ from products.models import (
     TemperatureReading,
     VialDraw,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by services (the ledger, readings, addenda): never edited by hand."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Product)

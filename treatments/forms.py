@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from treatments.models import ContactAttempt, Patient, ProtocolTemplate, TreatmentType, WorkingHours
+from treatments.services.plans import TEMPLATE_FIELDS
 
 DURATIONS = [(m, f"{m} minutes") for m in (15, 30, 45, 60, 75, 90, 120)]
 
@@ -62,7 +63,22 @@ class PatientForm(forms.ModelForm):
         self.fields["confirm_duplicate"].widget = forms.CheckboxInput()
 
 
-class BookingForm(forms.Form):
+class SlotForm(forms.Form):
+    """Shared by booking and rescheduling: who, where and when, in the clinic's time zone."""
+
+    def _set_choices(self, *, practitioners, rooms, can_override: bool) -> None:
+        self.fields["practitioner"].queryset = practitioners
+        self.fields["practitioner"].label_from_instance = lambda u: u.get_full_name() or u.username
+        self.fields["room"].queryset = rooms
+        if not can_override:
+            del self.fields["override_hours"]
+
+    def starts_at(self) -> dt.datetime:
+        d = self.cleaned_data
+        return dt.datetime.combine(d["date"], d["time"], tzinfo=timezone.get_current_timezone())
+
+
+class BookingForm(SlotForm):
     patient = forms.ModelChoiceField(
         queryset=Patient.objects.none(),
         widget=forms.HiddenInput,
@@ -85,18 +101,10 @@ class BookingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["patient"].queryset = patients
         self.fields["location"].queryset = locations
-        self.fields["practitioner"].queryset = practitioners
-        self.fields["practitioner"].label_from_instance = lambda u: u.get_full_name() or u.username
-        self.fields["room"].queryset = rooms
-        if not can_override:
-            del self.fields["override_hours"]
-
-    def starts_at(self) -> dt.datetime:
-        d = self.cleaned_data
-        return dt.datetime.combine(d["date"], d["time"], tzinfo=timezone.get_current_timezone())
+        self._set_choices(practitioners=practitioners, rooms=rooms, can_override=can_override)
 
 
-class RescheduleForm(forms.Form):
+class RescheduleForm(SlotForm):
     date = forms.DateField(widget=DateInput)
     time = forms.TimeField(widget=TimeInput)
     duration_minutes = forms.TypedChoiceField(choices=DURATIONS, coerce=int, label="Duration")
@@ -107,15 +115,7 @@ class RescheduleForm(forms.Form):
 
     def __init__(self, *args, practitioners, rooms, can_override: bool, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["practitioner"].queryset = practitioners
-        self.fields["practitioner"].label_from_instance = lambda u: u.get_full_name() or u.username
-        self.fields["room"].queryset = rooms
-        if not can_override:
-            del self.fields["override_hours"]
-
-    def starts_at(self) -> dt.datetime:
-        d = self.cleaned_data
-        return dt.datetime.combine(d["date"], d["time"], tzinfo=timezone.get_current_timezone())
+        self._set_choices(practitioners=practitioners, rooms=rooms, can_override=can_override)
 
 
 class CancelForm(forms.Form):
@@ -138,16 +138,8 @@ class PlanForm(forms.Form):
 class ProtocolTemplateForm(forms.ModelForm):
     class Meta:
         model = ProtocolTemplate
-        fields = [
-            "name",
-            "induction_sessions",
-            "induction_sessions_max",
-            "induction_interval_days",
-            "maintenance_min_days",
-            "maintenance_max_days",
-            "description",
-            "is_active",
-        ]
+        # The fields the service audits, so every edit is in the audit row.
+        fields = list(TEMPLATE_FIELDS)
         labels = {
             "induction_sessions": "Induction sessions (default)",
             "induction_sessions_max": "Induction sessions (most)",

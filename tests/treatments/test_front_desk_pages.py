@@ -377,3 +377,10 @@ class TestManagerPages:
         assert client_for(desk).get("/treatments/calendar/", {"location": mine.pk}).status_code == 200
         marylebone = Location.objects.create(name="Marylebone X", code="mx")
         assert client_for(desk).get("/treatments/calendar/", {"location": marylebone.pk}).status_code == 404
+
+
+def test_the_protocol_form_edits_exactly_the_audited_fields():
+    from treatments.forms import ProtocolTemplateForm
+    from treatments.services.plans import TEMPLATE_FIELDS
+
+    assert set(ProtocolTemplateForm.base_fields) == set(TEMPLATE_FIELDS)
