@@ -259,8 +259,15 @@ def _patient_history(patient: Patient, sessions: list[Session], i: int, users) -
 
 def seed_clinical(*, locations, users, stdout) -> None:
     _templates(users["manager"])
+    # Histories are built from sessions completed before today: which of today's sessions
+    # are over depends on the hour the demo is seeded, and the demo must be the same clinic
+    # whether it is seeded at 09:00 or at 23:30.
+    before_today = dt.datetime.combine(
+        timezone.localdate(), dt.time.min, tzinfo=timezone.get_current_timezone()
+    )
+    history = Session.objects.filter(status=SessionStatus.COMPLETED, starts_at__lt=before_today)
     completed = (
-        Patient.objects.filter(location__in=locations.values(), sessions__status=SessionStatus.COMPLETED)
+        Patient.objects.filter(location__in=locations.values(), sessions__in=history)
         .order_by("location__code", "pk")
         .distinct()
     )
@@ -269,7 +276,7 @@ def seed_clinical(*, locations, users, stdout) -> None:
     # Take patients round-robin over treatment types, so the histories cover every route.
     by_type: dict[str, list[Patient]] = {}
     latest = dict(
-        Session.objects.filter(status=SessionStatus.COMPLETED, patient__in=completed)
+        history.filter(patient__in=completed)
         .order_by("patient_id", "starts_at")
         .values_list("patient_id", "treatment_type")
     )
@@ -283,13 +290,18 @@ def seed_clinical(*, locations, users, stdout) -> None:
             if queue and len(chosen) < MAX_PATIENTS - len(done):
                 chosen.append(queue.pop(0))
     charted = 0
-    for i, patient in enumerate(chosen, start=len(done)):
+    # ``i`` picks each patient's story (marketing consent, a withdrawal, a contraindication
+    # overridden, an adverse event, an addendum); it counts only patients who can be charted
+    # (a lot to draw at their location), so every story is told.
+    i = len(done)
+    for patient in chosen:
         sessions = list(
-            Session.objects.filter(patient=patient, status=SessionStatus.COMPLETED)
-            .select_related("practitioner", "location")
-            .order_by("starts_at")
+            history.filter(patient=patient).select_related("practitioner", "location").order_by("starts_at")
         )
+        if not any(_line(s, s.treatment_type, 0) for s in sessions[-MAX_RECORDS_PER_PATIENT:]):
+            continue
         charted += _patient_history(patient, sessions, i, users)
+        i += 1
     stdout.write(
         f"  treatments: {ConsentTemplate.objects.count()} consent template versions, "
         f"{PatientConsent.objects.count()} signed consents, {TreatmentRecord.objects.count()} treatment "

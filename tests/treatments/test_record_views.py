@@ -23,7 +23,7 @@ from tests.treatments.factories import (
     screen,
     sign_consent,
 )
-from treatments.models import SessionStatus, TreatmentRecord
+from treatments.models import Screening, SessionStatus, TreatmentRecord
 from treatments.services import consent_withdraw, treatment_record_addendum, treatment_record_sign
 
 pytestmark = pytest.mark.django_db
@@ -231,7 +231,10 @@ def _history(patient, practitioner, lot, sessions: int) -> None:
         s = SessionFactory(
             patient=patient, practitioner=practitioner, status=SessionStatus.IN_TREATMENT, starts_at=when
         )
-        screen(patient, practitioner, session=s)
+        # Answered at that visit, as the clinic does: stamped "now" instead, fifteen
+        # screenings would fill the newest page whatever the hour of the run.
+        screening = screen(patient, practitioner, session=s)
+        Screening.objects.filter(pk=screening.pk).update(answered_at=when)
         record = chart(s, practitioner, line_input(lot)).record
         treatment_record_sign(actor=practitioner, record=record)
         treatment_record_addendum(
