@@ -1,16 +1,72 @@
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import time
+import zoneinfo
 
 import pytest
+import time_machine
 from django.test.utils import CaptureQueriesContext
 
 from clinic.roles import FRONT_DESK, MANAGER, PRACTITIONER
 from tests.factories import LocationFactory, staff
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+# --- The whole session at another time ------------------------------------------------------
+# ``pytest --clock 2026-12-02T23:30`` (or TEST_CLOCK=...) starts the session at that instant
+# and lets the clock tick on from there, in every xdist worker. A naive instant is read in the
+# clinic's zone; give an offset to pick one of the two 01:30s of the night the clocks go back
+# (``2026-10-25T01:30+00:00`` is the second). Tests that need a particular "now" still freeze
+# it themselves with time-machine, on top of this.
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("TEST_CLOCK", ""),
+        help="run the session with the wall clock moved to this ISO 8601 instant (it keeps ticking)",
+    )
+
+
+def clock_instant(text: str) -> dt.datetime:
+    """The instant of ``--clock``: ISO 8601, naive meaning the clinic's time zone."""
+    when = dt.datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        zone = zoneinfo.ZoneInfo(os.environ.get("TIME_ZONE", "Europe/London"))
+        when = when.replace(tzinfo=zone)
+        # A wall time that does not exist (the hour skipped when clocks go forward) is refused
+        # rather than silently shifted: the run would not be at the instant it names.
+        if when.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != when.replace(tzinfo=None):
+            raise pytest.UsageError(f"--clock {text}: that local time does not exist in {zone.key}")
+    return when
+
+
+_CLOCK = pytest.StashKey[time_machine.travel]()
+
+
+def pytest_configure(config):
+    text = config.getoption("--clock")
+    if text:
+        traveller = time_machine.travel(clock_instant(text), tick=True)
+        traveller.start()
+        config.stash[_CLOCK] = traveller
+
+
+def pytest_unconfigure(config):
+    traveller = config.stash.get(_CLOCK, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config):
+    text = config.getoption("--clock")
+    if text:
+        return f"clock moved to {clock_instant(text).isoformat()} (ticking)"
+    return None
 
 
 @pytest.fixture(autouse=True)
