@@ -11,6 +11,11 @@ class ClinicConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from clinic import roles, signals  # noqa: F401  (auth event auditing)
+        from clinic.dashboard import Panel, register
+        from clinic.reports.panels import reports_panel
+
+        # Registered before products' and treatments' panels (clinic is installed first).
+        register(Panel((roles.MANAGER,), "clinic/reports/panel.html", reports_panel))
 
         # Keep the role groups in step with the map in code after every migrate, so a
         # new model's permissions reach the roles without a hand-written migration.

@@ -1,4 +1,5 @@
-"""Dashboard panels per role. Apps register panels here; the dashboard view renders them.
+"""Dashboard panels per role: the registry. Apps register panels here; the dashboard view
+renders them.
 
 A panel is a template plus a function returning its context. Panels must run a fixed
 number of queries whatever the data size (the dashboard tests count them).
@@ -30,17 +31,10 @@ def _alerts(user) -> dict:
     return {"alerts": alerts}
 
 
-def _reports(user) -> dict:
-    """The way into the manager dashboard and reports, with what waits for the manager. One query."""
-    from clinic.reports.queries import notification_counts
-    from clinic.scoping import location_ids_for
-
-    return {"counts": notification_counts(location_ids_for(user))}
-
-
+# The foundation's own panel; the reports panel is registered by ClinicConfig.ready() from
+# clinic.reports (the top layer), the apps' panels by theirs.
 PANELS: list[Panel] = [
     Panel((FRONT_DESK, PRACTITIONER, MANAGER), "clinic/panels/alerts.html", _alerts),
-    Panel((MANAGER,), "clinic/reports/panel.html", _reports),
 ]
 
 

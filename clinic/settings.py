@@ -287,32 +287,32 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "clinic.tasks.outbox_sweep", "schedule": 60.0},
     "worker-heartbeat": {"task": "clinic.tasks.worker_heartbeat", "schedule": 60.0},
     # Cold-chain excursions: e-mail managers within a minute or two of an excursion opening.
-    "alerts-excursions": {"task": "clinic.tasks.excursion_alerts", "schedule": 60.0},
+    "alerts-excursions": {"task": "products.tasks.excursion_alerts", "schedule": 60.0},
     # Appointment reminders are written an hour ahead of their due time and sent when due.
     "reminders-appointments": {
-        "task": "clinic.tasks.appointment_reminders",
+        "task": "treatments.tasks.appointment_reminders",
         "schedule": crontab(minute="*/15"),
     },
     # Daily, before the desk opens (staff) and after quiet hours end (patients).
     "alerts-product-expiry": {
-        "task": "clinic.tasks.product_expiry_alerts",
+        "task": "products.tasks.product_expiry_alerts",
         "schedule": crontab(hour=7, minute=0),
     },
     "alerts-calibration-expiry": {
-        "task": "clinic.tasks.calibration_expiry_alerts",
+        "task": "products.tasks.calibration_expiry_alerts",
         "schedule": crontab(hour=7, minute=10),
     },
     "alerts-document-expiry": {
-        "task": "clinic.tasks.document_expiry_alerts",
+        "task": "products.tasks.document_expiry_alerts",
         "schedule": crontab(hour=7, minute=15),
     },
     "reminders-maintenance": {
-        "task": "clinic.tasks.maintenance_reminders",
+        "task": "treatments.tasks.maintenance_reminders",
         "schedule": crontab(hour=9, minute=30),
     },
     # Manual checks are due in each working half-day (08–13, 13–18): look just after each.
     "alerts-missed-checks": {
-        "task": "clinic.tasks.missed_check_alerts",
+        "task": "products.tasks.missed_check_alerts",
         "schedule": crontab(minute=20, hour="13,18", day_of_week="mon-fri"),
     },
 }

@@ -42,64 +42,17 @@ def worker_heartbeat(name: str = "celery") -> str:
     return now.isoformat()
 
 
-# --- Reminder and alert sweeps (beat schedule in settings.CELERY_BEAT_SCHEDULE) ---------------
-# Each one is idempotent: rows carry deterministic dedupe keys, so a repeated or concurrent
+# --- Shared by the apps' periodic sweeps (products/tasks.py, treatments/tasks.py) -------------
+# Each sweep is idempotent: rows carry deterministic dedupe keys, so a repeated or concurrent
 # run writes nothing twice. Whatever a sweep wrote and is due is handed to the workers at
-# once; the every-minute outbox sweep would find it anyway.
+# once; the every-minute outbox sweep would find it anyway. The beat schedule
+# (settings.CELERY_BEAT_SCHEDULE) names each task once.
 
-_SWEEP_OPTIONS = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 3}
+SWEEP_TASK_OPTIONS = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 3}
 
 
-def _then_send_due(written: int) -> int:
+def send_due_after(written: int) -> int:
+    """After a sweep: hand what it wrote to the workers now rather than at the next minute."""
     if written:
         outbox_sweep()
     return written
-
-
-@shared_task(**_SWEEP_OPTIONS)
-def maintenance_reminders() -> int:
-    from treatments.reminders import maintenance_reminders_sweep
-
-    return _then_send_due(maintenance_reminders_sweep())
-
-
-@shared_task(**_SWEEP_OPTIONS)
-def appointment_reminders() -> int:
-    from treatments.reminders import appointment_reminders_sweep
-
-    return _then_send_due(appointment_reminders_sweep())
-
-
-@shared_task(**_SWEEP_OPTIONS)
-def product_expiry_alerts() -> int:
-    from products.alerts import product_expiry_sweep
-
-    return _then_send_due(product_expiry_sweep())
-
-
-@shared_task(**_SWEEP_OPTIONS)
-def excursion_alerts() -> int:
-    from products.alerts import excursion_alerts_sweep
-
-    return _then_send_due(excursion_alerts_sweep())
-
-
-@shared_task(**_SWEEP_OPTIONS)
-def missed_check_alerts() -> int:
-    from products.alerts import missed_check_sweep
-
-    return _then_send_due(missed_check_sweep())
-
-
-@shared_task(**_SWEEP_OPTIONS)
-def calibration_expiry_alerts() -> int:
-    from products.alerts import calibration_expiry_sweep
-
-    return _then_send_due(calibration_expiry_sweep())
-
-
-@shared_task(**_SWEEP_OPTIONS)
-def document_expiry_alerts() -> int:
-    from products.alerts import regulatory_document_sweep
-
-    return _then_send_due(regulatory_document_sweep())

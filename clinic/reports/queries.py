@@ -202,10 +202,10 @@ def units_missing_checks(locations, *, now: dt.datetime | None = None) -> list[d
 
     Uses the products app's rule for when checks are due (08–13, 13–18, Monday–Friday).
     """
-    from products.alerts import _completed_half_days
+    from products.services.readings import last_manual_check_periods
 
     now = now or timezone.now()
-    slots = _completed_half_days(now, 1)
+    slots = last_manual_check_periods(now, 1)
     manual = TemperatureReading.objects.filter(storage_unit=OuterRef("pk"), source=ReadingSource.MANUAL)
     start, end = slots[0]
     return list(

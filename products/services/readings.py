@@ -266,8 +266,10 @@ class Gap:
         return self.before - self.after
 
 
-def _half_days(since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
-    """Working half-days (08–13, 13–18 local, Monday–Friday) lying wholly inside the period."""
+def manual_check_periods(since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+    """When manual checks are due: the working half-days (08–13, 13–18 local, Monday–Friday)
+    lying wholly inside the period, oldest first. Each should hold a manual check, so units
+    are checked at least at the start and end of each working day."""
     tz = timezone.get_current_timezone()
     first, last = timezone.localtime(since).date(), timezone.localtime(until).date()
     open_h, close_h = MANUAL_WORKING_HOURS
@@ -284,6 +286,12 @@ def _half_days(since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime
     return slots
 
 
+def last_manual_check_periods(now: dt.datetime, count: int) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The last ``count`` periods of ``manual_check_periods`` that ended by ``now``, newest first."""
+    weeks = count // 10 + 1  # a working week holds ten half-days
+    return manual_check_periods(now - dt.timedelta(weeks=weeks), now)[::-1][:count]
+
+
 def missed_checks(unit: StorageUnit, *, since: dt.datetime, until: dt.datetime | None = None) -> list[Gap]:
     """Gaps longer than expected: manual checks half a working day apart, logger samples 30 min."""
     until = until or timezone.now()
@@ -295,7 +303,7 @@ def missed_checks(unit: StorageUnit, *, since: dt.datetime, until: dt.datetime |
     )
     # Checks are due at the start and end of each working day: every working half-day
     # should hold one. Consecutive empty half-days make one gap.
-    slots = _half_days(since, until)
+    slots = manual_check_periods(since, until)
     run: list[tuple[dt.datetime, dt.datetime]] = []
     for index, (a, b) in enumerate(slots):
         i = bisect.bisect_left(manual, a)

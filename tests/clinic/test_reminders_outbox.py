@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
-from products.alerts import product_expiry_sweep
+from products.sweeps import product_expiry_sweep
 from tests.products.factories import StorageUnitFactory, make_lot
 from tests.treatments.factories import PatientFactory, SessionFactory
 from treatments.reminders import appointment_reminders_sweep

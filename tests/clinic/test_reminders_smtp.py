@@ -57,7 +57,8 @@ def smtp_server(settings):
 
 
 def test_a_refused_reminder_is_retried_then_arrives_once(worker, smtp_server, location):
-    from clinic.tasks import appointment_reminders, outbox_sweep
+    from clinic.tasks import outbox_sweep
+    from treatments.tasks import appointment_reminders
 
     patient = PatientFactory(location=location, reminder_opt_in=True, reminder_channel="email")
     SessionFactory(patient=patient, starts_at=timezone.now() + dt.timedelta(hours=4))

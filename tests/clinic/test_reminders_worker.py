@@ -32,7 +32,8 @@ def drain() -> None:
 
 
 def test_an_appointment_reminder_is_delivered_once_however_often_the_sweep_and_sends_run(worker, location):
-    from clinic.tasks import appointment_reminders, outbox_sweep, send_notification
+    from clinic.tasks import outbox_sweep, send_notification
+    from treatments.tasks import appointment_reminders
 
     patient = PatientFactory(location=location, reminder_opt_in=True, reminder_channel="email")
     session = SessionFactory(patient=patient, starts_at=timezone.now() + dt.timedelta(hours=3))
@@ -56,7 +57,7 @@ def test_an_appointment_reminder_is_delivered_once_however_often_the_sweep_and_s
 
 
 def test_the_expiry_digest_reaches_the_manager_through_the_worker(worker, location, manager):
-    from clinic.tasks import product_expiry_alerts
+    from products.tasks import product_expiry_alerts
     from tests.products.factories import StorageUnitFactory, make_lot
 
     unit = StorageUnitFactory(location=location, name="Main fridge")
@@ -78,7 +79,8 @@ def test_the_expiry_digest_reaches_the_manager_through_the_worker(worker, locati
 def test_reminders_written_while_the_broker_is_down_go_out_once_when_it_is_back(worker, location):
     from kombu.exceptions import OperationalError
 
-    from clinic.tasks import appointment_reminders, outbox_sweep, send_notification
+    from clinic.tasks import outbox_sweep, send_notification
+    from treatments.tasks import appointment_reminders
 
     patient = PatientFactory(location=location, reminder_opt_in=True, reminder_channel="email")
     SessionFactory(patient=patient, starts_at=timezone.now() + dt.timedelta(hours=3))

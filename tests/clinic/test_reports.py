@@ -251,9 +251,9 @@ def test_dashboard_lists_open_excursions_and_units_missing_checks(ledger, client
 
 
 def test_a_unit_checked_in_the_last_half_day_is_not_listed(ledger, client_for, manager):
-    from products.alerts import _completed_half_days
+    from products.services.readings import last_manual_check_periods
 
-    start, _ = _completed_half_days(timezone.now(), 1)[0]
+    start, _ = last_manual_check_periods(timezone.now(), 1)[0]
     TemperatureReading.objects.create(
         storage_unit=ledger["unit"],
         taken_at=start + dt.timedelta(minutes=5),

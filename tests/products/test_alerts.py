@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from clinic.models import AlertMark, Notification
 from clinic.roles import FRONT_DESK, MANAGER, PRACTITIONER
-from products.alerts import (
+from products.services import reading_record
+from products.sweeps import (
     KIND_CALIBRATION,
     KIND_DOCUMENT,
     KIND_EXCURSION,
@@ -22,7 +23,6 @@ from products.alerts import (
     missed_check_sweep,
     product_expiry_sweep,
 )
-from products.services import reading_record
 from tests.factories import staff
 from tests.products.factories import ProductFactory, StorageUnitFactory, make_lot
 

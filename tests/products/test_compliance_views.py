@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
-from products.alerts import regulatory_document_sweep
 from products.models import Classification, DocumentType, Product, RegulatoryDocument
+from products.sweeps import regulatory_document_sweep
 from tests.products.factories import ProductFactory, StorageUnitFactory, add_document, make_lot
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Alerts to managers about stock and the cold chain, written by set-based sweeps.
+"""The stock and cold-chain sweeps: set-based passes that write managers' alerts to the outbox.
 
 - Product expiry: lots reaching 30 days, 7 days and their expiry date (PRODUCT_EXPIRY_ALERT_DAYS),
   once per lot and threshold, folded into one digest per location and manager per day.
@@ -36,6 +36,7 @@ from clinic.alerts import (
 from clinic.models import Notification
 from products.models import Excursion, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingSource
+from products.services.readings import last_manual_check_periods
 
 # Who is alerted, by permission (roles grant them; see clinic/roles.py).
 EXPIRY_PERMISSION = "products.hold_stock"
@@ -205,32 +206,6 @@ def excursion_alerts_sweep(*, now: dt.datetime | None = None) -> int:
 MISSED_CHECK_LOOKBACK = 2
 
 
-def _completed_half_days(now: dt.datetime, count: int) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The last ``count`` working half-days that ended by ``now``, newest first.
-
-    The products app's rule: every working half-day (08–13, 13–18, Monday–Friday) holds a
-    manual check, so checks happen at least at the start and end of each working day.
-    """
-    from products.services import coldchain
-
-    open_h, close_h = getattr(coldchain, "MANUAL_WORKING_HOURS", (8, 18))
-    middle = (open_h + close_h) // 2
-    tz = timezone.get_current_timezone()
-    slots: list[tuple[dt.datetime, dt.datetime]] = []
-    day = timezone.localdate(now)
-    while len(slots) < count:
-        if day.weekday() < 5:
-            for a, b in ((middle, close_h), (open_h, middle)):
-                start, end = (
-                    dt.datetime.combine(day, dt.time(a), tz),
-                    dt.datetime.combine(day, dt.time(b), tz),
-                )
-                if end <= now and len(slots) < count:
-                    slots.append((start, end))
-        day -= dt.timedelta(days=1)
-    return slots
-
-
 def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
     """Alert managers about each working half-day an active unit went without a manual check.
 
@@ -238,7 +213,7 @@ def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
     unit), and a unit never checked at all is alerted once.
     """
     now, _ = _today(now)
-    slots = _completed_half_days(now, MISSED_CHECK_LOOKBACK)
+    slots = last_manual_check_periods(now, MISSED_CHECK_LOOKBACK)
     manual = TemperatureReading.objects.filter(storage_unit=OuterRef("pk"), source=ReadingSource.MANUAL)
     checked = {
         f"checked_{i}": Exists(manual.filter(taken_at__gte=start, taken_at__lt=end))
