@@ -9,10 +9,12 @@
 
 The messages say exactly what is missing, for the person charting.
 
-The rules are one table (``RULES``) read twice: in Python by the functions here (one query
-per lot, or none when ``prefetch_clearance`` has loaded a whole list's documents), and in
-SQL by ``cleared_condition`` (``Lot.objects.cleared()``, ``Product.objects.with_clearance()``),
-so a list of lots never costs a query per lot and both always agree.
+The rules are one table (``RULES``, with the compliance models in
+``products/models/compliance.py``) read twice: in Python by the functions here (one query per
+lot, or none when ``prefetch_clearance`` has loaded a whole list's documents), and in SQL by
+``cleared_condition`` beside the table (``Lot.objects.cleared()``,
+``Product.objects.with_clearance()``), so a list of lots never costs a query per lot and both
+always agree.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from products.models.compliance import Classification, DocumentType
+from products.models.compliance import (
+    LOT_REQUIRES,
+    RULES,
+    Classification,
+    DocumentType,
+)
 
 ROUTE_LABELS = {
     "topical": "topical application",
@@ -46,48 +52,6 @@ DOC_NAMES = {
     DocumentType.SUPPLIER_AGREEMENT: "supplier agreement",
     DocumentType.OTHER: "other document",
 }
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What clears a classification: every group needs one current, unexpired document of one
-    of its types. ``refusal`` set = nothing clears it (the sentence says why)."""
-
-    requires: tuple[tuple[str, ...], ...] = ()
-    refusal: str = ""
-
-
-_DEVICE = Rule(
-    requires=(
-        (DocumentType.CE_CERTIFICATE, DocumentType.DECLARATION),
-        (DocumentType.IFU,),
-    )
-)
-
-# THE RULES TABLE. A product is cleared when its classification's rule has every document
-# group on file and unexpired, and a manager has approved it (approval is cleared when the
-# classification changes). Every lot also needs its own certificate of analysis (LOT_REQUIRES).
-RULES: dict[str, Rule] = {
-    Classification.UNKNOWN: Rule(
-        refusal="{name}'s classification is unknown: the supplier must state it, with its documents, "
-        "before it can be used."
-    ),
-    # A cosmetic needs no conformity certificate, but the clinic must hold the safety data sheet
-    # (what it contains and how to handle it) before applying it to a patient.
-    Classification.COSMETIC: Rule(requires=((DocumentType.SDS,),)),
-    Classification.DEVICE_I: _DEVICE,
-    Classification.DEVICE_IIA: _DEVICE,
-    Classification.DEVICE_IIB: _DEVICE,
-    Classification.DEVICE_III: _DEVICE,
-    Classification.ATMP: Rule(requires=((DocumentType.ATMP_AUTHORISATION,),)),
-    Classification.INVESTIGATIONAL: Rule(
-        refusal="{name} is investigational or unapproved: no document clears it for use in the clinic."
-    ),
-}
-LOT_REQUIRES: tuple[tuple[str, ...], ...] = ((DocumentType.COA,),)
-
-# Types the rules ever ask for (the upload form and the dashboard list gaps by these).
-REQUIRED_TYPES = sorted({t for rule in RULES.values() for group in rule.requires for t in group})
 
 
 def group_name(group: Iterable[str]) -> str:
@@ -194,38 +158,3 @@ def product_route_problems(product, route: str) -> list[str]:
             f"{ROUTE_LABELS[route]}."
         )
     return problems
-
-
-# --- The same rules in SQL -----------------------------------------------------------------------
-
-
-def cleared_condition(*, product_ref: str = "pk", prefix: str = "", today: dt.date | None = None) -> Q:
-    """A condition true for rows whose product is cleared today.
-
-    ``product_ref`` is the outer field holding the product's id ("pk" on products, "product" on
-    lots); ``prefix`` the path to the product's fields ("" or "product__"). Exists subqueries:
-    one query for a whole list.
-    """
-    from products.models import RegulatoryDocument
-
-    valid = RegulatoryDocument.objects.valid_on(today).filter(product=OuterRef(product_ref))
-    options = Q(pk__in=[])
-    for classification, rule in RULES.items():
-        if rule.refusal:
-            continue
-        condition = Q(**{f"{prefix}classification": classification})
-        for group in rule.requires:
-            condition &= Exists(valid.filter(doc_type__in=group))
-        options |= condition
-    return options & Q(**{f"{prefix}approved_at__isnull": False})
-
-
-def lot_documents_condition(*, lot_ref: str = "pk", today: dt.date | None = None) -> Q:
-    """A condition true for lots holding every document ``LOT_REQUIRES`` asks for, valid today."""
-    from products.models import RegulatoryDocument
-
-    valid = RegulatoryDocument.objects.valid_on(today).filter(lot=OuterRef(lot_ref))
-    condition = Q()
-    for group in LOT_REQUIRES:
-        condition &= Exists(valid.filter(doc_type__in=group))
-    return condition

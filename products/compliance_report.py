@@ -18,14 +18,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from products.compliance import (
-    LOT_REQUIRES,
-    RULES,
     group_problem,
     lot_problems,
     product_document_problems,
     product_problems,
 )
 from products.models import Classification, Lot, Product, RegulatoryDocument, StorageUnit
+from products.models.compliance import LOT_REQUIRES, RULES
 
 # Documents and calibration certificates expiring within this many days are listed as gaps.
 EXPIRING_WITHIN_DAYS = 60

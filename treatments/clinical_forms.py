@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from treatments.consent import Scope
-from treatments.models import SCREENING_QUESTIONS, ConsentTemplate, Screening, TreatmentType
+from treatments.models import SCREENING_QUESTIONS, ConsentTemplate, Scope, Screening, TreatmentType
 
 
 class ConsentTemplateForm(forms.Form):

@@ -17,20 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import models
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-
-class Scope(models.TextChoices):
-    TREATMENT = "treatment", "The treatment"
-    PHOTOGRAPHY = "photography", "Clinical photography"
-    MARKETING = "marketing", "Use of photos for marketing"
+from treatments.models import ConsentWithdrawal, PatientConsent, Scope
 
 
 def _valid(patient, scope: str, at: dt.datetime):
-    from treatments.models import ConsentWithdrawal, PatientConsent
-
     withdrawn = ConsentWithdrawal.objects.filter(consent=OuterRef("pk"), scope=scope, withdrawn_at__lte=at)
     return PatientConsent.objects.filter(patient=patient, signed_at__lte=at).exclude(Exists(withdrawn))
 
@@ -42,7 +35,6 @@ def has_consent(patient, scope: str, *, at: dt.datetime | None = None) -> bool:
     at = at or timezone.now()
     if scope == Scope.TREATMENT:
         return _valid(patient, scope, at).filter(scope_treatment=True).exists()
-    from treatments.models import PatientConsent
 
     latest = PatientConsent.objects.filter(patient=patient, signed_at__lte=at).order_by("-signed_at", "-pk")
     return (

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from products.models.compliance import Classification
+from products.models.compliance import Classification, cleared_condition
 
 
 class Source(models.TextChoices):
@@ -57,15 +57,11 @@ class ProductQuerySet(models.QuerySet):
 
     def with_clearance(self) -> ProductQuerySet:
         """Annotate ``is_cleared`` (the rules table in SQL: Exists subqueries, one query)."""
-        from products.compliance import cleared_condition
-
         return self.annotate(
             is_cleared=models.ExpressionWrapper(cleared_condition(), output_field=models.BooleanField())
         )
 
     def cleared(self) -> ProductQuerySet:
-        from products.compliance import cleared_condition
-
         return self.filter(cleared_condition())
 
 

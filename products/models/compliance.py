@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from clinic.scoping import location_ids_for
@@ -176,3 +177,81 @@ class RegulatoryDocument(models.Model):
         from clinic.files import EXTENSIONS
 
         return f"{self.get_doc_type_display()} {self.reference}{EXTENSIONS.get(self.file_kind, '')}"
+
+
+# --- The clearance rules -----------------------------------------------------------------------
+# What clears a product for use, beside the models it reads; ``products.compliance`` explains
+# in words what a product or lot lacks, from the same table.
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What clears a classification: every group needs one current, unexpired document of one
+    of its types. ``refusal`` set = nothing clears it (the sentence says why)."""
+
+    requires: tuple[tuple[str, ...], ...] = ()
+    refusal: str = ""
+
+
+_DEVICE = Rule(
+    requires=(
+        (DocumentType.CE_CERTIFICATE, DocumentType.DECLARATION),
+        (DocumentType.IFU,),
+    )
+)
+
+# THE RULES TABLE. A product is cleared when its classification's rule has every document
+# group on file and unexpired, and a manager has approved it (approval is cleared when the
+# classification changes). Every lot also needs its own certificate of analysis (LOT_REQUIRES).
+RULES: dict[str, Rule] = {
+    Classification.UNKNOWN: Rule(
+        refusal="{name}'s classification is unknown: the supplier must state it, with its documents, "
+        "before it can be used."
+    ),
+    # A cosmetic needs no conformity certificate, but the clinic must hold the safety data sheet
+    # (what it contains and how to handle it) before applying it to a patient.
+    Classification.COSMETIC: Rule(requires=((DocumentType.SDS,),)),
+    Classification.DEVICE_I: _DEVICE,
+    Classification.DEVICE_IIA: _DEVICE,
+    Classification.DEVICE_IIB: _DEVICE,
+    Classification.DEVICE_III: _DEVICE,
+    Classification.ATMP: Rule(requires=((DocumentType.ATMP_AUTHORISATION,),)),
+    Classification.INVESTIGATIONAL: Rule(
+        refusal="{name} is investigational or unapproved: no document clears it for use in the clinic."
+    ),
+}
+LOT_REQUIRES: tuple[tuple[str, ...], ...] = ((DocumentType.COA,),)
+
+# Types the rules ever ask for (the upload form and the dashboard list gaps by these).
+REQUIRED_TYPES = sorted({t for rule in RULES.values() for group in rule.requires for t in group})
+
+
+# --- The same rules in SQL -----------------------------------------------------------------------
+
+
+def cleared_condition(*, product_ref: str = "pk", prefix: str = "", today: dt.date | None = None) -> Q:
+    """A condition true for rows whose product is cleared today.
+
+    ``product_ref`` is the outer field holding the product's id ("pk" on products, "product" on
+    lots); ``prefix`` the path to the product's fields ("" or "product__"). Exists subqueries:
+    one query for a whole list.
+    """
+    valid = RegulatoryDocument.objects.valid_on(today).filter(product=OuterRef(product_ref))
+    options = Q(pk__in=[])
+    for classification, rule in RULES.items():
+        if rule.refusal:
+            continue
+        condition = Q(**{f"{prefix}classification": classification})
+        for group in rule.requires:
+            condition &= Exists(valid.filter(doc_type__in=group))
+        options |= condition
+    return options & Q(**{f"{prefix}approved_at__isnull": False})
+
+
+def lot_documents_condition(*, lot_ref: str = "pk", today: dt.date | None = None) -> Q:
+    """A condition true for lots holding every document ``LOT_REQUIRES`` asks for, valid today."""
+    valid = RegulatoryDocument.objects.valid_on(today).filter(lot=OuterRef(lot_ref))
+    condition = Q()
+    for group in LOT_REQUIRES:
+        condition &= Exists(valid.filter(doc_type__in=group))
+    return condition

@@ -11,6 +11,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from clinic.scoping import LocationScopedQuerySet
+from products.models.compliance import cleared_condition, lot_documents_condition
 
 
 class LotStatus(models.TextChoices):
@@ -73,16 +74,12 @@ class LotQuerySet(LocationScopedQuerySet):
     def cleared(self) -> LotQuerySet:
         """Lots whose product is cleared and which hold their own certificate of analysis
         (``products.compliance`` rules, as Exists subqueries: no query per lot)."""
-        from products.compliance import cleared_condition, lot_documents_condition
-
         return self.filter(
             cleared_condition(product_ref="product", prefix="product__") & lot_documents_condition()
         )
 
     def with_clearance(self) -> LotQuerySet:
         """Annotate ``is_cleared`` for lists that label uncleared lots rather than hide them."""
-        from products.compliance import cleared_condition, lot_documents_condition
-
         condition = cleared_condition(product_ref="product", prefix="product__") & lot_documents_condition()
         return self.annotate(
             is_cleared=models.ExpressionWrapper(condition, output_field=models.BooleanField())

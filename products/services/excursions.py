@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from clinic.audit import audit_record, snapshot
 from clinic.outbox import notification_queue
-from products.models import Excursion, ExcursionAddendum, ExcursionLot, Lot, StorageUnit, TemperatureReading
+from products.models import Excursion, ExcursionAddendum, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import Decision
-from products.models.stock import MovementKind, WasteReason
+from products.models.stock import WasteReason
+from products.services.stock import excursion_hold_lot
 
 # --- Excursions ---------------------------------------------------------------------------
 
@@ -121,25 +122,6 @@ def _alert_managers(excursion: Excursion) -> None:
             location=unit.location,
             link=link,
         )
-
-
-@transaction.atomic
-def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor) -> ExcursionLot:
-    """Put one lot under the excursion's hold ("do not use"), through the ledger."""
-    from products.services.stock import _audit, _move, lock_lot
-
-    lot = lock_lot(lot)
-    held, _created = ExcursionLot.objects.get_or_create(
-        excursion=excursion, lot=lot, defaults={"quantity_at_start": lot.quantity_on_hand}
-    )
-    if not lot.is_quarantined:
-        before = snapshot(lot, ("is_quarantined", "hold_reason"))
-        lot.is_quarantined = True
-        lot.hold_reason = f"Temperature excursion #{excursion.pk} in {excursion.storage_unit.name}"
-        lot.save(update_fields=["is_quarantined", "hold_reason"])
-        _move(lot, kind=MovementKind.QUARANTINE, quantity=0, actor=actor, note=lot.hold_reason)
-        _audit(lot, "lot.quarantine", actor, before, excursion=excursion.pk)
-    return held
 
 
 REVIEW_FIELDS = (

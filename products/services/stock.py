@@ -16,7 +16,17 @@ from django.utils import timezone
 
 from clinic.audit import audit_record, snapshot
 from products.compliance import lot_clearance_problems
-from products.models import Lot, MovementKind, OpenedVial, Product, StockMovement, StorageUnit, VialDraw
+from products.models import (
+    Excursion,
+    ExcursionLot,
+    Lot,
+    MovementKind,
+    OpenedVial,
+    Product,
+    StockMovement,
+    StorageUnit,
+    VialDraw,
+)
 from products.models.stock import LotStatus, WasteReason
 
 LOT_FIELDS = ("quantity_on_hand", "storage_unit", "is_quarantined", "is_recalled", "hold_reason")
@@ -134,10 +144,25 @@ def _check_storage_fits(product: Product, unit: StorageUnit) -> None:
         )
 
 
+@transaction.atomic
+def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor) -> ExcursionLot:
+    """Put one lot under the excursion's hold ("do not use"), through the ledger."""
+    lot = lock_lot(lot)
+    held, _created = ExcursionLot.objects.get_or_create(
+        excursion=excursion, lot=lot, defaults={"quantity_at_start": lot.quantity_on_hand}
+    )
+    if not lot.is_quarantined:
+        before = snapshot(lot, ("is_quarantined", "hold_reason"))
+        lot.is_quarantined = True
+        lot.hold_reason = f"Temperature excursion #{excursion.pk} in {excursion.storage_unit.name}"
+        lot.save(update_fields=["is_quarantined", "hold_reason"])
+        _move(lot, kind=MovementKind.QUARANTINE, quantity=0, actor=actor, note=lot.hold_reason)
+        _audit(lot, "lot.quarantine", actor, before, excursion=excursion.pk)
+    return held
+
+
 def _hold_for_open_excursion(lot: Lot, actor) -> None:
     """Stock placed in a unit during an open excursion is held with the rest of the unit."""
-    from products.services.excursions import excursion_hold_lot
-
     # Wait for any reading that is opening an excursion in this unit right now, then look.
     StorageUnit.objects.select_for_update(of=("self",)).get(pk=lot.storage_unit_id)
     excursion = lot.storage_unit.excursions.filter(closed_at__isnull=True).first()

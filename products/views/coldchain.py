@@ -17,9 +17,9 @@ from clinic.scoping import get_for_user_or_404
 from clinic.tables import paginate, sort_queryset
 from products import services
 from products.charts import DEFAULT_RANGE, RANGES, daily_extremes, temperature_series
-from products.compliance import cleared_condition, lot_documents_condition
 from products.forms import AddendumForm, ExcursionReviewForm, ImportForm, ReadingForm
 from products.models import Excursion, StorageUnit
+from products.models.compliance import cleared_condition, lot_documents_condition
 from products.views.stock import _errors, _locations
 
 UNIT_QS = StorageUnit.objects.select_related("location")

@@ -11,8 +11,8 @@ from django.utils import timezone
 from products.models import Lot
 from tests.browser.conftest import assert_accessible, sign_in
 from tests.treatments.factories import PatientFactory, SessionFactory, charting_lot, consent_template
-from treatments.consent import Scope, has_consent
-from treatments.models import PatientConsent, SessionStatus, TreatmentRecord
+from treatments.consent import has_consent
+from treatments.models import PatientConsent, Scope, SessionStatus, TreatmentRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -11,8 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.models import AuditEvent
-from products.compliance import RULES, lot_clearance_problems, prefetch_clearance, product_route_problems
+from products.compliance import lot_clearance_problems, prefetch_clearance, product_route_problems
 from products.models import Classification, DocumentType, Lot, Product, RegulatoryDocument
+from products.models.compliance import RULES
 from products.services import (
     product_approve,
     product_classify,

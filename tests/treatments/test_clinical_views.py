@@ -16,8 +16,8 @@ from tests.treatments.factories import (
     sign_consent,
     signature_data_url,
 )
-from treatments.consent import Scope, has_consent
-from treatments.models import PatientConsent, Screening, SessionStatus
+from treatments.consent import has_consent
+from treatments.models import PatientConsent, Scope, Screening, SessionStatus
 from treatments.services import consent_template_publish, consent_withdraw
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from clinic.models import AuditEvent
 from tests.treatments.factories import consent_template, sign_consent, signature_data_url, signature_png
-from treatments.consent import Scope, has_consent, treatment_consent_for
-from treatments.models import EVIDENCE_DISCLOSURE, ConsentTemplate, TreatmentType
+from treatments.consent import has_consent, treatment_consent_for
+from treatments.models import EVIDENCE_DISCLOSURE, ConsentTemplate, Scope, TreatmentType
 from treatments.services import consent_sign, consent_template_publish, consent_withdraw
 
 pytestmark = pytest.mark.django_db

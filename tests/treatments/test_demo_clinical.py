@@ -13,12 +13,13 @@ from clinic import demo as clinic_demo
 from products import demo as products_demo
 from products.models import Lot
 from treatments import demo
-from treatments.consent import Scope, has_consent
+from treatments.consent import has_consent
 from treatments.models import (
     EVIDENCE_DISCLOSURE,
     ConsentTemplate,
     PatientConsent,
     ProductLine,
+    Scope,
     Screening,
     TreatmentRecord,
     TreatmentType,

@@ -34,8 +34,7 @@ from tests.treatments.test_imaging import (
     png_with_everything,
     webp_with_everything,
 )
-from treatments.consent import Scope
-from treatments.models import SessionStatus
+from treatments.models import Scope, SessionStatus
 from treatments.photos import services
 from treatments.photos.models import RENDITIONS, Photo, PhotoTag, PhotoView
 from treatments.photos.services import PhotoUpload, photo_flag_marketing, photo_retire, photo_upload

@@ -10,7 +10,7 @@ from clinic.models import AuditEvent
 from tests.treatments import test_photos as shared
 from tests.treatments.factories import sign_consent
 from tests.treatments.test_photos import jpeg, upload
-from treatments.consent import Scope
+from treatments.models import Scope
 from treatments.photos.models import Photo
 from treatments.photos.services import photo_flag_marketing, photo_upload
 from treatments.services import consent_withdraw

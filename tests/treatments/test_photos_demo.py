@@ -11,7 +11,8 @@ from PIL import Image
 from clinic import demo as clinic_demo
 from tests.treatments.test_photos import read_stored
 from treatments import demo as treatments_demo
-from treatments.consent import Scope, has_consent
+from treatments.consent import has_consent
+from treatments.models import Scope
 from treatments.photos import demo
 from treatments.photos.models import Photo, PhotoTag
 

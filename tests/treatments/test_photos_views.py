@@ -12,8 +12,7 @@ from clinic.models import AuditEvent
 from tests.treatments import test_photos as shared
 from tests.treatments.factories import PatientFactory, SessionFactory, at
 from tests.treatments.test_photos import HTML, add_photo, jpeg, read_stored, stored_files
-from treatments.consent import Scope
-from treatments.models import SessionStatus
+from treatments.models import Scope, SessionStatus
 from treatments.photos.models import Photo, PhotoTag, PhotoView
 
 pytestmark = pytest.mark.django_db

@@ -13,6 +13,7 @@ from treatments.models.clinical import (
     ConsentTemplate,
     ConsentWithdrawal,
     PatientConsent,
+    Scope,
     Screening,
 )
 from treatments.models.common import ReminderChannel, TreatmentType, phone_digits, search_key
@@ -79,6 +80,7 @@ __all__ = [
     "ReminderChannel",
     "Room",
     "Route",
+    "Scope",
     "Screening",
     "Session",
     "SessionChange",

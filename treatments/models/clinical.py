@@ -12,7 +12,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clinic.scoping import LocationScopedQuerySet
-from treatments.consent import Scope
 from treatments.models.common import TreatmentType
 from treatments.models.patients import Patient
 from treatments.models.sessions import Session
@@ -22,6 +21,14 @@ EVIDENCE_DISCLOSURE = (
     "The evidence for exosome treatments is still emerging. There are no large phase 3 "
     "clinical trials yet, results vary between people, and long-term effects are not fully known."
 )
+
+
+class Scope(models.TextChoices):
+    """What a signed consent covers; each scope can be withdrawn on its own."""
+
+    TREATMENT = "treatment", "The treatment"
+    PHOTOGRAPHY = "photography", "Clinical photography"
+    MARKETING = "marketing", "Use of photos for marketing"
 
 
 class ConsentTemplate(models.Model):

@@ -22,8 +22,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Count, Q
 from PIL import ExifTags, Image, ImageDraw, ImageFilter
 
-from treatments.consent import Scope, has_consent
-from treatments.models import Patient, Session, SessionStatus, TreatmentType
+from treatments.consent import has_consent
+from treatments.models import Patient, Scope, Session, SessionStatus, TreatmentType
 from treatments.photos.models import Photo, PhotoTag, PhotoView
 from treatments.photos.services import PhotoUpload, photo_upload
 

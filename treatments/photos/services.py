@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from clinic.audit import audit_record, snapshot
 from clinic.files import StoredFile, store_private
-from treatments.consent import Scope, has_consent
+from treatments.consent import has_consent
 from treatments.imaging import MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_photo
-from treatments.models import Session, SessionStatus
+from treatments.models import Scope, Session, SessionStatus
 from treatments.photos.models import RENDITIONS, Photo, PhotoTag, PhotoView
 from treatments.services.common import require_location
 

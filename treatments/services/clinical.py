@@ -13,13 +13,13 @@ from django.utils import timezone
 
 from clinic.audit import audit_record, snapshot
 from clinic.files import read_checked, store_private
-from treatments.consent import Scope
 from treatments.models import (
     SCREENING_QUESTIONS,
     ConsentTemplate,
     ConsentWithdrawal,
     Patient,
     PatientConsent,
+    Scope,
     Screening,
     Session,
 )

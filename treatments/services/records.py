@@ -23,7 +23,7 @@ from products import compliance
 from products.models import Lot, OpenedVial
 from products.models.stock import LotStatus
 from products.services.stock import lock_lot, stock_use, vial_draw, vial_open
-from treatments.consent import Scope, has_consent, treatment_consent_for
+from treatments.consent import has_consent, treatment_consent_for
 from treatments.models import (
     CHANNEL_OPENING,
     Addendum,
@@ -34,6 +34,7 @@ from treatments.models import (
     LineSource,
     ProductLine,
     Route,
+    Scope,
     Screening,
     Session,
     SessionStatus,
