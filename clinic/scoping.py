@@ -28,12 +28,20 @@ def location_ids_for(user) -> models.QuerySet:
 class LocationScopedQuerySet(models.QuerySet):
     location_lookup = "location"
 
+    def at(self, locations):
+        """Rows of these locations (ids, Location rows or a ``values("id")`` subquery).
+
+        For reads that have already decided the locations (a report's chosen places, a sweep
+        over every location); views start from ``for_user``.
+        """
+        return self.filter(**{f"{self.location_lookup}__in": locations})
+
     def for_user(self, user):
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
         if user.is_superuser:
             return self
-        return self.filter(**{f"{self.location_lookup}__in": location_ids_for(user)})
+        return self.at(location_ids_for(user))
 
 
 def get_for_user_or_404(queryset: models.QuerySet[M], user, **lookup) -> M:

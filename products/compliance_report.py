@@ -88,7 +88,8 @@ def compliance_overview(user, *, today: dt.date | None = None) -> Overview:
     products = list(Product.objects.active().order_by("name", "pk"))
     lots = list(
         Lot.objects.for_user(user)
-        .filter(quantity_on_hand__gt=0, is_recalled=False, product__is_active=True)
+        .on_shelf()
+        .filter(product__is_active=True)
         .select_related("product", "storage_unit__location")
         .order_by("product__name", "expiry_date", "pk")
     )

@@ -14,14 +14,10 @@ def stock_panel(user) -> dict:
     counts = lots.usable().aggregate(
         usable=Count("pk"), expiring=Count("pk", filter=Q(expiry_date__lte=expiring_soon_cutoff()))
     )
-    quarantined = lots.filter(is_quarantined=True, is_recalled=False, quantity_on_hand__gt=0).count()
-    expiring = list(
-        lots.usable()
-        .filter(expiry_date__lte=expiring_soon_cutoff())
-        .with_clearance()
-        .fefo()
-        .select_related("product")[:5]
-    )
+    quarantined = lots.in_stock().filter(is_quarantined=True, is_recalled=False).count()
+    # The counts are of usable lots (what charting offers); the list shows every available lot
+    # that expires soon, an uncleared one with its "Not cleared" badge, so it is not forgotten.
+    expiring = list(lots.available().expiring_by().with_clearance().fefo().select_related("product")[:5])
     excursions = list(Excursion.objects.for_user(user).open().select_related("storage_unit__location")[:5])
     return {
         "usable_lots": counts["usable"],

@@ -82,11 +82,8 @@ def product_expiry_sweep(*, now: dt.datetime | None = None) -> int:
     if not thresholds:
         return 0
     lots = (
-        Lot.objects.filter(
-            quantity_on_hand__gt=0,
-            is_recalled=False,
-            expiry_date__lte=today + dt.timedelta(days=max(thresholds)),
-        )
+        Lot.objects.on_shelf()
+        .expiring_by(today + dt.timedelta(days=max(thresholds)))
         .order_by("expiry_date", "pk")
         .values(
             "pk",
@@ -161,7 +158,7 @@ def excursion_alerts_sweep(*, now: dt.datetime | None = None) -> int:
     """Email every reviewing manager about each open excursion, once (the in-site alert is
     written by the products service as the excursion opens). Returns the rows offered."""
     excursions = list(
-        Excursion.objects.filter(closed_at__isnull=True).values(
+        Excursion.objects.open().values(
             "pk",
             "started_at",
             "lowest_c",

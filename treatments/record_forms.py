@@ -35,10 +35,11 @@ class LotOffer:
 
 
 def lot_offers(user, location) -> tuple[list[LotOffer], list[LotOffer]]:
-    """(offered, not offered): usable lots at the location, first expiry first, split by clearance."""
+    """(offered, not offered): available lots at the location, first expiry first, split by
+    clearance; the offered ones are exactly ``Lot.objects.usable()`` there."""
     lots = (
         Lot.objects.for_user(user)
-        .usable()
+        .available()
         .fefo()
         .filter(storage_unit__location=location)
         .select_related("product", "storage_unit")

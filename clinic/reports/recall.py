@@ -128,7 +128,7 @@ def treated_counts(*, lot, locations) -> dict:
 
 def line_display(r: dict) -> dict:
     """A product line's values() dict with display text: patient, practitioner, amount, route."""
-    from clinic.reports.queries import _person
+    from clinic.reports.queries.common import person_name
     from treatments.models import Area, LineSource, Route
 
     if r["source"] == LineSource.SEALED:
@@ -138,7 +138,7 @@ def line_display(r: dict) -> dict:
     return {
         **r,
         "patient": f"{r['patient_first_name']} {r['patient_last_name']}",
-        "practitioner": _person(
+        "practitioner": person_name(
             r["record__practitioner__first_name"],
             r["record__practitioner__last_name"],
             r["record__practitioner__username"],

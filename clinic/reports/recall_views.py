@@ -21,7 +21,7 @@ from clinic.exports import csv_response
 from clinic.models import Notification
 from clinic.reports import recall, services
 from clinic.reports.forms import HeldMessageForm, RecallRunForm, RecallSearchForm
-from clinic.reports.views import CHUNK, VIEW, _bound, _stamp
+from clinic.reports.views import CHUNK, VIEW, bound_filter_form, period_stamp
 from clinic.scoping import get_for_user_or_404, location_ids_for
 from clinic.tables import paginate
 
@@ -49,9 +49,10 @@ def recall_index(request: HttpRequest) -> HttpResponse:
         .select_related("product", "storage_unit__location")
         .order_by("-id")[:20]
     )
-    search = (
-        _bound(request, RecallSearchForm) if "product" in request.GET else RecallSearchForm(user=request.user)
-    )
+    if "product" in request.GET:
+        search = bound_filter_form(request, RecallSearchForm)
+    else:
+        search = RecallSearchForm(user=request.user)
     page = None
     if search.is_bound and search.is_valid():
         d = search.cleaned_data
@@ -77,14 +78,14 @@ def recall_index(request: HttpRequest) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 @require_GET
 def recall_search_export(request: HttpRequest) -> HttpResponse:
-    search = _bound(request, RecallSearchForm)
+    search = bound_filter_form(request, RecallSearchForm)
     if not search.is_valid():
         raise Http404("Choose a product and a period.")
     d = search.cleaned_data
     qs = recall.treated_with(
         product=d["product"], date_from=d["date_from"], date_to=d["date_to"], locations=search.locations()
     )
-    name = f"recall-product-{d['product'].pk}-{_stamp(d['date_from'], d['date_to'])}.csv"
+    name = f"recall-product-{d['product'].pk}-{period_stamp(d['date_from'], d['date_to'])}.csv"
     audit_record(
         actor=request.user,
         action="recall.export",

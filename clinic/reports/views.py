@@ -29,7 +29,7 @@ VIEW = "clinic.view_reports"
 CHUNK = 2000
 
 
-def _bound(request: HttpRequest, form_class, **kwargs):
+def bound_filter_form(request: HttpRequest, form_class, **kwargs):
     """The filter form bound to the query string; a location outside the manager's is a 404."""
     form = form_class(request.GET or None, user=request.user, **kwargs)
     if form.is_bound and not form.is_valid() and "location" in form.errors:
@@ -38,13 +38,13 @@ def _bound(request: HttpRequest, form_class, **kwargs):
 
 
 def _period(request: HttpRequest, form_class=PeriodForm):
-    form = _bound(request, form_class)
+    form = bound_filter_form(request, form_class)
     date_from, date_to = form.period()
     start, end = period_bounds(date_from, date_to)
     return form, form.locations(), date_from, date_to, start, end
 
 
-def _stamp(date_from, date_to) -> str:
+def period_stamp(date_from, date_to) -> str:
     return f"{date_from:%Y%m%d}-{date_to:%Y%m%d}"
 
 
@@ -54,7 +54,7 @@ def _stamp(date_from, date_to) -> str:
 @permission_required(VIEW, raise_exception=True)
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    form = _bound(request, ScopeForm)
+    form = bound_filter_form(request, ScopeForm)
     data = queries.dashboard_data(form.locations())
     return render(request, "clinic/reports/dashboard.html", {"form": form, **data})
 
@@ -99,7 +99,7 @@ def usage_export(request: HttpRequest) -> HttpResponse:
         for r in map(queries.usage_row, queries.usage_rows(locations, start, end).iterator(chunk_size=CHUNK))
     )
     header = ["month", "product", "practitioner", "sealed_vials_used", "vials_opened", "vials", "value_gbp"]
-    return csv_response(f"usage-{_stamp(date_from, date_to)}.csv", header, rows)
+    return csv_response(f"usage-{period_stamp(date_from, date_to)}.csv", header, rows)
 
 
 # --- Waste ----------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def waste_export(request: HttpRequest) -> HttpResponse:
         "opened_value_gbp",
         "value_gbp",
     ]
-    return csv_response(f"waste-{_stamp(date_from, date_to)}.csv", header, rows)
+    return csv_response(f"waste-{period_stamp(date_from, date_to)}.csv", header, rows)
 
 
 # --- Stock valuation ------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def waste_export(request: HttpRequest) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 @require_GET
 def valuation(request: HttpRequest) -> HttpResponse:
-    form = _bound(request, ScopeForm)
+    form = bound_filter_form(request, ScopeForm)
     rows = [{**r, "held": r["on_hand"] - r["usable"]} for r in queries.valuation_rows(form.locations())]
     return render(
         request,
@@ -186,7 +186,7 @@ def valuation(request: HttpRequest) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 @require_GET
 def valuation_export(request: HttpRequest) -> HttpResponse:
-    form = _bound(request, ScopeForm)
+    form = bound_filter_form(request, ScopeForm)
     rows = (
         (
             r["storage_unit__location__name"],
@@ -316,4 +316,4 @@ def register_export(request: HttpRequest) -> HttpResponse:
         after={"query": request.GET.urlencode()},
     )
     rows = (register_csv_row(r) for r in qs.iterator(chunk_size=CHUNK))
-    return csv_response(f"treatment-register-{_stamp(date_from, date_to)}.csv", REGISTER_HEADER, rows)
+    return csv_response(f"treatment-register-{period_stamp(date_from, date_to)}.csv", REGISTER_HEADER, rows)

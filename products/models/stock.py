@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clinic.scoping import LocationScopedQuerySet
@@ -59,30 +60,79 @@ def lot_status_of(
     return LotStatus.AVAILABLE
 
 
+def available_condition(today: dt.date | None = None) -> Q:
+    """Lots on the shelf to draw from, clearance aside: in stock, in date, not held back."""
+    return Q(
+        is_recalled=False,
+        is_quarantined=False,
+        quantity_on_hand__gt=0,
+        expiry_date__gte=today or timezone.localdate(),
+    )
+
+
+def lot_cleared_condition(today: dt.date | None = None) -> Q:
+    """A lot is cleared when its product is and it holds its own certificate of analysis."""
+    return cleared_condition(
+        product_ref="product", prefix="product__", today=today
+    ) & lot_documents_condition(today=today)
+
+
+def usable_condition(today: dt.date | None = None) -> Q:
+    """THE rule for "usable": available and cleared for use (the product's classification,
+    documents and approval, and the lot's own certificate). What charting offers, what the
+    stock services accept, and what every page and report counts as usable."""
+    return available_condition(today) & lot_cleared_condition(today)
+
+
 class LotQuerySet(LocationScopedQuerySet):
     location_lookup = "storage_unit__location"
 
+    def in_stock(self) -> LotQuerySet:
+        """Lots with sealed vials on hand, whatever their state."""
+        return self.filter(quantity_on_hand__gt=0)
+
+    def on_shelf(self) -> LotQuerySet:
+        """In stock and not recalled: still in the clinic's storage (quarantined, expired and
+        uncleared lots included), so still to be used, released or disposed of."""
+        return self.in_stock().filter(is_recalled=False)
+
+    def available(self) -> LotQuerySet:
+        """In stock, in date and not held back, cleared or not (``available_condition``): for
+        lists that show uncleared lots with the reason rather than hide them."""
+        return self.filter(available_condition())
+
     def usable(self) -> LotQuerySet:
-        """Lots that may be drawn from today: in stock, not expired, not held back."""
-        return self.filter(
-            is_recalled=False,
-            is_quarantined=False,
-            quantity_on_hand__gt=0,
-            expiry_date__gte=timezone.localdate(),
+        """Lots that may be used in a treatment today (``usable_condition``)."""
+        return self.filter(usable_condition())
+
+    def expiring_by(self, cutoff: dt.date | None = None) -> LotQuerySet:
+        """Lots expiring on or before ``cutoff`` (default: the expiring-soon horizon,
+        ``EXPIRING_SOON_DAYS`` from today), already expired ones included."""
+        return self.filter(expiry_date__lte=cutoff or expiring_soon_cutoff())
+
+    def stock_by_product(self, *fields: str) -> models.QuerySet:
+        """Per product (and ``fields``): sealed vials ``on_hand``, how many are ``usable``,
+        and the number of ``lots`` with stock. One grouped query."""
+        return (
+            self.in_stock()
+            .order_by()
+            .values("product_id", *fields)
+            .annotate(
+                on_hand=Sum("quantity_on_hand"),
+                usable=Coalesce(Sum("quantity_on_hand", filter=usable_condition()), 0),
+                lots=Count("id"),
+            )
         )
 
     def cleared(self) -> LotQuerySet:
         """Lots whose product is cleared and which hold their own certificate of analysis
-        (``products.compliance`` rules, as Exists subqueries: no query per lot)."""
-        return self.filter(
-            cleared_condition(product_ref="product", prefix="product__") & lot_documents_condition()
-        )
+        (the rules table as Exists subqueries: no query per lot)."""
+        return self.filter(lot_cleared_condition())
 
     def with_clearance(self) -> LotQuerySet:
         """Annotate ``is_cleared`` for lists that label uncleared lots rather than hide them."""
-        condition = cleared_condition(product_ref="product", prefix="product__") & lot_documents_condition()
         return self.annotate(
-            is_cleared=models.ExpressionWrapper(condition, output_field=models.BooleanField())
+            is_cleared=models.ExpressionWrapper(lot_cleared_condition(), output_field=models.BooleanField())
         )
 
     def fefo(self) -> LotQuerySet:

@@ -34,7 +34,7 @@ def apply_readings(*, unit: StorageUnit, readings, actor) -> Excursion | None:
         .order_by("taken_at")
         .values_list("taken_at", "temperature_c", "min_c", "max_c")
     )
-    excursion = unit.excursions.filter(closed_at__isnull=True).first()
+    excursion = unit.excursions.open().first()
     if not out:
         if excursion is not None:
             _refresh_back_in_range(excursion)
@@ -71,9 +71,7 @@ def apply_readings(*, unit: StorageUnit, readings, actor) -> Excursion | None:
             before=before,
             after=after,
         )
-    for lot in Lot.objects.filter(storage_unit=unit, quantity_on_hand__gt=0).exclude(
-        excursions__excursion=excursion
-    ):
+    for lot in Lot.objects.filter(storage_unit=unit).in_stock().exclude(excursions__excursion=excursion):
         excursion_hold_lot(excursion=excursion, lot=lot, actor=actor)
     return excursion
 

@@ -165,7 +165,7 @@ def _hold_for_open_excursion(lot: Lot, actor) -> None:
     """Stock placed in a unit during an open excursion is held with the rest of the unit."""
     # Wait for any reading that is opening an excursion in this unit right now, then look.
     StorageUnit.objects.select_for_update(of=("self",)).get(pk=lot.storage_unit_id)
-    excursion = lot.storage_unit.excursions.filter(closed_at__isnull=True).first()
+    excursion = lot.storage_unit.excursions.open().first()
     if excursion is not None:
         excursion_hold_lot(excursion=excursion, lot=lot, actor=actor)
 

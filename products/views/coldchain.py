@@ -156,7 +156,7 @@ def excursion_list(request: HttpRequest) -> HttpResponse:
     )
     state = request.GET.get("state", "")
     if state == "open":
-        qs = qs.filter(closed_at__isnull=True)
+        qs = qs.open()
     elif state == "closed":
         qs = qs.filter(closed_at__isnull=False)
     qs, sort = sort_queryset(

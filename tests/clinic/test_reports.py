@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 
 from clinic.models import Notification
-from clinic.reports import queries
 from clinic.reports.periods import add_months, month_start
 from products.models import Excursion, ExcursionLot, TemperatureReading
 from products.models.coldchain import ReadingSource
@@ -498,14 +497,3 @@ def test_reports_are_in_the_navigation_and_linked_from_the_role_dashboard(client
     assert 'href="/clinic/reports/"' in html
     html = client_for(practitioner).get("/").content.decode()
     assert "/clinic/reports/" not in html
-
-
-def test_dashboard_shows_the_compliance_slot_when_products_offer_no_rule(
-    ledger, client_for, manager, monkeypatch
-):
-    from products.models.stock import LotQuerySet
-
-    monkeypatch.delattr(LotQuerySet, "with_clearance")
-    assert queries.compliance_gaps([ledger["unit"].location_id]) is None
-    html = client_for(manager).get("/clinic/reports/").content.decode()
-    assert "not available yet" in html
