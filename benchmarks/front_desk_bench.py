@@ -47,7 +47,7 @@ def top_up_sessions(target: int, locations, users) -> None:
 
     from django.utils import timezone
 
-    from treatments.demo import _at, _session
+    from treatments.demo import at_local, demo_session
     from treatments.models import Patient, Session, SessionStatus
 
     missing = target - Session.objects.count()
@@ -61,11 +61,11 @@ def top_up_sessions(target: int, locations, users) -> None:
     rows = []
     for i in range(missing):
         p = patients[list(patients)[i % len(patients)]]
-        start = _at(
+        start = at_local(
             today - dt.timedelta(days=rng.randrange(1, 1800)), rng.randrange(9, 18), 15 * rng.randrange(4)
         )
         rows.append(
-            _session(
+            demo_session(
                 p, rng.choice(staff), None, start, status=SessionStatus.COMPLETED, treatment_type="other"
             )
         )
@@ -125,16 +125,22 @@ def count_queries(client, url: str, params: dict | None = None) -> int:
 def grow(locations, users, day: dt.date) -> None:
     """More of everything a page could trip over: patients, sessions that day, due plans."""
     from treatments import demo
-    from treatments.demo import _at, _session
+    from treatments.demo import at_local, demo_session
     from treatments.models import Patient, Session, SessionStatus
 
     demo.seed_scale(n=GROWTH_PATIENTS, locations=locations, users=users, stdout=io.StringIO())
     fresh = list(Patient.objects.filter(location=locations["marylebone"]).order_by("-pk")[:200])
     Session.objects.bulk_create(
-        _session(p, users["nurse"], None, _at(day, 9 + i % 9, 15 * (i % 4)), status=SessionStatus.BOOKED,
-                 treatment_type="other")
+        demo_session(
+            p,
+            users["nurse"],
+            None,
+            at_local(day, 9 + i % 9, 15 * (i % 4)),
+            status=SessionStatus.BOOKED,
+            treatment_type="other",
+        )
         for i, p in enumerate(fresh)
-    )  # fmt: skip
+    )
 
 
 def main() -> int:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
 
 from clinic.models import Location
 from clinic.roles import ROLES
@@ -84,3 +85,8 @@ class StaffForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password", exc)
         return data
+
+
+def error_text(exc: ValidationError) -> str:
+    """A service's refusal as one sentence for a message or a form's non-field error."""
+    return " ".join(exc.messages)

@@ -25,6 +25,13 @@ def location_ids_for(user) -> models.QuerySet:
     return Location.objects.filter(staff__user=user).values("id")
 
 
+def locations_for(user) -> models.QuerySet:
+    """The active locations the user works at, for location choices on forms and filters."""
+    from clinic.models import Location
+
+    return Location.objects.filter(id__in=location_ids_for(user), is_active=True)
+
+
 class LocationScopedQuerySet(models.QuerySet):
     location_lookup = "location"
 

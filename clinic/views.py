@@ -20,9 +20,9 @@ from clinic import outbox, services
 from clinic.dashboard import panels_for
 from clinic.exports import csv_response
 from clinic.forms import AuditFilterForm, StaffForm
-from clinic.models import AuditEvent, Location, Notification, WorkerHeartbeat
+from clinic.models import AuditEvent, Notification, WorkerHeartbeat
 from clinic.roles import ROLES, role_of
-from clinic.scoping import location_ids_for
+from clinic.scoping import location_ids_for, locations_for
 from clinic.tables import paginate, sort_queryset
 
 User = get_user_model()
@@ -267,10 +267,6 @@ def reminder_opt_out(request: HttpRequest, token: str) -> HttpResponse:
 # --- Staff ------------------------------------------------------------------------------
 
 
-def _manager_locations(user):
-    return Location.objects.filter(id__in=location_ids_for(user), is_active=True)
-
-
 def _staff_scope(user):
     return (
         User.objects.filter(staff_profile__locations__in=location_ids_for(user))
@@ -294,7 +290,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 @permission_required("clinic.manage_staff", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def staff_create(request: HttpRequest) -> HttpResponse:
-    form = StaffForm(request.POST or None, locations=_manager_locations(request.user))
+    form = StaffForm(request.POST or None, locations=locations_for(request.user))
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         user = services.staff_create(
@@ -335,7 +331,7 @@ def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "job_title": profile.job_title if profile else "",
     }
     form = StaffForm(
-        request.POST or None, initial=initial, locations=_manager_locations(request.user), editing=member
+        request.POST or None, initial=initial, locations=locations_for(request.user), editing=member
     )
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data

@@ -15,15 +15,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from clinic.models import Location
-from clinic.scoping import location_ids_for
 
 SLOT = dt.timedelta(minutes=15)
 DEFAULT_START = dt.time(8, 0)
 DEFAULT_END = dt.time(20, 0)
-
-
-def user_locations(user) -> QuerySet[Location]:
-    return Location.objects.filter(id__in=location_ids_for(user), is_active=True)
 
 
 def bookable_practitioners(location: Location | None = None) -> QuerySet:

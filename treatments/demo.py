@@ -58,7 +58,7 @@ LAST = [
 SLOTS = [(9, 30), (10, 30), (11, 30), (13, 30), (14, 30), (15, 30), (16, 30)]
 
 
-def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+def at_local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=timezone.get_current_timezone())
 
 
@@ -66,7 +66,7 @@ def _time(text: str) -> dt.time:
     return dt.time.fromisoformat(text)
 
 
-def _session(
+def demo_session(
     patient, practitioner, room, start, *, status, treatment_type, booked_by=None, plan=None, reason=""
 ) -> Session:
     session = Session(
@@ -181,10 +181,10 @@ def seed(*, locations, users, stdout) -> None:
         )
         who = prac if i % 2 else nurse
         for k, ago in enumerate(sorted(days_ago, reverse=True)):
-            start = _at(today - dt.timedelta(days=ago), *SLOTS[k % len(SLOTS)])
+            start = at_local(today - dt.timedelta(days=ago), *SLOTS[k % len(SLOTS)])
             room = rooms["marylebone"][2]
             sessions.append(
-                _session(
+                demo_session(
                     p,
                     who,
                     room,
@@ -196,9 +196,9 @@ def seed(*, locations, users, stdout) -> None:
                 )
             )
         if booked_in:
-            start = _at(today + dt.timedelta(days=booked_in), 17, 0)
+            start = at_local(today + dt.timedelta(days=booked_in), 17, 0)
             sessions.append(
-                _session(
+                demo_session(
                     p,
                     nurse,
                     None,
@@ -236,7 +236,7 @@ def seed(*, locations, users, stdout) -> None:
                     continue
                 if rng.random() < 0.35:
                     continue  # free slots to click on
-                start = _at(day, hour, minute)
+                start = at_local(day, hour, minute)
                 counter += 1
                 p = walk_ins[counter % len(walk_ins)]
                 if start + dt.timedelta(minutes=45) < now:
@@ -254,7 +254,7 @@ def seed(*, locations, users, stdout) -> None:
                     status = SessionStatus.CANCELLED if rng.random() < 0.07 else SessionStatus.BOOKED
                 reason = "Patient unwell" if status == SessionStatus.CANCELLED else ""
                 sessions.append(
-                    _session(
+                    demo_session(
                         p,
                         who,
                         room,
@@ -284,10 +284,10 @@ def seed(*, locations, users, stdout) -> None:
     mcr = users["practitioner_mcr"]
     for i in range(6):
         p = patient("manchester", 40 + i)
-        start = _at(today, *SLOTS[i])
+        start = at_local(today, *SLOTS[i])
         status = SessionStatus.COMPLETED if start + dt.timedelta(minutes=45) < now else SessionStatus.BOOKED
         kept.append(
-            _session(
+            demo_session(
                 p,
                 mcr,
                 rooms["manchester"][i % 2],
@@ -418,7 +418,7 @@ def seed_scale(*, n: int, locations, users, stdout) -> None:
                 else:
                     for _ in range(rng.randrange(10, 21)):
                         day = today - dt.timedelta(days=rng.randrange(-20, 1800))
-                        start = _at(day, rng.randrange(9, 18), rng.choice((0, 15, 30, 45)))
+                        start = at_local(day, rng.randrange(9, 18), rng.choice((0, 15, 30, 45)))
                         status = (
                             SessionStatus.BOOKED
                             if start > now
@@ -431,7 +431,7 @@ def seed_scale(*, n: int, locations, users, stdout) -> None:
                         room = rng.choice(rooms[code] or [None])
                         kind = rng.choice(TreatmentType.values)
                         sessions.append(
-                            _session(
+                            demo_session(
                                 p,
                                 rng.choice(who),
                                 room,
@@ -448,11 +448,11 @@ def seed_scale(*, n: int, locations, users, stdout) -> None:
                     "manchester" if plan.patient.location_id == locations["manchester"].pk else "marylebone"
                 )
                 for day in dates:
-                    start = _at(day, rng.randrange(9, 18), rng.choice((0, 15, 30, 45)))
+                    start = at_local(day, rng.randrange(9, 18), rng.choice((0, 15, 30, 45)))
                     room = rng.choice(rooms[code] or [None])
                     done = SessionStatus.COMPLETED
                     sessions.append(
-                        _session(
+                        demo_session(
                             plan.patient,
                             rng.choice(staff_at[code]),
                             room,

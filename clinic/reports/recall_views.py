@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic.audit import audit_record
 from clinic.exports import csv_response
+from clinic.forms import error_text
 from clinic.models import Notification
 from clinic.reports import recall, services
 from clinic.reports.forms import HeldMessageForm, RecallRunForm, RecallSearchForm
@@ -189,7 +190,7 @@ def recall_lot_run(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         result = services.lot_recall_prepare(lot=lot, actor=request.user, reason=form.cleaned_data["reason"])
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, error_text(exc))
         return redirect("reports:recall_lot", pk=lot.pk)
     text = f"Lot {lot.lot_number} is recalled. " if result["recalled_now"] else ""
     text += f"{result['prepared']} message(s) prepared for review; nothing is sent until you send them."

@@ -9,12 +9,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from clinic.scoping import get_for_user_or_404
+from clinic.forms import error_text
+from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
 from products import services
 from products.forms import ProductForm, StorageUnitForm
 from products.models import Format, Product, StorageUnit
-from products.views.stock import _locations
 
 
 @permission_required("products.view_product", raise_exception=True)
@@ -45,7 +45,7 @@ def _save_product(request: HttpRequest, product: Product | None) -> HttpResponse
         try:
             saved = services.product_save(product=form.instance, actor=request.user)
         except ValidationError as exc:
-            form.add_error(None, " ".join(exc.messages))
+            form.add_error(None, error_text(exc))
         else:
             messages.success(request, f"{saved} saved.")
             return redirect("products:product_list")
@@ -68,12 +68,12 @@ def product_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _save_unit(request: HttpRequest, unit: StorageUnit | None) -> HttpResponse:
-    form = StorageUnitForm(request.POST or None, instance=unit, locations=_locations(request.user))
+    form = StorageUnitForm(request.POST or None, instance=unit, locations=locations_for(request.user))
     if request.method == "POST" and form.is_valid():
         try:
             saved = services.storage_unit_save(unit=form.instance, actor=request.user)
         except ValidationError as exc:
-            form.add_error(None, " ".join(exc.messages))
+            form.add_error(None, error_text(exc))
         else:
             messages.success(request, f"{saved} saved.")
             return redirect("products:unit_detail", pk=saved.pk)

@@ -13,14 +13,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic.scoping import get_for_user_or_404
+from clinic.forms import error_text
+from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
 from products import services
 from products.charts import DEFAULT_RANGE, RANGES, daily_extremes, temperature_series
 from products.forms import AddendumForm, ExcursionReviewForm, ImportForm, ReadingForm
 from products.models import Excursion, StorageUnit
 from products.models.compliance import cleared_condition, lot_documents_condition
-from products.views.stock import _errors, _locations
 
 UNIT_QS = StorageUnit.objects.select_related("location")
 
@@ -44,7 +44,7 @@ def unit_list(request: HttpRequest) -> HttpResponse:
         {
             "page": paginate(request, qs),
             "sort": sort,
-            "locations": _locations(request.user),
+            "locations": locations_for(request.user),
             "location": location,
         },
     )
@@ -108,7 +108,7 @@ def reading_create(request: HttpRequest, pk: int) -> HttpResponse:
                 min_c=d["min_c"], max_c=d["max_c"],
             )  # fmt: skip
         except ValidationError as exc:
-            form.add_error(None, _errors(exc))
+            form.add_error(None, error_text(exc))
         else:
             if unit.excursions.filter(closed_at__isnull=True, last_out_at=d["taken_at"]).exists():
                 messages.warning(request, "Outside the allowed range: the unit's stock is quarantined.")
@@ -235,7 +235,7 @@ def excursion_addendum(request: HttpRequest, pk: int) -> HttpResponse:
                 excursion=excursion, actor=request.user, text=form.cleaned_data["text"]
             )
         except ValidationError as exc:
-            messages.error(request, _errors(exc))
+            messages.error(request, error_text(exc))
         else:
             messages.success(request, "Addendum added.")
     else:

@@ -19,16 +19,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from clinic.audit import audit_record
 from clinic.exports import csv_response
 from clinic.files import CONTENT_TYPES, private_file_response
+from clinic.forms import error_text
 from clinic.scoping import get_for_user_or_404
 from products import services
-from products.compliance import RULES, group_name, product_problems
+from products.compliance import group_name, product_problems
 from products.compliance_report import compliance_overview, upload_url
 from products.forms import ClassificationForm, DocumentForm, RevokeApprovalForm
 from products.models import DocumentType, Lot, Product, RegulatoryDocument
-
-
-def _errors(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
+from products.models.compliance import RULES
 
 
 @permission_required("products.view_compliance", raise_exception=True)
@@ -130,7 +128,7 @@ def product_classify(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             product = services.product_classify(actor=request.user, product=product, **form.cleaned_data)
         except ValidationError as exc:
-            form.add_error(None, _errors(exc))
+            form.add_error(None, error_text(exc))
         else:
             if was_approved and product.approved_at is None:
                 messages.warning(request, f"Classification saved; {product.name}'s approval was revoked.")
@@ -149,7 +147,7 @@ def product_approve(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.product_approve(actor=request.user, product=product)
     except ValidationError as exc:
-        messages.error(request, _errors(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"{product.name} approved for use.")
     return redirect("products:product_compliance", pk=product.pk)
@@ -166,7 +164,7 @@ def product_revoke(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request.user, product=product, reason=form.cleaned_data["reason"]
             )
         except ValidationError as exc:
-            messages.error(request, _errors(exc))
+            messages.error(request, error_text(exc))
         else:
             messages.warning(request, f"{product.name}'s approval revoked: it cannot be used.")
         return redirect("products:product_compliance", pk=product.pk)
@@ -202,7 +200,7 @@ def _document_form(request, *, product=None, lot=None, renewing=None) -> HttpRes
                     actor=request.user, doc_type=d["doc_type"], product=product, lot=lot, **fields
                 )
         except ValidationError as exc:
-            form.add_error(None, _errors(exc))
+            form.add_error(None, error_text(exc))
         else:
             messages.success(
                 request, f"{doc.get_doc_type_display()} {doc.reference} filed (SHA-256 {doc.sha256})."

@@ -11,8 +11,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic.models import Location
-from clinic.scoping import get_for_user_or_404, location_ids_for
+from clinic.forms import error_text
+from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
 from products import services
 from products.compliance import lot_clearance_problems
@@ -39,16 +39,8 @@ from products.models import (
 from products.models.stock import STATUS_TONES
 
 
-def _locations(user):
-    return Location.objects.filter(id__in=location_ids_for(user), is_active=True)
-
-
 def _units(user):
     return StorageUnit.objects.for_user(user).filter(is_active=True).select_related("location")
-
-
-def _errors(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
 
 
 def _count(qs, field: str = "product"):
@@ -71,7 +63,7 @@ def _count(qs, field: str = "product"):
 def stock_overview(request: HttpRequest) -> HttpResponse:
     """On hand per product, open vials, nearest usable expiry and status counts."""
     user = request.user
-    form = StockFilterForm(request.GET or None, locations=_locations(user))
+    form = StockFilterForm(request.GET or None, locations=locations_for(user))
     lots = Lot.objects.for_user(user)
     products = Product.objects.active()
     if form.is_valid():
@@ -150,7 +142,7 @@ def lot_list(request: HttpRequest) -> HttpResponse:
         .with_clearance()
         .select_related("product", "storage_unit__location")
     )
-    form = StockFilterForm(request.GET or None, locations=_locations(user))
+    form = StockFilterForm(request.GET or None, locations=locations_for(user))
     product = None
     if request.GET.get("product", "").isdigit():
         product = Product.objects.filter(pk=request.GET["product"]).first()
@@ -260,7 +252,7 @@ def lot_receive(request: HttpRequest) -> HttpResponse:
                 record_gtin=d["record_gtin"],
             )
         except ValidationError as exc:
-            form.add_error(None, _errors(exc))
+            form.add_error(None, error_text(exc))
         else:
             lot.refresh_from_db()
             if lot.is_quarantined:
@@ -343,7 +335,7 @@ def lot_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         try:
             done = _run_action(action, lot, form.cleaned_data, request.user)
         except ValidationError as exc:
-            form.add_error(None, _errors(exc))
+            form.add_error(None, error_text(exc))
         else:
             messages.success(request, done)
             return redirect("products:lot_detail", pk=lot.pk)
@@ -359,7 +351,7 @@ def vial_open(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         vial = services.vial_open(lot=lot, actor=request.user)
     except ValidationError as exc:
-        messages.error(request, _errors(exc))
+        messages.error(request, error_text(exc))
         return redirect("products:lot_detail", pk=lot.pk)
     messages.success(request, f"Vial {vial.method}; use it before {vial.beyond_use_at:%H:%M on %d %b}.")
     return redirect("products:vial_draw", pk=vial.pk)
@@ -379,7 +371,7 @@ def vial_draw(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request.user,
             )  # fmt: skip
         except ValidationError as exc:
-            form.add_error(None, _errors(exc))
+            form.add_error(None, error_text(exc))
         else:
             messages.success(request, f"{form.cleaned_data['volume_ml']} mL drawn.")
             return redirect("products:stock_overview")
@@ -402,7 +394,7 @@ def vial_discard(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.vial_discard(vial=vial, reason=form.cleaned_data["reason"], actor=request.user)
     except ValidationError as exc:
-        messages.error(request, _errors(exc))
+        messages.error(request, error_text(exc))
         return redirect("products:vial_draw", pk=vial.pk)
     messages.success(request, "Vial discarded.")
     return redirect("products:stock_overview")

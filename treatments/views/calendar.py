@@ -11,7 +11,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from treatments.calendar import Column, bookable_practitioners, build_grid, user_locations
+from clinic.scoping import locations_for
+from treatments.calendar import Column, bookable_practitioners, build_grid
 from treatments.models import Session, SessionStatus, WorkingHours
 from treatments.views.common import parse_day
 
@@ -46,7 +47,7 @@ def _session_qs(location):
 @permission_required("treatments.view_session", raise_exception=True)
 @require_GET
 def calendar_day(request: HttpRequest) -> HttpResponse:
-    locations = list(user_locations(request.user))
+    locations = list(locations_for(request.user))
     location = _location(request, locations)
     day = parse_day(request.GET.get("date"))
     practitioners = list(bookable_practitioners(location))
@@ -97,7 +98,7 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
 @permission_required("treatments.view_session", raise_exception=True)
 @require_GET
 def calendar_week(request: HttpRequest) -> HttpResponse:
-    locations = list(user_locations(request.user))
+    locations = list(locations_for(request.user))
     location = _location(request, locations)
     day = parse_day(request.GET.get("date"))
     monday = day - dt.timedelta(days=day.weekday())

@@ -11,8 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from clinic.scoping import locations_for
 from treatments import services
-from treatments.calendar import bookable_practitioners, user_locations
+from treatments.calendar import bookable_practitioners
 from treatments.forms import ProtocolTemplateForm, WorkingHoursFormSet
 from treatments.models import ProtocolTemplate, WorkingHours
 from treatments.views.common import error_messages
@@ -62,7 +63,7 @@ def protocol_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("treatments.change_workinghours", raise_exception=True)
 @require_GET
 def working_hours_list(request: HttpRequest) -> HttpResponse:
-    locations = list(user_locations(request.user))
+    locations = list(locations_for(request.user))
     rows = []
     hours: dict = defaultdict(list)
     for h in WorkingHours.objects.filter(location__in=locations).order_by("weekday", "start_time"):
@@ -82,7 +83,7 @@ def working_hours_list(request: HttpRequest) -> HttpResponse:
 @permission_required("treatments.change_workinghours", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def working_hours_edit(request: HttpRequest, location_pk: int, user_pk: int) -> HttpResponse:
-    location = get_object_or_404(user_locations(request.user), pk=location_pk)
+    location = get_object_or_404(locations_for(request.user), pk=location_pk)
     practitioner = bookable_practitioners(location).filter(pk=user_pk).first()
     if practitioner is None:
         raise Http404("No such practitioner at this location.")

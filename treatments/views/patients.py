@@ -13,10 +13,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from clinic.audit import audit_record
-from clinic.scoping import get_for_user_or_404
+from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
 from treatments import services
-from treatments.calendar import user_locations
 from treatments.clinical_forms import template_choices
 from treatments.forms import PatientForm
 from treatments.models import (
@@ -87,7 +86,7 @@ def patient_search(request: HttpRequest) -> JsonResponse:
 @permission_required("treatments.add_patient", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def patient_create(request: HttpRequest) -> HttpResponse:
-    form = PatientForm(request.POST or None, locations=user_locations(request.user))
+    form = PatientForm(request.POST or None, locations=locations_for(request.user))
     duplicates: list[Patient] = []
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "confirm_duplicate"}
@@ -130,7 +129,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_for_user_or_404(Patient.objects.all(), request.user, pk=pk)
-    form = PatientForm(request.POST or None, instance=patient, locations=user_locations(request.user))
+    form = PatientForm(request.POST or None, instance=patient, locations=locations_for(request.user))
     del form.fields["confirm_duplicate"]
     if request.method == "POST" and form.is_valid():
         try:

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic.scoping import get_for_user_or_404
+from clinic.scoping import get_for_user_or_404, locations_for
 from treatments import services
-from treatments.calendar import bookable_practitioners, user_locations
+from treatments.calendar import bookable_practitioners
 from treatments.consent import treatment_consent_for
 from treatments.forms import BookingForm, CancelForm, RescheduleForm
 from treatments.models import (
@@ -57,7 +57,7 @@ def _initial_from_query(request: HttpRequest, locations) -> dict:
 @permission_required("treatments.add_session", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def session_book(request: HttpRequest) -> HttpResponse:
-    locations = list(user_locations(request.user))
+    locations = list(locations_for(request.user))
     data = request.POST or None
     initial = _initial_from_query(request, locations)
     location_id = (data or {}).get("location") or initial.get("location")
@@ -76,7 +76,7 @@ def session_book(request: HttpRequest) -> HttpResponse:
         data,
         initial=initial,
         patients=patients,
-        locations=user_locations(request.user),
+        locations=locations_for(request.user),
         practitioners=bookable_practitioners(location),
         rooms=Room.objects.filter(location=location, is_active=True),
         can_override=request.user.has_perm("treatments.book_outside_hours"),
