@@ -1,4 +1,7 @@
-"""Manager reports: totals against a hand-computed fixture, exports, scope, roles, query counts."""
+"""Manager reports: totals against a hand-computed fixture, exports, scope, query counts.
+
+Who may read each report: tests/clinic/test_access.py.
+"""
 
 from __future__ import annotations
 
@@ -447,49 +450,7 @@ def test_coldchain_report_query_count_is_fixed(cold_month, client_for, manager, 
     assert after.count == before.count
 
 
-# --- Permissions, scope and methods -----------------------------------------------------------------
-
-READ_URLS = [
-    "/clinic/reports/",
-    "/clinic/reports/usage/",
-    "/clinic/reports/usage/export.csv",
-    "/clinic/reports/waste/",
-    "/clinic/reports/waste/export.csv",
-    "/clinic/reports/valuation/",
-    "/clinic/reports/valuation/export.csv",
-    "/clinic/reports/cold-chain/",
-    "/clinic/reports/register/",
-    "/clinic/reports/register/export.csv",
-    "/clinic/reports/recall/",
-]
-
-
-@pytest.mark.parametrize("url", READ_URLS)
-def test_anonymous_users_are_sent_to_sign_in(url, client):
-    response = client.get(url)
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
-
-
-@pytest.mark.parametrize("url", READ_URLS)
-@pytest.mark.parametrize("role", ["front_desk", "practitioner"])
-def test_front_desk_and_practitioners_are_refused(url, role, request, client_for):
-    user = request.getfixturevalue(role)
-    assert client_for(user).get(url).status_code == 403
-
-
-@pytest.mark.parametrize("url", READ_URLS)
-def test_managers_may_read_every_report(url, ledger, client_for, manager):
-    assert client_for(manager).get(url).status_code == 200
-
-
-@pytest.mark.parametrize("url", READ_URLS)
-def test_reports_are_read_only(url, client_for, manager):
-    assert client_for(manager).post(url).status_code == 405
-
-
-@pytest.mark.parametrize("url", [u for u in READ_URLS if "recall" not in u and "cold-chain" not in u])
-def test_another_locations_filter_is_404(url, ledger, other_location, client_for, manager):
-    assert client_for(manager).get(f"{url}?location={other_location.pk}").status_code == 404
+# --- Navigation and the dashboard -------------------------------------------------------------------
 
 
 def test_reports_are_in_the_navigation_and_linked_from_the_role_dashboard(client_for, manager, practitioner):

@@ -1,4 +1,4 @@
-"""Every products page: roles (403), scope (404), methods (405), happy paths, query counts."""
+"""Products pages: happy paths, refusals on the forms, query counts (who may use them: test_access)."""
 
 from __future__ import annotations
 
@@ -20,110 +20,7 @@ pytestmark = pytest.mark.django_db
 GTIN = "09506000134352"
 
 
-@pytest.fixture
-def world(lot, other_lot, unit, other_unit, manager, other_manager, practitioner):
-    """A lot, an open vial and an open excursion at each location."""
-    vial = vial_open(lot=lot, actor=practitioner)
-    other_vial = vial_open(lot=other_lot, actor=other_manager)
-    spare = StorageUnitFactory(location=unit.location, name="Spare fridge")
-    reading_record(unit=spare, actor=manager, temperature_c=Decimal("11"))
-    reading_record(unit=other_unit, actor=other_manager, temperature_c=Decimal("12"))
-    return {
-        "lot": lot,
-        "other_lot": other_lot,
-        "unit": unit,
-        "other_unit": other_unit,
-        "vial": vial,
-        "other_vial": other_vial,
-        "excursion": Excursion.objects.get(storage_unit=spare),
-        "other_excursion": Excursion.objects.get(storage_unit=other_unit),
-    }
-
-
-# name, url (from the world), roles that may GET it
-PAGES = [
-    ("stock", lambda w: "/products/stock/", {"practitioner", "manager"}),
-    ("lots", lambda w: "/products/lots/", {"practitioner", "manager"}),
-    ("lot", lambda w: f"/products/lots/{w['lot'].pk}/", {"practitioner", "manager"}),
-    ("receive", lambda w: "/products/lots/receive/", {"manager"}),
-    ("scan", lambda w: f"/products/lots/scan/?code=01{GTIN}10A", {"manager"}),
-    ("waste", lambda w: f"/products/lots/{w['lot'].pk}/waste/", {"manager"}),
-    ("adjust", lambda w: f"/products/lots/{w['lot'].pk}/adjust/", {"manager"}),
-    ("transfer", lambda w: f"/products/lots/{w['lot'].pk}/transfer/", {"manager"}),
-    ("quarantine", lambda w: f"/products/lots/{w['lot'].pk}/quarantine/", {"manager"}),
-    ("release", lambda w: f"/products/lots/{w['lot'].pk}/release/", {"manager"}),
-    ("recall", lambda w: f"/products/lots/{w['lot'].pk}/recall/", {"manager"}),
-    ("vial", lambda w: f"/products/vials/{w['vial'].pk}/", {"practitioner", "manager"}),
-    ("catalogue", lambda w: "/products/catalogue/", {"practitioner", "manager"}),
-    ("product_new", lambda w: "/products/catalogue/new/", {"manager"}),
-    ("product_edit", lambda w: f"/products/catalogue/{w['lot'].product_id}/", {"manager"}),
-    ("units", lambda w: "/products/units/", {"manager"}),
-    ("unit_new", lambda w: "/products/units/new/", {"manager"}),
-    ("unit", lambda w: f"/products/units/{w['unit'].pk}/", {"manager"}),
-    ("unit_edit", lambda w: f"/products/units/{w['unit'].pk}/edit/", {"manager"}),
-    ("reading", lambda w: f"/products/units/{w['unit'].pk}/readings/new/", {"manager"}),
-    ("import", lambda w: f"/products/units/{w['unit'].pk}/import/", {"manager"}),
-    ("excursions", lambda w: "/products/excursions/", {"manager"}),
-    ("excursion", lambda w: f"/products/excursions/{w['excursion'].pk}/", {"manager"}),
-]
-
-# Pages of one object: the same page for the other location's object must be a 404.
-SCOPED = [
-    ("lot", lambda w: f"/products/lots/{w['other_lot'].pk}/"),
-    ("waste", lambda w: f"/products/lots/{w['other_lot'].pk}/waste/"),
-    ("transfer", lambda w: f"/products/lots/{w['other_lot'].pk}/transfer/"),
-    ("quarantine", lambda w: f"/products/lots/{w['other_lot'].pk}/quarantine/"),
-    ("open", lambda w: f"/products/lots/{w['other_lot'].pk}/open-vial/"),
-    ("vial", lambda w: f"/products/vials/{w['other_vial'].pk}/"),
-    ("discard", lambda w: f"/products/vials/{w['other_vial'].pk}/discard/"),
-    ("unit", lambda w: f"/products/units/{w['other_unit'].pk}/"),
-    ("unit_edit", lambda w: f"/products/units/{w['other_unit'].pk}/edit/"),
-    ("reading", lambda w: f"/products/units/{w['other_unit'].pk}/readings/new/"),
-    ("import", lambda w: f"/products/units/{w['other_unit'].pk}/import/"),
-    ("excursion", lambda w: f"/products/excursions/{w['other_excursion'].pk}/"),
-    ("addendum", lambda w: f"/products/excursions/{w['other_excursion'].pk}/addendum/"),
-]
-
-POST_ONLY = [
-    lambda w: f"/products/lots/{w['lot'].pk}/open-vial/",
-    lambda w: f"/products/vials/{w['vial'].pk}/discard/",
-    lambda w: f"/products/excursions/{w['excursion'].pk}/addendum/",
-]
-GET_ONLY = [
-    "/products/stock/",
-    "/products/lots/",
-    "/products/units/",
-    "/products/excursions/",
-    "/products/catalogue/",
-]
-
-
 class TestAccess:
-    @pytest.mark.parametrize(("name", "url", "allowed"), PAGES, ids=[p[0] for p in PAGES])
-    @pytest.mark.parametrize("role", ["front_desk", "practitioner", "manager"])
-    def test_each_role_gets_the_page_or_403(self, request, client_for, world, name, url, allowed, role):
-        response = client_for(request.getfixturevalue(role)).get(url(world))
-        assert response.status_code == (200 if role in allowed else 403), (name, role)
-
-    @pytest.mark.parametrize(("name", "url", "allowed"), PAGES, ids=[p[0] for p in PAGES])
-    def test_anonymous_users_are_sent_to_sign_in(self, client, world, name, url, allowed):
-        response = client.get(url(world))
-        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
-
-    @pytest.mark.parametrize(("name", "url"), SCOPED, ids=[s[0] for s in SCOPED])
-    def test_another_locations_object_is_a_404(self, client_for, manager, world, name, url):
-        c = client_for(manager)
-        method = c.post if name in {"open", "discard", "addendum"} else c.get
-        assert method(url(world)).status_code == 404
-
-    @pytest.mark.parametrize("url", POST_ONLY)
-    def test_mutations_refuse_get(self, client_for, manager, world, url):
-        assert client_for(manager).get(url(world)).status_code == 405
-
-    @pytest.mark.parametrize("url", GET_ONLY)
-    def test_lists_refuse_post(self, client_for, manager, url):
-        assert client_for(manager).post(url).status_code == 405
-
     def test_an_unknown_stock_action_is_a_404(self, client_for, manager, lot):
         assert client_for(manager).get(f"/products/lots/{lot.pk}/explode/").status_code == 404
 

@@ -1,4 +1,4 @@
-"""Consent and screening views: allowed roles, anonymous, front desk 403, other location 404, 405."""
+"""Consent and screening views: signing, withdrawal, screening, what each role sees (roles: test_access)."""
 
 from __future__ import annotations
 
@@ -36,77 +36,6 @@ def world(location, other_location, practitioner):
     consent_template()
     other_prac = staff(PRACTITIONER, other_location, username="prac_other")
     return {"own": _objects(location, practitioner), "other": _objects(other_location, other_prac)}
-
-
-# name, url builder, method, POST data, roles allowed, the allowed status
-VIEWS = [
-    ("consent_template_list", lambda o: reverse("treatments:consent_template_list"), "get", None,
-     {"practitioner", "manager"}, 200, False),
-    ("consent_template_publish", lambda o: reverse("treatments:consent_template_publish"), "get", None,
-     {"manager"}, 200, False),
-    ("consent_sign", lambda o: reverse("treatments:consent_sign", args=[o["patient"].pk]), "get", None,
-     {"practitioner"}, 200, True),
-    ("consent_detail", lambda o: reverse("treatments:consent_detail", args=[o["consent"].pk]), "get", None,
-     {"practitioner", "manager"}, 200, True),
-    ("consent_signature", lambda o: reverse("treatments:consent_signature", args=[o["consent"].pk]), "get",
-     None, {"practitioner", "manager"}, 200, True),
-    ("consent_withdraw", lambda o: reverse("treatments:consent_withdraw", args=[o["consent"].pk]), "post",
-     {"scope": "marketing", "reason": "x"}, {"practitioner", "manager"}, 302, True),
-    ("screening_create", lambda o: reverse("treatments:screening_create", args=[o["patient"].pk]), "get",
-     None, {"practitioner"}, 200, True),
-    ("screening_confirm", lambda o: reverse("treatments:screening_confirm", args=[o["session"].pk]), "post",
-     {}, {"practitioner"}, 302, True),
-    ("screening_override", lambda o: reverse("treatments:screening_override", args=[o["screening"].pk]),
-     "post", {"reason": "Breastfeeding ended; topical only."}, {"practitioner"}, 302, True),
-]  # fmt: skip
-IDS = [v[0] for v in VIEWS]
-
-
-def _call(client, method, url, data):
-    return getattr(client, method)(url, data or {})
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status, scoped", VIEWS, ids=IDS)
-def test_allowed_roles(
-    world, client_for, practitioner, manager, name, url, method, data, allowed, status, scoped
-):
-    users = {"practitioner": practitioner, "manager": manager}
-    for role, user in users.items():
-        response = _call(client_for(user), method, url(world["own"]), data)
-        expected = status if role in allowed else 403
-        assert response.status_code == expected, (role, response.status_code)
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status, scoped", VIEWS, ids=IDS)
-def test_anonymous_is_sent_to_sign_in(world, client, name, url, method, data, allowed, status, scoped):
-    response = _call(client, method, url(world["own"]), data)
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status, scoped", VIEWS, ids=IDS)
-def test_front_desk_never_sees_clinical_pages(
-    world, client_for, front_desk, name, url, method, data, allowed, status, scoped
-):
-    assert _call(client_for(front_desk), method, url(world["own"]), data).status_code == 403
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status, scoped", VIEWS, ids=IDS)
-def test_other_locations_objects_are_404(
-    world, client_for, practitioner, manager, name, url, method, data, allowed, status, scoped
-):
-    if not scoped:
-        pytest.skip("not an object of a location")
-    user = practitioner if "practitioner" in allowed else manager
-    assert _call(client_for(user), method, url(world["other"]), data).status_code == 404
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status, scoped", VIEWS, ids=IDS)
-def test_wrong_method_is_405(
-    world, client_for, practitioner, manager, name, url, method, data, allowed, status, scoped
-):
-    user = practitioner if "practitioner" in allowed else manager
-    wrong = "put" if method == "get" else "get"
-    assert _call(client_for(user), wrong, url(world["own"]), data).status_code == 405
 
 
 def test_signature_image_is_private_and_uncached(world, client_for, practitioner):

@@ -1,4 +1,4 @@
-"""Treatment record and timeline views: permission matrix, charting from the form, fixed query counts."""
+"""Treatment record and timeline views: charting from the form, fixed query counts (roles: test_access)."""
 
 from __future__ import annotations
 
@@ -62,54 +62,6 @@ def world(location, other_location, practitioner):
         "own": _objects(location, practitioner, "Dora"),
         "other": _objects(other_location, other_prac, "Ola"),
     }
-
-
-VIEWS = [
-    ("record_edit", lambda o: reverse("treatments:record_edit", args=[o["open_session"].pk]), "get", None,
-     {"practitioner"}, 200),
-    ("record_detail", lambda o: reverse("treatments:record_detail", args=[o["record"].pk]), "get", None,
-     {"practitioner", "manager"}, 200),
-    ("record_sign", lambda o: reverse("treatments:record_sign", args=[o["record"].pk]), "post", {},
-     {"practitioner"}, 302),
-    ("record_addendum", lambda o: reverse("treatments:record_addendum", args=[o["signed"].pk]), "post",
-     {"reason": "Area", "text": "Neck too"}, {"practitioner"}, 302),
-    ("patient_timeline", lambda o: reverse("treatments:patient_timeline", args=[o["patient"].pk]), "get",
-     None, {"practitioner", "manager"}, 200),
-]  # fmt: skip
-IDS = [v[0] for v in VIEWS]
-
-
-def _call(client, method, url, data):
-    return getattr(client, method)(url, data or {})
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
-def test_allowed_roles(world, client_for, practitioner, manager, name, url, method, data, allowed, status):
-    for role, user in {"practitioner": practitioner, "manager": manager}.items():
-        response = _call(client_for(user), method, url(world["own"]), data)
-        assert response.status_code == (status if role in allowed else 403), role
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
-def test_anonymous_is_sent_to_sign_in(world, client, name, url, method, data, allowed, status):
-    response = _call(client, method, url(world["own"]), data)
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
-def test_front_desk_gets_403(world, client_for, front_desk, name, url, method, data, allowed, status):
-    assert _call(client_for(front_desk), method, url(world["own"]), data).status_code == 403
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
-def test_other_location_is_404(world, client_for, practitioner, name, url, method, data, allowed, status):
-    assert _call(client_for(practitioner), method, url(world["other"]), data).status_code == 404
-
-
-@pytest.mark.parametrize("name, url, method, data, allowed, status", VIEWS, ids=IDS)
-def test_wrong_method_is_405(world, client_for, practitioner, name, url, method, data, allowed, status):
-    wrong = "put" if method == "get" else "get"
-    assert _call(client_for(practitioner), wrong, url(world["own"]), data).status_code == 405
 
 
 def _post_data(lot, **line):
