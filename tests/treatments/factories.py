@@ -273,3 +273,42 @@ def chart(session, practitioner, *lines, **kwargs):
     kwargs.setdefault("consent_checked", True)
     kwargs.setdefault("combined_procedure", "microneedling")
     return treatment_record_save(actor=practitioner, session=session, lines=list(lines), **kwargs)
+
+
+# --- Objects for the views' tests ------------------------------------------------------------
+
+
+def charted_patient_objects(location, practitioner, first_name: str) -> dict:
+    """A patient with a charted record, a signed one and an open session (views' tests)."""
+    patient = PatientFactory(location=location, first_name=first_name, last_name="Doe")
+    lot = charting_lot(location)
+    charted = ready_session(patient, practitioner)
+    record = chart(charted, practitioner, line_input(lot)).record
+    signed_session = SessionFactory(
+        patient=patient,
+        practitioner=practitioner,
+        status=SessionStatus.IN_TREATMENT,
+        starts_at=timezone.now() - dt.timedelta(days=30),
+    )
+    screen(patient, practitioner, session=signed_session)
+    signed = chart(signed_session, practitioner, line_input(lot)).record
+    from treatments.services import treatment_record_sign
+
+    treatment_record_sign(actor=practitioner, record=signed)
+    open_session = ready_session(patient, practitioner)
+    return {
+        "patient": patient,
+        "lot": lot,
+        "record": record,
+        "signed": signed,
+        "open_session": open_session,
+    }
+
+
+def screened_patient_objects(location, practitioner) -> dict:
+    """A patient who has arrived, signed consent and answered a contraindicating screening."""
+    patient = PatientFactory(location=location, first_name="Dora", last_name="Doe")
+    session = SessionFactory(patient=patient, practitioner=practitioner, status=SessionStatus.ARRIVED)
+    consent = sign_consent(patient, practitioner, scope_photography=True)
+    screening = screen(patient, practitioner, pregnant_or_breastfeeding=True)
+    return {"patient": patient, "session": session, "consent": consent, "screening": screening}

@@ -16,13 +16,13 @@ from tests.treatments.factories import (
     SessionFactory,
     all_week_hours,
     at,
+    charted_patient_objects,
     consent_template,
+    screened_patient_objects,
     sign_consent,
     template,
 )
-from tests.treatments.test_clinical_views import _objects as clinical_objects
 from tests.treatments.test_photos import add_photo
-from tests.treatments.test_record_views import _objects as record_objects
 from treatments.models import SessionStatus
 
 pytestmark = pytest.mark.django_db
@@ -67,8 +67,8 @@ def record_world(location, other_location, practitioner):
     """A charted record, a signed one and an open session (the objects of test_record_views)."""
     other_prac = staff(PRACTITIONER, other_location, username="prac_other")
     return World(
-        own=record_objects(location, practitioner, "Dora"),
-        other=record_objects(other_location, other_prac, "Ola"),
+        own=charted_patient_objects(location, practitioner, "Dora"),
+        other=charted_patient_objects(other_location, other_prac, "Ola"),
     )
 
 
@@ -78,7 +78,8 @@ def clinical_world(location, other_location, practitioner):
     consent_template()
     other_prac = staff(PRACTITIONER, other_location, username="prac_other")
     return World(
-        own=clinical_objects(location, practitioner), other=clinical_objects(other_location, other_prac)
+        own=screened_patient_objects(location, practitioner),
+        other=screened_patient_objects(other_location, other_prac),
     )
 
 

@@ -9,33 +9,25 @@ from clinic.models import AuditEvent
 from clinic.roles import PRACTITIONER
 from tests.factories import staff
 from tests.treatments.factories import (
-    PatientFactory,
-    SessionFactory,
     consent_template,
-    screen,
-    sign_consent,
+    screened_patient_objects,
     signature_data_url,
 )
 from treatments.consent import has_consent
-from treatments.models import PatientConsent, Scope, Screening, SessionStatus
+from treatments.models import PatientConsent, Scope, Screening
 from treatments.services import consent_template_publish, consent_withdraw
 
 pytestmark = pytest.mark.django_db
-
-
-def _objects(location, practitioner):
-    patient = PatientFactory(location=location, first_name="Dora", last_name="Doe")
-    session = SessionFactory(patient=patient, practitioner=practitioner, status=SessionStatus.ARRIVED)
-    consent = sign_consent(patient, practitioner, scope_photography=True)
-    screening = screen(patient, practitioner, pregnant_or_breastfeeding=True)
-    return {"patient": patient, "session": session, "consent": consent, "screening": screening}
 
 
 @pytest.fixture
 def world(location, other_location, practitioner):
     consent_template()
     other_prac = staff(PRACTITIONER, other_location, username="prac_other")
-    return {"own": _objects(location, practitioner), "other": _objects(other_location, other_prac)}
+    return {
+        "own": screened_patient_objects(location, practitioner),
+        "other": screened_patient_objects(other_location, other_prac),
+    }
 
 
 def test_signature_image_is_private_and_uncached(world, client_for, practitioner):

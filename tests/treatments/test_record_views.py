@@ -17,9 +17,9 @@ from tests.treatments.factories import (
     PlanFactory,
     SessionFactory,
     chart,
+    charted_patient_objects,
     charting_lot,
     line_input,
-    ready_session,
     screen,
     sign_consent,
 )
@@ -29,38 +29,12 @@ from treatments.services import consent_withdraw, treatment_record_addendum, tre
 pytestmark = pytest.mark.django_db
 
 
-def _objects(location, practitioner, first_name):
-    from tests.treatments.factories import PatientFactory
-
-    patient = PatientFactory(location=location, first_name=first_name, last_name="Doe")
-    lot = charting_lot(location)
-    charted = ready_session(patient, practitioner)
-    record = chart(charted, practitioner, line_input(lot)).record
-    signed_session = SessionFactory(
-        patient=patient,
-        practitioner=practitioner,
-        status=SessionStatus.IN_TREATMENT,
-        starts_at=timezone.now() - dt.timedelta(days=30),
-    )
-    screen(patient, practitioner, session=signed_session)
-    signed = chart(signed_session, practitioner, line_input(lot)).record
-    treatment_record_sign(actor=practitioner, record=signed)
-    open_session = ready_session(patient, practitioner)
-    return {
-        "patient": patient,
-        "lot": lot,
-        "record": record,
-        "signed": signed,
-        "open_session": open_session,
-    }
-
-
 @pytest.fixture
 def world(location, other_location, practitioner):
     other_prac = staff(PRACTITIONER, other_location, username="prac_other")
     return {
-        "own": _objects(location, practitioner, "Dora"),
-        "other": _objects(other_location, other_prac, "Ola"),
+        "own": charted_patient_objects(location, practitioner, "Dora"),
+        "other": charted_patient_objects(other_location, other_prac, "Ola"),
     }
 
 
