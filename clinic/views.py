@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic import outbox, services
+from clinic import notifications, services
 from clinic.dashboard import panels_for
 from clinic.exports import csv_response
 from clinic.forms import AuditFilterForm, StaffForm
@@ -202,7 +202,7 @@ def _outbox_item(request: HttpRequest, pk: int) -> Notification:
 def outbox_retry(request: HttpRequest, pk: int) -> HttpResponse:
     notification = _outbox_item(request, pk)
     try:
-        outbox.notification_retry(notification=notification, actor=request.user)
+        notifications.notification_retry(notification=notification, actor=request.user)
         messages.success(request, "The notification is queued to be sent again.")
     except ValueError as exc:
         messages.error(request, str(exc))
@@ -214,7 +214,7 @@ def outbox_retry(request: HttpRequest, pk: int) -> HttpResponse:
 def outbox_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     notification = _outbox_item(request, pk)
     try:
-        outbox.notification_cancel(
+        notifications.notification_cancel(
             notification=notification, actor=request.user, reason="Cancelled by a manager"
         )
         messages.success(request, "The notification is cancelled.")

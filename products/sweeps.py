@@ -24,7 +24,8 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from clinic.alerts import (
+from clinic.models import Notification
+from clinic.notifications import (
     alert_marks_missing,
     alert_marks_set,
     digest_key,
@@ -33,7 +34,6 @@ from clinic.alerts import (
     staff_alert_rows,
     staff_recipients,
 )
-from clinic.models import Notification
 from products.models import Excursion, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingSource
 from products.services.readings import last_manual_check_periods

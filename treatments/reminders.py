@@ -25,11 +25,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from clinic.alerts import absolute_url, notifications_bulk_queue, notifications_cancel_ids
 from clinic.audit import audit_record
 from clinic.mail import render_message
 from clinic.models import Notification
-from clinic.outbox import outside_quiet_hours
+from clinic.notifications import (
+    absolute_url,
+    notifications_bulk_queue,
+    notifications_cancel_by_prefix,
+    notifications_cancel_ids,
+    outside_quiet_hours,
+)
 from treatments.models import Patient, Session, SessionStatus, TreatmentPlan
 
 KIND_APPOINTMENT = "reminder.appointment"
@@ -385,8 +390,6 @@ def stale_reminders_cancel() -> int:
 def appointment_reminders_cancel(*, session_id: int, actor=None, reason: str = "") -> int:
     """Cancel a session's pending reminders at once (for ``session_cancel`` and
     ``session_reschedule``; the sweep and the pre-send check do it anyway, later)."""
-    from clinic.outbox import notifications_cancel_by_prefix
-
     return notifications_cancel_by_prefix(
         dedupe_prefix=f"reminder:appt:{session_id}:", actor=actor, reason=reason or "The session changed."
     )
@@ -394,8 +397,6 @@ def appointment_reminders_cancel(*, session_id: int, actor=None, reason: str = "
 
 def maintenance_reminders_cancel(*, plan_id: int, actor=None, reason: str = "") -> int:
     """Cancel a plan's pending reminders at once (for ``plan_stop`` and booking)."""
-    from clinic.outbox import notifications_cancel_by_prefix
-
     return notifications_cancel_by_prefix(
         dedupe_prefix=f"reminder:plan:{plan_id}:", actor=actor, reason=reason or "The plan changed."
     )

@@ -253,7 +253,7 @@ def _held_message(request: HttpRequest, lot, message_pk: int) -> Notification:
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_POST
 def recall_message_edit(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
-    from clinic.outbox import notification_edit_held
+    from clinic.notifications import notification_edit_held
 
     lot = _lot_for_review(request, pk)
     notification = _held_message(request, lot, message_pk)

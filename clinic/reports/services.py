@@ -18,10 +18,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.alerts import notifications_bulk_queue
 from clinic.audit import audit_record
 from clinic.models import Notification
-from clinic.outbox import notification_cancel, notifications_release
+from clinic.notifications import notification_cancel, notifications_bulk_queue, notifications_release
 from clinic.reports.recall import patients_to_notify
 
 KIND_RECALL = "recall.patient"

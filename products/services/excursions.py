@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic.audit import audit_record, snapshot
-from clinic.outbox import notification_queue
+from clinic.notifications import notification_queue
 from products.models import Excursion, ExcursionAddendum, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import Decision
 from products.models.stock import WasteReason

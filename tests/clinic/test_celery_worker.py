@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)
 
 
 def test_a_queued_notification_is_sent_by_the_worker(worker):
-    from clinic.outbox import notification_queue
+    from clinic.notifications import notification_queue
 
     n = notification_queue(
         kind="test.alert",

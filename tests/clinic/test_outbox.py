@@ -10,8 +10,8 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from clinic import outbox
 from clinic.models import Notification
+from clinic.notifications import outbox
 
 
 def _queue(**overrides):
@@ -90,7 +90,7 @@ def test_send_delivers_once_and_a_second_claim_does_nothing():
 @pytest.mark.django_db
 def test_a_transient_error_schedules_a_retry_with_backoff():
     n = _queue()
-    with mock.patch("clinic.outbox.deliver", side_effect=OSError("SMTP timeout")):
+    with mock.patch("clinic.notifications.outbox.deliver", side_effect=OSError("SMTP timeout")):
         assert outbox.notification_send(notification_id=n.pk) == "retry"
     n.refresh_from_db()
     assert n.status == "pending"
@@ -102,7 +102,7 @@ def test_a_transient_error_schedules_a_retry_with_backoff():
 def test_after_the_last_attempt_it_is_failed_and_visible(settings):
     settings.OUTBOX_MAX_ATTEMPTS = 2
     n = _queue()
-    with mock.patch("clinic.outbox.deliver", side_effect=OSError("refused")):
+    with mock.patch("clinic.notifications.outbox.deliver", side_effect=OSError("refused")):
         outbox.notification_send(notification_id=n.pk)
         Notification.objects.filter(pk=n.pk).update(due_at=timezone.now())
         assert outbox.notification_send(notification_id=n.pk) == "failed"
@@ -168,7 +168,7 @@ class TestQuietHours:
     @pytest.mark.django_db
     def test_a_patient_message_reached_at_night_is_deferred_not_sent(self):
         n = _queue(due_at=self._at(12), quiet_hours=True)
-        with mock.patch("clinic.outbox.timezone.now", return_value=self._at(22)):
+        with mock.patch("clinic.notifications.outbox.timezone.now", return_value=self._at(22)):
             assert outbox.notification_send(notification_id=n.pk) == "deferred"
         n.refresh_from_db()
         assert n.status == "pending" and n.attempts == 0 and n.due_at == self._at(8, day=25)

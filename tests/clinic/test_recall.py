@@ -10,7 +10,7 @@ from django.core import mail
 from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
-from clinic.outbox import notification_send, outbox_due_ids
+from clinic.notifications import notification_send, outbox_due_ids
 from clinic.reports.services import KIND_RECALL, lot_recall_prepare
 from clinic.roles import PRACTITIONER
 from products.models import Lot, MovementKind, StockMovement

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from clinic.audit import audit_record
 from clinic.models import AuditEvent, Notification
-from clinic.outbox import notification_queue
+from clinic.notifications import notification_queue
 from clinic.roles import FRONT_DESK, PRACTITIONER
 from tests.factories import UserFactory, staff
 
@@ -139,7 +139,7 @@ class TestOutbox:
     ):
         n = self._failed(location)
         with (
-            mock.patch("clinic.outbox.notification_enqueue"),
+            mock.patch("clinic.notifications.outbox.notification_enqueue"),
             django_capture_on_commit_callbacks(execute=True),
         ):
             response = client_for(manager).post(f"/clinic/outbox/{n.pk}/retry/")

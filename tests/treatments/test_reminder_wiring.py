@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
-from clinic.outbox import notification_queue
+from clinic.notifications import notification_queue
 from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, all_week_hours
 from treatments import services
 from treatments.reminders import appointment_key, maintenance_key

@@ -9,8 +9,8 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from clinic import outbox
 from clinic.models import Notification
+from clinic.notifications import outbox
 from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, at
 from treatments.models import SessionStatus, TreatmentPlan
 from treatments.reminders import (

@@ -3,6 +3,7 @@
 ``notification_queue`` is called inside the caller's transaction; the row commits with
 the change that caused it and is enqueued only after commit. If Redis is down, enqueueing
 fails quietly (logged) and the periodic sweep sends the row when the broker is back.
+``notifications_bulk_queue`` writes many rows at once for the set-based sweeps.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from clinic.channels import deliver
 from clinic.models import Location, Notification
 
 logger = logging.getLogger(__name__)
+
+# No batch size of our own: Django writes all rows in one statement on PostgreSQL (arrays
+# through UNNEST, so no parameter limit) and splits only where SQLite's limit requires it.
+BULK_BATCH = None
 
 # A row left in "sending" this long (its worker died mid-send) goes back to pending.
 STALE_CLAIM = timedelta(minutes=10)
@@ -106,6 +111,27 @@ def notification_queue(
     if not held and due_at <= timezone.now():
         transaction.on_commit(lambda: notification_enqueue(notification.pk))
     return notification
+
+
+def notifications_bulk_queue(rows: list[Notification]) -> int:
+    """Write many outbox rows at once; rows whose dedupe key exists are skipped.
+
+    Patient messages (``quiet_hours=True``) are moved out of quiet hours here, as
+    ``notification_queue`` does. Nothing is enqueued: the caller (a Celery task) runs the
+    outbox sweep afterwards, and the every-minute sweep would send them anyway.
+    """
+    for row in rows:
+        if row.channel not in Notification.Channel.values:
+            raise ValueError(f"Unknown channel {row.channel!r}.")
+        if row.channel != Notification.Channel.IN_APP and not row.to_address:
+            raise ValueError("An email or SMS notification needs an address.")
+        row.subject = row.subject[:200]
+        row.dedupe_key = row.dedupe_key[:200]
+        if row.quiet_hours:
+            row.due_at = outside_quiet_hours(row.due_at)
+    if rows:
+        Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=BULK_BATCH)
+    return len(rows)
 
 
 def notification_enqueue(notification_id: int) -> bool:
@@ -308,3 +334,22 @@ def notifications_release(*, ids, actor, location: Location | None = None, reaso
     due_now = [pk for pk, due in released if due <= now]
     transaction.on_commit(lambda: [notification_enqueue(pk) for pk in due_now])
     return len(released)
+
+
+def notifications_cancel_ids(*, ids: list[int], reason: str) -> int:
+    """Cancel the given still-pending rows (a sweep found their cause gone), with one audit row."""
+    if not ids:
+        return 0
+    with transaction.atomic():
+        count = Notification.objects.filter(id__in=ids, status=Notification.Status.PENDING).update(
+            status=Notification.Status.CANCELLED, last_error=reason[:2000]
+        )
+        if count:
+            audit_record(
+                actor=None,
+                action="notification.cancel_stale",
+                object_type="clinic.notification",
+                object_repr=reason[:200],
+                after={"ids": ids, "reason": reason},
+            )
+    return count
