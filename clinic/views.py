@@ -214,7 +214,7 @@ def outbox_retry(request: HttpRequest, pk: int) -> HttpResponse:
 def outbox_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     notification = _outbox_item(request, pk)
     try:
-        notifications.notification_cancel(
+        notifications.notifications_cancel(
             notification=notification, actor=request.user, reason="Cancelled by a manager"
         )
         messages.success(request, "The notification is cancelled.")

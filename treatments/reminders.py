@@ -31,8 +31,7 @@ from clinic.models import Notification
 from clinic.notifications import (
     absolute_url,
     notifications_bulk_queue,
-    notifications_cancel_by_prefix,
-    notifications_cancel_ids,
+    notifications_cancel,
     outside_quiet_hours,
 )
 from treatments.models import Patient, Session, SessionStatus, TreatmentPlan
@@ -382,22 +381,24 @@ def stale_reminders_cancel() -> int:
             "pk", "kind", "dedupe_key"
         )
     )
-    return notifications_cancel_ids(
-        ids=_stale_ids(pending), reason="Its cause went away (session moved or cancelled, plan booked)."
+    return notifications_cancel(
+        ids=_stale_ids(pending),
+        actor=None,
+        reason="Its cause went away (session moved or cancelled, plan booked).",
     )
 
 
 def appointment_reminders_cancel(*, session_id: int, actor=None, reason: str = "") -> int:
     """Cancel a session's pending reminders at once (for ``session_cancel`` and
     ``session_reschedule``; the sweep and the pre-send check do it anyway, later)."""
-    return notifications_cancel_by_prefix(
+    return notifications_cancel(
         dedupe_prefix=f"reminder:appt:{session_id}:", actor=actor, reason=reason or "The session changed."
     )
 
 
 def maintenance_reminders_cancel(*, plan_id: int, actor=None, reason: str = "") -> int:
     """Cancel a plan's pending reminders at once (for ``plan_stop`` and booking)."""
-    return notifications_cancel_by_prefix(
+    return notifications_cancel(
         dedupe_prefix=f"reminder:plan:{plan_id}:", actor=actor, reason=reason or "The plan changed."
     )
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -229,14 +230,55 @@ def notification_retry(*, notification: Notification, actor) -> None:
     transaction.on_commit(lambda: notification_enqueue(notification.pk))
 
 
+# Rows that have not gone out: a sweep or a service may cancel them when their cause goes away.
+UNSENT = (Notification.Status.PENDING, Notification.Status.HELD)
+# A manager may also cancel a failed row, so nobody retries it by mistake.
+CANCELLABLE = (*UNSENT, Notification.Status.FAILED)
+
+
+def notifications_cancel(
+    *,
+    notification: Notification | None = None,
+    ids: Iterable[int] | None = None,
+    dedupe_prefix: str | None = None,
+    actor,
+    reason: str = "",
+) -> int:
+    """Cancel notifications that have not gone out, with one audit row. Returns how many.
+
+    Name exactly one of:
+
+    - ``notification``: the row a manager chose. Held, pending or failed; anything else
+      raises ``ValueError`` so the person who pressed "cancel" hears why. Audited on the row
+      (``notification.cancel``).
+    - ``dedupe_prefix``: every unsent (pending or held) row of a cause that went away, e.g.
+      ``reminder:appt:<session id>:`` for a cancelled session (``notification.cancel_bulk``).
+    - ``ids``: the unsent rows among these that a sweep found stale
+      (``notification.cancel_stale``).
+
+    Nothing to cancel in bulk writes no audit row.
+    """
+    if sum(selector is not None for selector in (notification, ids, dedupe_prefix)) != 1:
+        raise TypeError("Pass exactly one of notification, ids or dedupe_prefix.")
+    if notification is not None:
+        return _cancel_one(notification, actor=actor, reason=reason)
+    unsent = Notification.objects.filter(status__in=UNSENT)
+    if dedupe_prefix is not None:
+        selected = unsent.filter(dedupe_key__startswith=dedupe_prefix)
+        return _cancel_unsent(selected, "notification.cancel_bulk", dedupe_prefix, actor=actor, reason=reason)
+    ids = list(ids or ())
+    if not ids:  # a sweep that found nothing stale: no transaction, no query
+        return 0
+    selected = unsent.filter(id__in=ids)
+    return _cancel_unsent(selected, "notification.cancel_stale", reason, actor=actor, reason=reason)
+
+
 @transaction.atomic
-def notification_cancel(*, notification: Notification, actor, reason: str = "") -> None:
-    """Cancel a notification that has not gone out yet (held for review, pending or failed)."""
-    updated = Notification.objects.filter(
-        pk=notification.pk,
-        status__in=[Notification.Status.HELD, Notification.Status.PENDING, Notification.Status.FAILED],
-    ).update(status=Notification.Status.CANCELLED, last_error=reason[:2000])
-    if not updated:
+def _cancel_one(notification: Notification, *, actor, reason: str) -> int:
+    cancelled = Notification.objects.filter(pk=notification.pk, status__in=CANCELLABLE).update(
+        status=Notification.Status.CANCELLED, last_error=reason[:2000]
+    )
+    if not cancelled:
         raise ValueError("Only a held, pending or failed notification can be cancelled.")
     audit_record(
         actor=actor,
@@ -245,24 +287,23 @@ def notification_cancel(*, notification: Notification, actor, reason: str = "") 
         before={"status": notification.status},
         after={"status": "cancelled", "reason": reason},
     )
+    return 1
 
 
-def notifications_cancel_by_prefix(*, dedupe_prefix: str, actor=None, reason: str = "") -> int:
-    """Cancel every unsent notification whose cause went away (e.g. a cancelled session)."""
-    unsent = [Notification.Status.PENDING, Notification.Status.HELD]
-    qs = Notification.objects.filter(dedupe_key__startswith=dedupe_prefix, status__in=unsent)
-    ids = list(qs.values_list("id", flat=True))
-    if not ids:
+@transaction.atomic
+def _cancel_unsent(selected: QuerySet[Notification], action: str, about: str, *, actor, reason: str) -> int:
+    found = list(selected.values_list("id", flat=True))
+    if not found:
         return 0
-    count = Notification.objects.filter(id__in=ids, status__in=unsent).update(
+    count = selected.filter(id__in=found).update(
         status=Notification.Status.CANCELLED, last_error=reason[:2000]
     )
     audit_record(
         actor=actor,
-        action="notification.cancel_bulk",
+        action=action,
         object_type="clinic.notification",
-        object_repr=dedupe_prefix[:200],
-        after={"ids": ids, "reason": reason},
+        object_repr=about[:200],
+        after={"ids": found, "reason": reason},
     )
     return count
 
@@ -334,22 +375,3 @@ def notifications_release(*, ids, actor, location: Location | None = None, reaso
     due_now = [pk for pk, due in released if due <= now]
     transaction.on_commit(lambda: [notification_enqueue(pk) for pk in due_now])
     return len(released)
-
-
-def notifications_cancel_ids(*, ids: list[int], reason: str) -> int:
-    """Cancel the given still-pending rows (a sweep found their cause gone), with one audit row."""
-    if not ids:
-        return 0
-    with transaction.atomic():
-        count = Notification.objects.filter(id__in=ids, status=Notification.Status.PENDING).update(
-            status=Notification.Status.CANCELLED, last_error=reason[:2000]
-        )
-        if count:
-            audit_record(
-                actor=None,
-                action="notification.cancel_stale",
-                object_type="clinic.notification",
-                object_repr=reason[:200],
-                after={"ids": ids, "reason": reason},
-            )
-    return count

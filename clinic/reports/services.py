@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from clinic.audit import audit_record
 from clinic.models import Notification
-from clinic.notifications import notification_cancel, notifications_bulk_queue, notifications_release
+from clinic.notifications import notifications_bulk_queue, notifications_cancel, notifications_release
 from clinic.reports.recall import patients_to_notify
 
 KIND_RECALL = "recall.patient"
@@ -173,4 +173,4 @@ def recall_messages_send(*, lot, actor, locations) -> int:
 
 @transaction.atomic
 def recall_message_cancel(*, notification: Notification, actor) -> None:
-    notification_cancel(notification=notification, actor=actor, reason="Recall message cancelled at review")
+    notifications_cancel(notification=notification, actor=actor, reason="Recall message cancelled at review")
