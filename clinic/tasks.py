@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    name=notifications.SEND_NOTIFICATION_TASK,
     bind=True,
     autoretry_for=(OperationalError,),
     retry_backoff=True,

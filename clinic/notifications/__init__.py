@@ -11,6 +11,7 @@ inside are the package's own business.
 from __future__ import annotations
 
 from clinic.notifications.outbox import (
+    SEND_NOTIFICATION_TASK,
     notification_edit_held,
     notification_enqueue,
     notification_queue,
@@ -34,6 +35,7 @@ from clinic.notifications.staff import (
 )
 
 __all__ = [
+    "SEND_NOTIFICATION_TASK",
     "Recipient",
     "absolute_url",
     "alert_marks_missing",

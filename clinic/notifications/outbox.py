@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from clinic.audit import audit_record
+from clinic.celery import app as celery_app
 from clinic.channels import deliver
 from clinic.models import Location, Notification
 
@@ -28,6 +29,10 @@ logger = logging.getLogger(__name__)
 # No batch size of our own: Django writes all rows in one statement on PostgreSQL (arrays
 # through UNNEST, so no parameter limit) and splits only where SQLite's limit requires it.
 BULK_BATCH = None
+
+# The Celery task that sends one row (clinic/tasks.py registers it under this name). Sent by
+# name, so the outbox does not import the tasks that import the outbox.
+SEND_NOTIFICATION_TASK = "clinic.tasks.send_notification"
 
 # A row left in "sending" this long (its worker died mid-send) goes back to pending.
 STALE_CLAIM = timedelta(minutes=10)
@@ -137,10 +142,8 @@ def notifications_bulk_queue(rows: list[Notification]) -> int:
 
 def notification_enqueue(notification_id: int) -> bool:
     """Hand one row to Celery. Never raises: a broker outage leaves it for the sweep."""
-    from clinic.tasks import send_notification
-
     try:
-        send_notification.delay(notification_id)
+        celery_app.send_task(SEND_NOTIFICATION_TASK, args=[notification_id])
     except Exception as exc:  # kombu raises several types; none may fail a request
         logger.warning("Broker unavailable, notification %s left for the sweep: %s", notification_id, exc)
         return False

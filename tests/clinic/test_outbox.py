@@ -71,10 +71,20 @@ def test_a_future_notification_is_not_enqueued_now(django_capture_on_commit_call
 
 @pytest.mark.django_db
 def test_enqueue_never_raises_when_the_broker_is_down():
+    from clinic.celery import app
+
+    with mock.patch.object(app, "send_task", side_effect=ConnectionRefusedError("redis down")):
+        assert outbox.notification_enqueue(123) is False
+
+
+def test_enqueue_sends_the_task_the_worker_registers():
+    from clinic.celery import app
     from clinic.tasks import send_notification
 
-    with mock.patch.object(send_notification, "delay", side_effect=ConnectionRefusedError("redis down")):
-        assert outbox.notification_enqueue(123) is False
+    with mock.patch.object(app, "send_task") as send_task:
+        assert outbox.notification_enqueue(123) is True
+    send_task.assert_called_once_with(send_notification.name, args=[123])
+    assert send_notification.name in app.tasks
 
 
 @pytest.mark.django_db
