@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.models import Location, StaffProfile
 from clinic.roles import ROLES
 
@@ -46,7 +46,7 @@ def staff_create(
     user.groups.set([Group.objects.get(name=ROLES[role_key].group)])
     profile = StaffProfile.objects.create(user=user, job_title=job_title)
     profile.locations.set(locations)
-    audit_record(actor=actor, action="staff.create", obj=user, after=_staff_state(user))
+    audit_record(actor=actor, action=AuditAction.STAFF_CREATE, obj=user, after=_staff_state(user))
     return user
 
 
@@ -96,5 +96,7 @@ def staff_update(
     profile.job_title = job_title
     profile.save()
     profile.locations.set(locations)
-    audit_record(actor=actor, action="staff.update", obj=user, before=before, after=_staff_state(user))
+    audit_record(
+        actor=actor, action=AuditAction.STAFF_UPDATE, obj=user, before=before, after=_staff_state(user)
+    )
     return user

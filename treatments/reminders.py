@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.mail import render_message
 from clinic.models import Notification
 from clinic.notifications import (
@@ -129,7 +129,7 @@ def patient_reminders_opt_out(*, patient_id: int, actor=None, via: str = "opt-ou
         )
     audit_record(
         actor=actor,
-        action="patient.reminders_opt_out",
+        action=AuditAction.PATIENT_REMINDERS_OPT_OUT,
         obj=patient,
         location=patient.location,
         before={"reminder_opt_in": True},

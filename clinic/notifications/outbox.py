@@ -19,7 +19,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.celery import app as celery_app
 from clinic.channels import deliver
 from clinic.models import Location, Notification
@@ -225,7 +225,7 @@ def notification_retry(*, notification: Notification, actor) -> None:
     )
     audit_record(
         actor=actor,
-        action="notification.retry",
+        action=AuditAction.NOTIFICATION_RETRY,
         obj=notification,
         before=before,
         after={"status": "pending", "attempts": 0},
@@ -268,12 +268,14 @@ def notifications_cancel(
     unsent = Notification.objects.filter(status__in=UNSENT)
     if dedupe_prefix is not None:
         selected = unsent.filter(dedupe_key__startswith=dedupe_prefix)
-        return _cancel_unsent(selected, "notification.cancel_bulk", dedupe_prefix, actor=actor, reason=reason)
+        return _cancel_unsent(
+            selected, AuditAction.NOTIFICATION_CANCEL_BULK, dedupe_prefix, actor=actor, reason=reason
+        )
     ids = list(ids or ())
     if not ids:  # a sweep that found nothing stale: no transaction, no query
         return 0
     selected = unsent.filter(id__in=ids)
-    return _cancel_unsent(selected, "notification.cancel_stale", reason, actor=actor, reason=reason)
+    return _cancel_unsent(selected, AuditAction.NOTIFICATION_CANCEL_STALE, reason, actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -285,7 +287,7 @@ def _cancel_one(notification: Notification, *, actor, reason: str) -> int:
         raise ValueError("Only a held, pending or failed notification can be cancelled.")
     audit_record(
         actor=actor,
-        action="notification.cancel",
+        action=AuditAction.NOTIFICATION_CANCEL,
         obj=notification,
         before={"status": notification.status},
         after={"status": "cancelled", "reason": reason},
@@ -328,7 +330,7 @@ def notification_edit_held(*, notification: Notification, actor, subject: str, b
     locked.save(update_fields=["subject", "body"])
     audit_record(
         actor=actor,
-        action="notification.edit",
+        action=AuditAction.NOTIFICATION_EDIT,
         obj=locked,
         location=locked.location,
         before=before,
@@ -368,7 +370,7 @@ def notifications_release(*, ids, actor, location: Location | None = None, reaso
             released += [(pk, due) for pk in batch]
     audit_record(
         actor=actor,
-        action="notification.release",
+        action=AuditAction.NOTIFICATION_RELEASE,
         object_type="clinic.notification",
         object_repr=(reason or f"{len(released)} reviewed notification(s)")[:200],
         location=location,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.exports import csv_response
 from clinic.models import Notification
 from clinic.reports import recall, services
@@ -87,7 +87,7 @@ def recall_search_export(request: HttpRequest) -> HttpResponse:
     name = f"recall-product-{d['product'].pk}-{_stamp(d['date_from'], d['date_to'])}.csv"
     audit_record(
         actor=request.user,
-        action="recall.export",
+        action=AuditAction.RECALL_EXPORT,
         obj=d["product"],
         after={"query": request.GET.urlencode()},
     )
@@ -172,7 +172,9 @@ def recall_lot_export(request: HttpRequest, pk: int) -> HttpResponse:
     qs = recall.treated_with(lot=lot, locations=location_ids_for(request.user))
     name = f"recall-{slugify(lot.product.name)}-{slugify(lot.lot_number)}.csv"
     # Patients' contact details leave the site: who exported them, and for which lot, is recorded.
-    audit_record(actor=request.user, action="recall.export", obj=lot, location=lot.storage_unit.location)
+    audit_record(
+        actor=request.user, action=AuditAction.RECALL_EXPORT, obj=lot, location=lot.storage_unit.location
+    )
     return csv_response(name, RECALL_HEADER, (_csv_line(r) for r in qs.iterator(chunk_size=CHUNK)))
 
 

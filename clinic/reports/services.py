@@ -18,7 +18,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.models import Notification
 from clinic.notifications import notifications_bulk_queue, notifications_cancel, notifications_release
 from clinic.reports.recall import patients_to_notify
@@ -122,7 +122,7 @@ def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
     }
     audit_record(
         actor=actor,
-        action="recall.prepare",
+        action=AuditAction.RECALL_PREPARE,
         obj=current,
         location=current.storage_unit.location,
         after={**result, "reason": reason},

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.exports import csv_response
 from clinic.reports import coldchain as coldchain_report
 from clinic.reports import queries
@@ -310,7 +310,7 @@ def register_export(request: HttpRequest) -> HttpResponse:
     # Patients' names and treatments leave the site: who took them, and which, is recorded.
     audit_record(
         actor=request.user,
-        action="report.register_export",
+        action=AuditAction.REPORT_REGISTER_EXPORT,
         object_type="treatments.productline",
         object_repr=f"Treatment register {date_from:%Y-%m-%d} to {date_to:%Y-%m-%d}",
         after={"query": request.GET.urlencode()},

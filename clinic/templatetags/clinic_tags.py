@@ -3,6 +3,8 @@ from __future__ import annotations
 from django import template
 from django.utils.html import format_html
 
+from clinic.audit import AuditAction
+
 register = template.Library()
 
 
@@ -49,3 +51,9 @@ def code_label(code: str) -> str:
     """'excursion.opened' → 'Excursion opened', 'reminder.appointment' → 'Reminder appointment'."""
     words = str(code).replace(".", " ").replace("_", " ").split()
     return " ".join(words).capitalize() if words else ""
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """The audit page's wording of a stored action: its ``AuditAction`` label."""
+    return AuditAction(action).label if action in AuditAction.values else code_label(action)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from products.models import Product, StorageUnit
 
 # The fields a manager edits; the forms use these lists too, so every edited field is in
@@ -52,7 +52,7 @@ def product_save(*, product: Product, actor) -> Product:
     product.save()
     audit_record(
         actor=actor,
-        action="product.create" if creating else "product.update",
+        action=AuditAction.PRODUCT_CREATE if creating else AuditAction.PRODUCT_UPDATE,
         obj=product,
         before=before,
         after=snapshot(product, PRODUCT_FIELDS),
@@ -69,7 +69,7 @@ def storage_unit_save(*, unit: StorageUnit, actor) -> StorageUnit:
     unit.save()
     audit_record(
         actor=actor,
-        action="storage_unit.create" if creating else "storage_unit.update",
+        action=AuditAction.STORAGE_UNIT_CREATE if creating else AuditAction.STORAGE_UNIT_UPDATE,
         obj=unit,
         before=before,
         after=snapshot(unit, UNIT_FIELDS),

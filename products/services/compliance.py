@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import read_checked, store_private
 from products.compliance import current_docs, product_document_problems
 from products.models import Classification, DocumentType, Jurisdiction, Lot, Product, RegulatoryDocument
@@ -108,7 +108,7 @@ def document_upload(
     location = _location_of(doc)
     audit_record(
         actor=actor,
-        action="document.renew" if supersedes else "document.upload",
+        action=AuditAction.DOCUMENT_RENEW if supersedes else AuditAction.DOCUMENT_UPLOAD,
         obj=doc,
         location=location,
         after={**snapshot(doc, DOCUMENT_FIELDS), "supersedes": supersedes.pk if supersedes else None},
@@ -120,7 +120,7 @@ def document_upload(
         supersedes.save(update_fields=["superseded_by", "superseded_at"])
         audit_record(
             actor=actor,
-            action="document.supersede",
+            action=AuditAction.DOCUMENT_SUPERSEDE,
             obj=supersedes,
             location=location,
             before=before,
@@ -174,7 +174,7 @@ def product_classify(
     product.save(update_fields=[*CLASSIFICATION_FIELDS, *APPROVAL_FIELDS])
     audit_record(
         actor=actor,
-        action="product.classify",
+        action=AuditAction.PRODUCT_CLASSIFY,
         obj=product,
         before=before,
         after={**snapshot(product, CLASSIFICATION_FIELDS + APPROVAL_FIELDS), "approval_revoked": revoked},
@@ -197,7 +197,7 @@ def product_approve(*, actor, product: Product) -> Product:
     product.save(update_fields=list(APPROVAL_FIELDS))
     audit_record(
         actor=actor,
-        action="product.approve",
+        action=AuditAction.PRODUCT_APPROVE,
         obj=product,
         before=before,
         after=snapshot(product, APPROVAL_FIELDS),
@@ -219,7 +219,7 @@ def product_revoke_approval(*, actor, product: Product, reason: str) -> Product:
     product.save(update_fields=list(APPROVAL_FIELDS))
     audit_record(
         actor=actor,
-        action="product.approval_revoke",
+        action=AuditAction.PRODUCT_APPROVAL_REVOKE,
         obj=product,
         before=before,
         after={**snapshot(product, APPROVAL_FIELDS), "reason": reason.strip()},

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.notifications import notification_queue
 from products.models import Excursion, ExcursionAddendum, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import Decision
@@ -60,12 +60,14 @@ def apply_readings(*, unit: StorageUnit, readings, actor) -> Excursion | None:
     _refresh_back_in_range(excursion)
     after = snapshot(excursion, ("started_at", "last_out_at", "lowest_c", "highest_c", "back_in_range_at"))
     if opened:
-        audit_record(actor=actor, action="excursion.open", obj=excursion, location=unit.location, after=after)
+        audit_record(
+            actor=actor, action=AuditAction.EXCURSION_OPEN, obj=excursion, location=unit.location, after=after
+        )
         _alert_managers(excursion)
     else:
         audit_record(
             actor=actor,
-            action="excursion.extend",
+            action=AuditAction.EXCURSION_EXTEND,
             obj=excursion,
             location=unit.location,
             before=before,
@@ -161,7 +163,7 @@ def excursion_review(*, excursion: Excursion, actor, **review) -> Excursion:
     excursion.save(update_fields=list(review))
     audit_record(
         actor=actor,
-        action="excursion.review",
+        action=AuditAction.EXCURSION_REVIEW,
         obj=excursion,
         location=excursion.storage_unit.location,
         before=before,
@@ -224,7 +226,7 @@ def excursion_close(
                 lot_release(lot=lot, actor=actor, reason=note, excursion=excursion)
     audit_record(
         actor=actor,
-        action="excursion.close",
+        action=AuditAction.EXCURSION_CLOSE,
         obj=excursion,
         location=excursion.storage_unit.location,
         after={"decisions": {str(i.lot_id): [i.decision, i.reason] for i in held}},
@@ -243,7 +245,7 @@ def excursion_addendum(*, excursion: Excursion, actor, text: str) -> ExcursionAd
     addendum = ExcursionAddendum.objects.create(excursion=excursion, text=text.strip(), author=actor)
     audit_record(
         actor=actor,
-        action="excursion.addendum",
+        action=AuditAction.EXCURSION_ADDENDUM,
         obj=excursion,
         location=excursion.storage_unit.location,
         after={"addendum": addendum.pk, "text": addendum.text},

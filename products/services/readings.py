@@ -17,7 +17,7 @@ from django.db.models import DurationField, ExpressionWrapper, F, Window
 from django.db.models.functions import Lag
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from products.models import StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingImport, ReadingSource
 from products.services.excursions import apply_readings
@@ -81,7 +81,7 @@ def reading_record(
     )
     audit_record(
         actor=actor,
-        action="reading.record",
+        action=AuditAction.READING_RECORD,
         obj=reading,
         location=unit.location,
         after=snapshot(reading, ("storage_unit", "taken_at", "temperature_c", "min_c", "max_c")),
@@ -201,7 +201,7 @@ def readings_import_csv(
     batch.save(update_fields=["added"])
     audit_record(
         actor=actor,
-        action="reading.import",
+        action=AuditAction.READING_IMPORT,
         obj=batch,
         location=unit.location,
         after={"filename": filename, "rows": len(rows), "added": added, "sha256": digest},

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from products.compliance import lot_clearance_problems
 from products.models import (
     Excursion,
@@ -77,7 +77,7 @@ def _move(
     )
 
 
-def _audit(lot: Lot, action: str, actor, before: dict, **extra) -> None:
+def _audit(lot: Lot, action: AuditAction, actor, before: dict, **extra) -> None:
     after = {**snapshot(lot, LOT_FIELDS), **extra}
     audit_record(
         actor=actor, action=action, obj=lot, location=lot.storage_unit.location, before=before, after=after
@@ -157,7 +157,7 @@ def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor) -> ExcursionLot
         lot.hold_reason = f"Temperature excursion #{excursion.pk} in {excursion.storage_unit.name}"
         lot.save(update_fields=["is_quarantined", "hold_reason"])
         _move(lot, kind=MovementKind.QUARANTINE, quantity=0, actor=actor, note=lot.hold_reason)
-        _audit(lot, "lot.quarantine", actor, before, excursion=excursion.pk)
+        _audit(lot, AuditAction.LOT_QUARANTINE, actor, before, excursion=excursion.pk)
     return held
 
 
@@ -244,7 +244,7 @@ def lot_receive(
     _move(lot, kind=MovementKind.RECEIVED, quantity=quantity, actor=actor, note=supplier_reference)
     audit_record(
         actor=actor,
-        action="lot.receive",
+        action=AuditAction.LOT_RECEIVE,
         obj=lot,
         location=storage_unit.location,
         after=snapshot(
@@ -274,7 +274,7 @@ def stock_use(*, lot: Lot, quantity: int, actor, reference: str = "") -> StockMo
     _check_usable(lot, quantity)
     before = snapshot(lot, LOT_FIELDS)
     movement = _move(lot, kind=MovementKind.USED, quantity=-quantity, actor=actor, reference=reference)
-    _audit(lot, "stock.use", actor, before, quantity=quantity, reference=reference)
+    _audit(lot, AuditAction.STOCK_USE, actor, before, quantity=quantity, reference=reference)
     return movement
 
 
@@ -287,7 +287,7 @@ def stock_waste(*, lot: Lot, quantity: int, reason: str, actor, note: str = "") 
     lot = lock_lot(lot)
     before = snapshot(lot, LOT_FIELDS)
     movement = _move(lot, kind=MovementKind.WASTED, quantity=-quantity, actor=actor, reason=reason, note=note)
-    _audit(lot, "stock.waste", actor, before, quantity=quantity, reason=reason, note=note)
+    _audit(lot, AuditAction.STOCK_WASTE, actor, before, quantity=quantity, reason=reason, note=note)
     return movement
 
 
@@ -304,7 +304,7 @@ def stock_adjust(*, lot: Lot, counted: int, reason: str, actor) -> StockMovement
         raise ValidationError(f"The count matches the {lot.quantity_on_hand} on hand; nothing to adjust.")
     before = snapshot(lot, LOT_FIELDS)
     movement = _move(lot, kind=MovementKind.ADJUSTED, quantity=delta, actor=actor, note=reason.strip())
-    _audit(lot, "stock.adjust", actor, before, counted=counted, reason=reason.strip())
+    _audit(lot, AuditAction.STOCK_ADJUST, actor, before, counted=counted, reason=reason.strip())
     return movement
 
 
@@ -332,10 +332,14 @@ def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor, note: str = "") -> 
         from_unit=from_unit,
         to_unit=to_unit,
     )
-    _audit(lot, "stock.transfer", actor, before, from_unit=from_unit.pk, note=note)
+    _audit(lot, AuditAction.STOCK_TRANSFER, actor, before, from_unit=from_unit.pk, note=note)
     if from_unit.location_id != to_unit.location_id:
         audit_record(
-            actor=actor, action="stock.transfer_in", obj=lot, location=from_unit.location, before=before
+            actor=actor,
+            action=AuditAction.STOCK_TRANSFER_IN,
+            obj=lot,
+            location=from_unit.location,
+            before=before,
         )
     _hold_for_open_excursion(lot, actor)
     return movement
@@ -354,7 +358,7 @@ def lot_quarantine(*, lot: Lot, actor, reason: str) -> StockMovement:
     lot.hold_reason = reason.strip()[:200]
     lot.save(update_fields=["is_quarantined", "hold_reason"])
     movement = _move(lot, kind=MovementKind.QUARANTINE, quantity=0, actor=actor, note=reason.strip())
-    _audit(lot, "lot.quarantine", actor, before)
+    _audit(lot, AuditAction.LOT_QUARANTINE, actor, before)
     return movement
 
 
@@ -382,7 +386,7 @@ def lot_release(*, lot: Lot, actor, reason: str, excursion=None) -> StockMovemen
     lot.hold_reason = ""
     lot.save(update_fields=["is_quarantined", "hold_reason"])
     movement = _move(lot, kind=MovementKind.RELEASE, quantity=0, actor=actor, note=reason.strip())
-    _audit(lot, "lot.release", actor, before)
+    _audit(lot, AuditAction.LOT_RELEASE, actor, before)
     return movement
 
 
@@ -399,7 +403,7 @@ def lot_recall(*, lot: Lot, actor, reason: str) -> StockMovement:
     lot.hold_reason = reason.strip()[:200]
     lot.save(update_fields=["is_recalled", "hold_reason"])
     movement = _move(lot, kind=MovementKind.RECALL, quantity=0, actor=actor, note=reason.strip())
-    _audit(lot, "lot.recall", actor, before)
+    _audit(lot, AuditAction.LOT_RECALL, actor, before)
     return movement
 
 
@@ -423,7 +427,9 @@ def vial_open(*, lot: Lot, actor, opened_at: dt.datetime | None = None) -> Opene
         volume_ml=product.opened_volume_ml,
         movement=movement,
     )
-    _audit(lot, "vial.open", actor, before, vial=vial.pk, beyond_use_at=vial.beyond_use_at.isoformat())
+    _audit(
+        lot, AuditAction.VIAL_OPEN, actor, before, vial=vial.pk, beyond_use_at=vial.beyond_use_at.isoformat()
+    )
     return vial
 
 
@@ -467,7 +473,7 @@ def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor, reference: str = "
     draw = VialDraw.objects.create(vial=vial, volume_ml=volume_ml, reference=reference[:80], drawn_by=actor)
     audit_record(
         actor=actor,
-        action="vial.draw",
+        action=AuditAction.VIAL_DRAW,
         obj=vial,
         location=vial.lot.storage_unit.location,
         before=before,
@@ -490,7 +496,7 @@ def vial_discard(*, vial: OpenedVial, actor, reason: str) -> OpenedVial:
     vial.save(update_fields=["discarded_at", "discarded_by", "discard_reason"])
     audit_record(
         actor=actor,
-        action="vial.discard",
+        action=AuditAction.VIAL_DISCARD,
         obj=vial,
         location=vial.lot.storage_unit.location,
         after={"reason": reason, "volume_left_ml": str(vial.volume_left_ml)},

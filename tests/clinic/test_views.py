@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.models import AuditEvent, Notification
 from clinic.notifications import notification_queue
 from clinic.roles import FRONT_DESK, PRACTITIONER
@@ -78,6 +78,12 @@ class TestAuditList:
         response = client_for(manager).get(self.url, {"action": "lot.", "actor": manager.pk})
         assert [e.action for e in response.context["page"]] == ["lot.receive"]
 
+    def test_actions_read_as_their_labels_with_the_stored_code(self, client_for, manager, location):
+        audit_record(actor=manager, action=AuditAction.SESSION_NO_SHOW, obj=location)
+        response = client_for(manager).get(self.url)
+        assert "Session marked no-show" in response.text
+        assert "<code>session.no_show</code>" in response.text
+
     def test_a_bad_filter_explains_itself(self, client_for, manager):
         response = client_for(manager).get(self.url, {"date_from": "2026-02-01", "date_to": "2026-01-01"})
         assert response.status_code == 200
@@ -93,11 +99,11 @@ class TestAuditList:
 
     def test_the_query_count_does_not_grow_with_events(self, client_for, manager, location, count_queries):
         c = client_for(manager)
-        audit_record(actor=manager, action="a.b", obj=location)
+        audit_record(actor=manager, action=AuditAction.LOT_RECEIVE, obj=location)
         with count_queries() as few:
             c.get(self.url)
-        for i in range(30):
-            audit_record(actor=manager, action=f"a.{i}", obj=location)
+        for action in list(AuditAction)[:30]:
+            audit_record(actor=manager, action=action, obj=location)
         with count_queries() as many:
             c.get(self.url)
         assert many.count == few.count
@@ -110,7 +116,7 @@ class TestAuditList:
         assert "lot.receive" in body and body.splitlines()[0].lstrip("\ufeff").startswith("time_utc")
 
     def test_the_export_neutralises_spreadsheet_formulas(self, client_for, manager):
-        audit_record(actor=manager, action="x.y", object_repr='=HYPERLINK("evil")')
+        audit_record(actor=manager, action=AuditAction.RECALL_EXPORT, object_repr='=HYPERLINK("evil")')
         body = b"".join(client_for(manager).get("/clinic/audit/export.csv").streaming_content).decode()
         assert "'=HYPERLINK" in body
 

@@ -16,7 +16,7 @@ from django.core.files.storage import storages
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import StoredFile, store_private
 from treatments.consent import has_consent
 from treatments.imaging import MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_photo
@@ -148,7 +148,7 @@ def _upload_one(actor, session: Session, upload: PhotoUpload) -> UploadOutcome:
             photo.save()
             audit_record(
                 actor=actor,
-                action="photo.upload",
+                action=AuditAction.PHOTO_UPLOAD,
                 obj=photo,
                 location=session.location,
                 after={
@@ -242,7 +242,7 @@ def photo_flag_marketing(*, actor, photo: Photo, marketing_use: bool) -> Photo:
         photo.save(update_fields=["marketing_use"])
         audit_record(
             actor=actor,
-            action="photo.marketing_flag" if marketing_use else "photo.marketing_unflag",
+            action=AuditAction.PHOTO_MARKETING_FLAG if marketing_use else AuditAction.PHOTO_MARKETING_UNFLAG,
             obj=photo,
             before=before,
             after=snapshot(photo, ["marketing_use"]),
@@ -272,7 +272,7 @@ def photo_retire(*, actor, photo: Photo, reason: str) -> Photo:
         photo.save(update_fields=["retired_at", "retired_by", "retire_reason", "marketing_use"])
         audit_record(
             actor=actor,
-            action="photo.retire",
+            action=AuditAction.PHOTO_RETIRE,
             obj=photo,
             before=before,
             after={**snapshot(photo, ["retired_at", "marketing_use"]), "reason": photo.retire_reason},
@@ -283,7 +283,11 @@ def photo_retire(*, actor, photo: Photo, reason: str) -> Photo:
 def photo_view_record(*, actor, photo: Photo, rendition: str) -> None:
     """Write the audit row for one view of one photo file (called by the serving view)."""
     audit_record(
-        actor=actor, action="photo.view", obj=photo, location=photo.location, after={"rendition": rendition}
+        actor=actor,
+        action=AuditAction.PHOTO_VIEW,
+        obj=photo,
+        location=photo.location,
+        after={"rendition": rendition},
     )
 
 
@@ -292,7 +296,7 @@ def photo_view_refused(*, actor, patient, photo: Photo | None = None, what: str 
     if photo is not None:
         audit_record(
             actor=actor,
-            action="photo.view_refused",
+            action=AuditAction.PHOTO_VIEW_REFUSED,
             obj=photo,
             location=photo.location,
             after={"reason": "photography consent withdrawn", "what": what},
@@ -300,7 +304,7 @@ def photo_view_refused(*, actor, patient, photo: Photo | None = None, what: str 
     else:
         audit_record(
             actor=actor,
-            action="photo.view_refused",
+            action=AuditAction.PHOTO_VIEW_REFUSED,
             obj=patient,
             after={"reason": "photography consent withdrawn", "what": what},
         )

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import read_checked, store_private
 from treatments.models import (
     SCREENING_QUESTIONS,
@@ -56,7 +56,7 @@ def consent_template_publish(*, actor, treatment_type: str, title: str, body: st
     template.save()
     audit_record(
         actor=actor,
-        action="consent_template.publish",
+        action=AuditAction.CONSENT_TEMPLATE_PUBLISH,
         obj=template,
         after=snapshot(template, ("treatment_type", "version", "title")),
     )
@@ -159,7 +159,7 @@ def consent_sign(
     consent.save()
     audit_record(
         actor=actor,
-        action="consent.sign",
+        action=AuditAction.CONSENT_SIGN,
         obj=consent,
         location=patient.location,
         after=snapshot(
@@ -201,7 +201,7 @@ def consent_withdraw(
     ]
     audit_record(
         actor=actor,
-        action="consent.withdraw",
+        action=AuditAction.CONSENT_WITHDRAW,
         obj=consent,
         location=consent.patient.location,
         after={"scopes": scopes, "reason": reason, "withdrawn_at": now.isoformat()},
@@ -235,7 +235,7 @@ def screening_record(
     screening.save()
     audit_record(
         actor=actor,
-        action="screening.record",
+        action=AuditAction.SCREENING_RECORD,
         obj=screening,
         location=patient.location,
         after=snapshot(screening, (*SCREENING_FIELDS, "session", "details")),
@@ -268,7 +268,7 @@ def screening_confirm(*, actor, session: Session) -> Screening:
     screening.save()
     audit_record(
         actor=actor,
-        action="screening.confirm",
+        action=AuditAction.SCREENING_CONFIRM,
         obj=screening,
         location=session.location,
         after={"session": session.pk, "confirms": previous.pk},
@@ -298,7 +298,7 @@ def screening_override(*, actor, screening: Screening, reason: str) -> Screening
     screening.save(update_fields=["override_reason", "overridden_by", "overridden_at"])
     audit_record(
         actor=actor,
-        action="screening.override",
+        action=AuditAction.SCREENING_OVERRIDE,
         obj=screening,
         location=screening.patient.location,
         after={"contraindications": screening.contraindications, "reason": reason},

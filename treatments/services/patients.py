@@ -7,7 +7,7 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.models import Location
 from treatments.models import Patient
 from treatments.services.common import require_location
@@ -91,7 +91,7 @@ def patient_create(
     patient.save()
     audit_record(
         actor=actor,
-        action="patient.create",
+        action=AuditAction.PATIENT_CREATE,
         obj=patient,
         after=snapshot(patient, PATIENT_FIELDS) | {"duplicate_confirmed": confirm_duplicate},
     )
@@ -121,7 +121,7 @@ def patient_update(*, actor, patient: Patient, **changes) -> Patient:
     if changed:
         audit_record(
             actor=actor,
-            action="patient.update",
+            action=AuditAction.PATIENT_UPDATE,
             obj=patient,
             before={k: before[k] for k in changed},
             after={k: after[k] for k in changed},

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from treatments.models import ContactAttempt, Patient, ProtocolTemplate, TreatmentPlan
 from treatments.services.common import require_location
 
@@ -80,7 +80,7 @@ def plan_create(
     plan.refresh_progress()
     audit_record(
         actor=actor,
-        action="plan.create",
+        action=AuditAction.PLAN_CREATE,
         obj=plan,
         location=patient.location,
         after=snapshot(plan, PLAN_FIELDS),
@@ -97,7 +97,7 @@ def plan_stop(*, actor, plan: TreatmentPlan, reason: str = "") -> TreatmentPlan:
     plan.save(update_fields=["status"])
     audit_record(
         actor=actor,
-        action="plan.stop",
+        action=AuditAction.PLAN_STOP,
         obj=plan,
         location=plan.patient.location,
         before={"status": "active"},
@@ -127,7 +127,7 @@ def protocol_template_update(*, actor, template: ProtocolTemplate, **changes) ->
     template.save()
     audit_record(
         actor=actor,
-        action="protocol.update",
+        action=AuditAction.PROTOCOL_UPDATE,
         obj=template,
         before=before,
         after=snapshot(template, TEMPLATE_FIELDS),
@@ -149,7 +149,7 @@ def contact_attempt_record(*, actor, plan: TreatmentPlan, outcome: str, note: st
     attempt.save()
     audit_record(
         actor=actor,
-        action="contact_attempt.record",
+        action=AuditAction.CONTACT_ATTEMPT_RECORD,
         obj=attempt,
         location=plan.patient.location,
         after={"plan": plan.pk, "outcome": outcome, "note": attempt.note},

@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from products import compliance
 from products.models import Lot, OpenedVial
 from products.models.stock import LotStatus
@@ -363,7 +363,7 @@ def treatment_record_save(
         )
     audit_record(
         actor=actor,
-        action="treatment_record.create" if created else "treatment_record.update",
+        action=AuditAction.TREATMENT_RECORD_CREATE if created else AuditAction.TREATMENT_RECORD_UPDATE,
         obj=record,
         location=session.location,
         before=before,
@@ -391,7 +391,7 @@ def treatment_record_sign(*, actor, record: TreatmentRecord) -> TreatmentRecord:
     record.save(update_fields=["signed_at", "signed_by"])
     audit_record(
         actor=actor,
-        action="treatment_record.sign",
+        action=AuditAction.TREATMENT_RECORD_SIGN,
         obj=record,
         location=record.session.location,
         after={"signed_at": record.signed_at.isoformat()},
@@ -416,7 +416,7 @@ def treatment_record_addendum(*, actor, record: TreatmentRecord, reason: str, te
     )
     audit_record(
         actor=actor,
-        action="treatment_record.addendum",
+        action=AuditAction.TREATMENT_RECORD_ADDENDUM,
         obj=record,
         location=record.session.location,
         after={"addendum": addendum.pk, "reason": reason, "text": text},

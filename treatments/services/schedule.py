@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.models import Location, StaffProfile
 from treatments.models import CalendarFeed, WorkingHours
 from treatments.services.common import require_location
@@ -46,7 +46,7 @@ def working_hours_replace(
     )
     audit_record(
         actor=actor,
-        action="working_hours.replace",
+        action=AuditAction.WORKING_HOURS_REPLACE,
         object_type="auth.user",
         object_id=str(practitioner.pk),
         object_repr=str(practitioner),
@@ -68,7 +68,7 @@ def calendar_feed_create(*, actor) -> tuple[CalendarFeed, str]:
     CalendarFeed.objects.filter(user=actor, revoked_at__isnull=True).update(revoked_at=now)
     secret = secrets.token_urlsafe(32)
     feed = CalendarFeed.objects.create(user=actor, secret_hash=_hash(secret))
-    audit_record(actor=actor, action="calendar_feed.create", obj=feed)
+    audit_record(actor=actor, action=AuditAction.CALENDAR_FEED_CREATE, obj=feed)
     return feed, secret
 
 
@@ -78,7 +78,7 @@ def calendar_feed_revoke(*, actor, feed: CalendarFeed) -> CalendarFeed:
         revoked_at=timezone.now()
     )
     if updated:
-        audit_record(actor=actor, action="calendar_feed.revoke", obj=feed)
+        audit_record(actor=actor, action=AuditAction.CALENDAR_FEED_REVOKE, obj=feed)
     feed.refresh_from_db()
     return feed
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.models import Location, StaffProfile
 from treatments.models import (
     Patient,
@@ -204,7 +204,9 @@ def session_book(
         to_room=room,
         to_status=session.status,
     )
-    audit_record(actor=actor, action="session.book", obj=session, after=snapshot(session, SESSION_FIELDS))
+    audit_record(
+        actor=actor, action=AuditAction.SESSION_BOOK, obj=session, after=snapshot(session, SESSION_FIELDS)
+    )
     if session.plan_id:
         # Booked now: the "your next session is due" reminders have done their job.
         maintenance_reminders_cancel(plan_id=session.plan_id, actor=actor, reason="A session was booked.")
@@ -275,7 +277,7 @@ def session_reschedule(
     )
     audit_record(
         actor=actor,
-        action="session.reschedule",
+        action=AuditAction.SESSION_RESCHEDULE,
         obj=session,
         before=before,
         after=snapshot(session, SESSION_FIELDS) | {"reason": reason},
@@ -291,7 +293,7 @@ def _transition(
     session: Session,
     allowed: tuple[str, ...],
     to: str,
-    action: str,
+    action: AuditAction,
     stamp: str | None,
     reason: str = "",
 ) -> Session:
@@ -337,7 +339,7 @@ def session_check_in(*, actor, session: Session) -> Session:
         session=session,
         allowed=(SessionStatus.BOOKED,),
         to=SessionStatus.ARRIVED,
-        action="session.check_in",
+        action=AuditAction.SESSION_CHECK_IN,
         stamp="arrived_at",
     )
 
@@ -349,7 +351,7 @@ def session_start(*, actor, session: Session) -> Session:
         session=session,
         allowed=(SessionStatus.BOOKED, SessionStatus.ARRIVED),
         to=SessionStatus.IN_TREATMENT,
-        action="session.start",
+        action=AuditAction.SESSION_START,
         stamp="started_at",
     )
 
@@ -365,7 +367,7 @@ def session_complete(*, actor, session: Session) -> Session:
         session=session,
         allowed=(SessionStatus.ARRIVED, SessionStatus.IN_TREATMENT),
         to=SessionStatus.COMPLETED,
-        action="session.complete",
+        action=AuditAction.SESSION_COMPLETE,
         stamp="completed_at",
     )
     if session.plan_id is None:
@@ -379,7 +381,7 @@ def session_complete(*, actor, session: Session) -> Session:
         plan.refresh_progress()
         audit_record(
             actor=actor,
-            action="plan.progress",
+            action=AuditAction.PLAN_PROGRESS,
             obj=plan,
             location=session.location,
             before=before,
@@ -398,7 +400,7 @@ def session_cancel(*, actor, session: Session, reason: str) -> Session:
         session=session,
         allowed=(SessionStatus.BOOKED, SessionStatus.ARRIVED),
         to=SessionStatus.CANCELLED,
-        action="session.cancel",
+        action=AuditAction.SESSION_CANCEL,
         stamp="cancelled_at",
         reason=reason,
     )
@@ -415,7 +417,7 @@ def session_no_show(*, actor, session: Session) -> Session:
         session=session,
         allowed=(SessionStatus.BOOKED,),
         to=SessionStatus.NO_SHOW,
-        action="session.no_show",
+        action=AuditAction.SESSION_NO_SHOW,
         stamp=None,
     )
     appointment_reminders_cancel(session_id=session.pk, actor=actor, reason="The patient did not attend.")
