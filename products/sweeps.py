@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from clinic.models import Notification
 from clinic.notifications import (
+    NotificationKind,
     alert_marks_missing,
     alert_marks_set,
     digest_key,
@@ -44,11 +45,6 @@ EXCURSION_PERMISSION = "products.review_excursion"
 COLD_CHAIN_PERMISSION = "products.change_storageunit"
 DOCUMENT_PERMISSION = "products.add_regulatorydocument"
 
-KIND_EXPIRY_DIGEST = "product.expiry_digest"
-KIND_EXCURSION = "excursion.opened"
-KIND_MISSED_CHECK = "coldchain.missed_check"
-KIND_CALIBRATION = "calibration.expiry"
-KIND_DOCUMENT = "document.expiry"
 
 _STAMP = "%Y%m%dT%H%M%SZ"
 
@@ -132,7 +128,7 @@ def product_expiry_sweep(*, now: dt.datetime | None = None) -> int:
             )
         keys = [key for key, _ in items]
         rows += staff_alert_rows(
-            kind=KIND_EXPIRY_DIGEST,
+            kind=NotificationKind.PRODUCT_EXPIRY_DIGEST,
             recipients=people,
             location_id=location_id,
             # Same day and same content → same key: two sweeps at once write one digest;
@@ -180,7 +176,7 @@ def excursion_alerts_sweep(*, now: dt.datetime | None = None) -> int:
         if not people:
             continue
         rows += staff_alert_rows(
-            kind=KIND_EXCURSION,
+            kind=NotificationKind.EXCURSION_OPENED,
             recipients=people,
             location_id=excursion["storage_unit__location_id"],
             dedupe_key=f"excursion_email:{excursion['pk']}",
@@ -250,7 +246,7 @@ def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
             continue
         last = unit["last_manual"]
         rows += staff_alert_rows(
-            kind=KIND_MISSED_CHECK,
+            kind=NotificationKind.COLDCHAIN_MISSED_CHECK,
             recipients=people,
             location_id=unit["location_id"],
             dedupe_key=f"missed_check:{unit['pk']}:{since}",
@@ -280,7 +276,7 @@ def document_expiry_alerts(
     items: Iterable[tuple],
     *,
     now: dt.datetime | None = None,
-    kind: str = KIND_DOCUMENT,
+    kind: NotificationKind = NotificationKind.DOCUMENT_EXPIRY,
     permission: str = COLD_CHAIN_PERMISSION,
     what: str = "certificate",
 ) -> int:
@@ -356,7 +352,9 @@ def calibration_expiry_sweep(*, now: dt.datetime | None = None) -> int:
         )
         for pk, name, expires_on, location_id, location_name in units
     ]
-    return document_expiry_alerts(items, now=now, kind=KIND_CALIBRATION, what="calibration certificate")
+    return document_expiry_alerts(
+        items, now=now, kind=NotificationKind.CALIBRATION_EXPIRY, what="calibration certificate"
+    )
 
 
 def regulatory_document_sweep(*, now: dt.datetime | None = None) -> int:

@@ -29,6 +29,7 @@ from clinic.audit import AuditAction, audit_record
 from clinic.mail import render_message
 from clinic.models import Notification
 from clinic.notifications import (
+    NotificationKind,
     absolute_url,
     notifications_bulk_queue,
     notifications_cancel,
@@ -36,9 +37,7 @@ from clinic.notifications import (
 )
 from treatments.models import Patient, Session, SessionStatus, TreatmentPlan
 
-KIND_APPOINTMENT = "reminder.appointment"
-KIND_MAINTENANCE = "reminder.maintenance"
-PATIENT_KINDS = (KIND_APPOINTMENT, KIND_MAINTENANCE)
+PATIENT_KINDS = (NotificationKind.REMINDER_APPOINTMENT, NotificationKind.REMINDER_MAINTENANCE)
 
 # A daily sweep missed (worker down) is caught up for this many days after a due date.
 DUE_CATCH_UP_DAYS = 3
@@ -178,7 +177,7 @@ def _address(row: dict) -> str:
 def _patient_row(
     *,
     row: dict,
-    kind: str,
+    kind: NotificationKind,
     dedupe_key: str,
     due_at: dt.datetime,
     renderer: _Renderer,
@@ -264,7 +263,7 @@ def maintenance_reminders_sweep(*, now: dt.datetime | None = None) -> int:
             sms = f"{settings.CLINIC_NAME}: your next appointment at {contact['name']} is due from {when}."
         row = _patient_row(
             row=plan,
-            kind=KIND_MAINTENANCE,
+            kind=NotificationKind.REMINDER_MAINTENANCE,
             dedupe_key=maintenance_key(plan["pk"], due_on, stage),
             due_at=now,
             renderer=renderer,
@@ -307,7 +306,7 @@ def appointment_reminders_sweep(*, now: dt.datetime | None = None) -> int:
         )
         row = _patient_row(
             row=session,
-            kind=KIND_APPOINTMENT,
+            kind=NotificationKind.REMINDER_APPOINTMENT,
             dedupe_key=appointment_key(session["pk"], starts_at),
             due_at=due_at,
             renderer=renderer,
@@ -330,10 +329,14 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
     maintenance: dict[int, tuple[int, dt.date]] = {}
     stale: list[int] = []
     for pk, kind, key in pending:
-        parsed = _parse_appointment_key(key) if kind == KIND_APPOINTMENT else _parse_maintenance_key(key)
+        parsed = (
+            _parse_appointment_key(key)
+            if kind == NotificationKind.REMINDER_APPOINTMENT
+            else _parse_maintenance_key(key)
+        )
         if parsed is None:
             continue
-        (appointments if kind == KIND_APPOINTMENT else maintenance)[pk] = parsed
+        (appointments if kind == NotificationKind.REMINDER_APPOINTMENT else maintenance)[pk] = parsed
     if appointments:
         sessions = {
             pk: (status, starts_at, opted_in)

@@ -1,5 +1,6 @@
 """Everything the site sends: the outbox and the staff alerts written to it.
 
+- ``kinds``: ``NotificationKind``, what each row is about (the stored ``kind``).
 - ``outbox``: write rows (one, or many for a sweep), hand them to Celery, send, retry,
   cancel, review held rows, quiet hours.
 - ``staff``: who to alert at a location, the alert rows for them, alert marks.
@@ -10,6 +11,7 @@ inside are the package's own business.
 
 from __future__ import annotations
 
+from clinic.notifications.kinds import NotificationKind
 from clinic.notifications.outbox import (
     SEND_NOTIFICATION_TASK,
     notification_edit_held,
@@ -36,6 +38,7 @@ from clinic.notifications.staff import (
 
 __all__ = [
     "SEND_NOTIFICATION_TASK",
+    "NotificationKind",
     "Recipient",
     "absolute_url",
     "alert_marks_missing",

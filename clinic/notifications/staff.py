@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.urls import NoReverseMatch, reverse
 
 from clinic.models import AlertMark, Notification
+from clinic.notifications.kinds import NotificationKind
 from clinic.notifications.outbox import BULK_BATCH
 
 
@@ -93,7 +94,7 @@ def alert_marks_set(keys: Iterable[str]) -> None:
 
 def staff_alert_rows(
     *,
-    kind: str,
+    kind: NotificationKind,
     recipients: Iterable[Recipient],
     location_id: int | None,
     dedupe_key: str,

@@ -20,10 +20,14 @@ from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record
 from clinic.models import Notification
-from clinic.notifications import notifications_bulk_queue, notifications_cancel, notifications_release
+from clinic.notifications import (
+    NotificationKind,
+    notifications_bulk_queue,
+    notifications_cancel,
+    notifications_release,
+)
 from clinic.reports.recall import patients_to_notify
 
-KIND_RECALL = "recall.patient"
 SMS_LIMIT = 320
 
 
@@ -92,7 +96,7 @@ def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
             body = body[:SMS_LIMIT]
         rows.append(
             Notification(
-                kind=KIND_RECALL,
+                kind=NotificationKind.RECALL_PATIENT,
                 channel=channel,
                 to_address=address,
                 location=patient.location,
@@ -135,7 +139,9 @@ def awaiting_review(locations) -> list[dict]:
     from django.db.models import Count
 
     return list(
-        Notification.objects.filter(kind=KIND_RECALL, status=Notification.Status.HELD, location__in=locations)
+        Notification.objects.filter(
+            kind=NotificationKind.RECALL_PATIENT, status=Notification.Status.HELD, location__in=locations
+        )
         .values("link")
         .annotate(n=Count("id"))
         .order_by("link")

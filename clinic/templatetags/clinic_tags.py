@@ -4,6 +4,7 @@ from django import template
 from django.utils.html import format_html
 
 from clinic.audit import AuditAction
+from clinic.notifications import NotificationKind
 
 register = template.Library()
 
@@ -57,3 +58,9 @@ def code_label(code: str) -> str:
 def action_label(action: str) -> str:
     """The audit page's wording of a stored action: its ``AuditAction`` label."""
     return AuditAction(action).label if action in AuditAction.values else code_label(action)
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    """The outbox page's wording of a stored kind: its ``NotificationKind`` label."""
+    return NotificationKind(kind).label if kind in NotificationKind.values else code_label(kind)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record, snapshot
-from clinic.notifications import notification_queue
+from clinic.notifications import NotificationKind, notification_queue
 from products.models import Excursion, ExcursionAddendum, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import Decision
 from products.models.stock import WasteReason
@@ -111,7 +111,7 @@ def _alert_managers(excursion: Excursion) -> None:
     link = reverse("products:excursion_detail", args=[excursion.pk])
     for manager in managers:
         notification_queue(
-            kind="excursion.opened",
+            kind=NotificationKind.EXCURSION_OPENED,
             channel="in_app",
             subject=f"Temperature excursion in {unit.name} at {unit.location.name}",
             body=(

@@ -11,12 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.models import Notification
-from clinic.notifications import outbox
+from clinic.notifications import NotificationKind, outbox
 
 
 def _queue(**overrides):
     data = {
-        "kind": "test.alert",
+        "kind": NotificationKind.DOCUMENT_EXPIRY,
         "channel": "email",
         "subject": "Hello",
         "body": "Body",
@@ -32,6 +32,22 @@ def test_the_same_dedupe_key_is_written_once():
     assert _queue() is not None
     assert _queue() is None
     assert Notification.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_kind_outside_the_vocabulary_is_refused():
+    with pytest.raises(ValueError, match=r"Unknown kind 'lot\.expiry'"):
+        _queue(kind="lot.expiry")
+    row = Notification(kind="lot.expiry", channel="in_app", subject="s", body="b", dedupe_key="k")
+    with pytest.raises(ValueError, match="Unknown kind"):
+        outbox.notifications_bulk_queue([row])
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_stored_kind_is_the_plain_value():
+    n = _queue(kind=NotificationKind.EXCURSION_OPENED)
+    assert Notification.objects.filter(kind="excursion.opened").get() == n
 
 
 @pytest.mark.django_db
@@ -188,7 +204,7 @@ class TestCancel:
     def test_by_prefix_cancels_pending_and_held_rows_with_one_audit_row(self, manager):
         pending = _queue(dedupe_key="recall:1:patient:1")
         held = outbox.notification_queue(
-            kind="test.alert",
+            kind=NotificationKind.RECALL_PATIENT,
             channel="in_app",
             subject="s",
             body="b",

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from clinic.audit import AuditAction, audit_record
 from clinic.models import AuditEvent, Notification
-from clinic.notifications import notification_queue
+from clinic.notifications import NotificationKind, notification_queue
 from clinic.roles import FRONT_DESK, PRACTITIONER
 from tests.factories import UserFactory, staff
 
@@ -124,7 +124,7 @@ class TestAuditList:
 class TestOutbox:
     def _failed(self, location, key="k1"):
         n = notification_queue(
-            kind="expiry",
+            kind=NotificationKind.DOCUMENT_EXPIRY,
             channel="email",
             subject="s",
             body="b",
@@ -139,6 +139,12 @@ class TestOutbox:
         self._failed(location)
         response = client_for(manager).get("/clinic/outbox/", {"status": "failed"})
         assert response.status_code == 200 and len(response.context["page"].object_list) == 1
+
+    def test_kinds_read_as_their_labels(self, client_for, manager, location):
+        self._failed(location)
+        response = client_for(manager).get("/clinic/outbox/")
+        assert '<option value="document.expiry">Regulatory document expiring</option>' in response.text
+        assert "<td>Regulatory document expiring</td>" in response.text
 
     def test_a_manager_can_retry_a_failed_notification(
         self, client_for, manager, location, django_capture_on_commit_callbacks
@@ -169,7 +175,7 @@ class TestOutbox:
 class TestAlerts:
     def test_staff_see_only_their_own_alerts_and_can_mark_them_read(self, client_for, front_desk, manager):
         notification_queue(
-            kind="x",
+            kind=NotificationKind.EXCURSION_OPENED,
             channel="in_app",
             subject="For the desk",
             body="b",
@@ -177,7 +183,7 @@ class TestAlerts:
             recipient_user=front_desk,
         )
         notification_queue(
-            kind="x",
+            kind=NotificationKind.EXCURSION_OPENED,
             channel="in_app",
             subject="For the manager",
             body="b",

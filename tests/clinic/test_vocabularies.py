@@ -1,5 +1,6 @@
-"""Audit actions are spelled once, as ``AuditAction`` members: never as a bare string in the
-apps, so a typo cannot file rows where no filter finds them."""
+"""Audit actions and notification kinds are spelled once, as ``AuditAction`` and
+``NotificationKind`` members: never as bare strings in the apps, so a typo cannot file rows
+where no filter (or per-kind rule) finds them."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from pathlib import Path
 import pytest
 
 from clinic.audit import AuditAction
+from clinic.notifications import NotificationKind
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("clinic", "products", "treatments")
 # Where each vocabulary is defined: the only place its values may be written out.
-DEFINITIONS = {AuditAction: ROOT / "clinic" / "audit.py"}
+DEFINITIONS = {
+    AuditAction: ROOT / "clinic" / "audit.py",
+    NotificationKind: ROOT / "clinic" / "notifications" / "kinds.py",
+}
 
 
 def _app_modules():
@@ -48,7 +53,13 @@ def test_the_scan_sees_the_services_it_guards():
     assert {"products/services/stock.py", "treatments/services/sessions.py", "clinic/services.py"} <= names
 
 
-def test_every_action_has_a_distinct_value_and_a_label():
-    assert len(set(AuditAction.values)) == len(AuditAction)
-    assert all(label and label[0].isupper() for label in AuditAction.labels)
-    assert all(value.count(".") == 1 for value in AuditAction.values)
+@pytest.mark.parametrize("vocabulary", list(DEFINITIONS), ids=lambda v: v.__name__)
+def test_every_member_has_a_distinct_value_and_a_label(vocabulary):
+    assert len(set(vocabulary.values)) == len(vocabulary)
+    assert all(label and label[0].isupper() for label in vocabulary.labels)
+    assert all(value.count(".") == 1 for value in vocabulary.values)
+
+
+def test_the_two_vocabularies_do_not_share_a_value():
+    # Both are filtered by prefix on their pages; one value meaning two things would confuse.
+    assert not set(AuditAction.values) & set(NotificationKind.values)
