@@ -12,13 +12,16 @@ in ``AuditEvent.action``; never change one, add a member instead.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from clinic.context import client_ip_var, request_id_var
 from clinic.models import AuditEvent, Location
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class AuditAction(models.TextChoices):
@@ -123,6 +126,8 @@ def snapshot(instance: models.Model, fields: list[str] | tuple[str, ...]) -> dic
     data: dict[str, Any] = {}
     for name in fields:
         field = instance._meta.get_field(name)
+        if not isinstance(field, models.Field):
+            raise TypeError(f"{name} is a relation of {instance._meta.label}, not a field to snapshot.")
         value = getattr(instance, field.attname)
         data[name] = value
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
@@ -130,7 +135,7 @@ def snapshot(instance: models.Model, fields: list[str] | tuple[str, ...]) -> dic
 
 def audit_record(
     *,
-    actor,
+    actor: User | None,
     action: AuditAction,
     obj: models.Model | None = None,
     location: Location | None = None,
@@ -150,7 +155,7 @@ def audit_record(
         if location is None and isinstance(obj, Location):
             location = obj
         elif location is None and hasattr(obj, "location_id"):
-            location = obj.location
+            location = getattr(obj, "location", None)
     user = actor if getattr(actor, "is_authenticated", False) else None
     return AuditEvent.objects.create(
         actor=user,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -11,7 +13,10 @@ from clinic.audit import AuditAction, audit_record
 from clinic.models import Location, StaffProfile
 from clinic.roles import ROLES
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
 
 
 def _staff_state(user) -> dict:
@@ -29,7 +34,7 @@ def _staff_state(user) -> dict:
 @transaction.atomic
 def staff_create(
     *,
-    actor,
+    actor: User | None,
     username: str,
     first_name: str,
     last_name: str,
@@ -50,7 +55,7 @@ def staff_create(
     return user
 
 
-def staff_may_manage(*, actor, user) -> bool:
+def staff_may_manage(*, actor: User, user: User) -> bool:
     """A manager may change an account only if every site it works at is one of theirs.
 
     Role, activity and email are account-wide: a manager of one site must not demote,
@@ -68,8 +73,8 @@ def staff_may_manage(*, actor, user) -> bool:
 @transaction.atomic
 def staff_update(
     *,
-    actor,
-    user,
+    actor: User,
+    user: User,
     first_name: str,
     last_name: str,
     email: str,

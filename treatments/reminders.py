@@ -16,6 +16,7 @@ Dedupe keys (parsed back by the stale-reminder sweep and the pre-send check):
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core import signing
@@ -36,6 +37,9 @@ from clinic.notifications import (
     outside_quiet_hours,
 )
 from treatments.models import Patient, Session, SessionStatus, TreatmentPlan
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 PATIENT_KINDS = (NotificationKind.REMINDER_APPOINTMENT, NotificationKind.REMINDER_MAINTENANCE)
 
@@ -105,7 +109,9 @@ def opt_out_url(patient_id: int) -> str:
 
 
 @transaction.atomic
-def patient_reminders_opt_out(*, patient_id: int, actor=None, via: str = "opt-out link") -> Patient | None:
+def patient_reminders_opt_out(
+    *, patient_id: int, actor: User | None = None, via: str = "opt-out link"
+) -> Patient | None:
     """The patient asks for no more reminders: record it, audit it, cancel what is pending.
 
     Idempotent: a second request changes nothing and writes no second audit row.
@@ -329,14 +335,14 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
     maintenance: dict[int, tuple[int, dt.date]] = {}
     stale: list[int] = []
     for pk, kind, key in pending:
-        parsed = (
-            _parse_appointment_key(key)
-            if kind == NotificationKind.REMINDER_APPOINTMENT
-            else _parse_maintenance_key(key)
-        )
-        if parsed is None:
-            continue
-        (appointments if kind == NotificationKind.REMINDER_APPOINTMENT else maintenance)[pk] = parsed
+        if kind == NotificationKind.REMINDER_APPOINTMENT:
+            appointment = _parse_appointment_key(key)
+            if appointment is not None:
+                appointments[pk] = appointment
+        else:
+            plan_due = _parse_maintenance_key(key)
+            if plan_due is not None:
+                maintenance[pk] = plan_due
     if appointments:
         sessions = {
             pk: (status, starts_at, opted_in)
@@ -363,13 +369,13 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
             .values_list("pk", "status", "next_due_on", "has_booking", "patient__reminder_opt_in")
         }
         for pk, (plan_id, due_on) in maintenance.items():
-            current = plans.get(plan_id)
+            plan_now = plans.get(plan_id)
             if (
-                current is None
-                or current[0] != TreatmentPlan.Status.ACTIVE
-                or current[1] != due_on
-                or current[2]
-                or not current[3]
+                plan_now is None
+                or plan_now[0] != TreatmentPlan.Status.ACTIVE
+                or plan_now[1] != due_on
+                or plan_now[2]
+                or not plan_now[3]
             ):
                 stale.append(pk)
     return stale
@@ -391,7 +397,7 @@ def stale_reminders_cancel() -> int:
     )
 
 
-def appointment_reminders_cancel(*, session_id: int, actor=None, reason: str = "") -> int:
+def appointment_reminders_cancel(*, session_id: int, actor: User | None = None, reason: str = "") -> int:
     """Cancel a session's pending reminders at once (for ``session_cancel`` and
     ``session_reschedule``; the sweep and the pre-send check do it anyway, later)."""
     return notifications_cancel(
@@ -399,7 +405,7 @@ def appointment_reminders_cancel(*, session_id: int, actor=None, reason: str = "
     )
 
 
-def maintenance_reminders_cancel(*, plan_id: int, actor=None, reason: str = "") -> int:
+def maintenance_reminders_cancel(*, plan_id: int, actor: User | None = None, reason: str = "") -> int:
     """Cancel a plan's pending reminders at once (for ``plan_stop`` and booking)."""
     return notifications_cancel(
         dedupe_prefix=f"reminder:plan:{plan_id}:", actor=actor, reason=reason or "The plan changed."

@@ -12,6 +12,7 @@ import logging
 import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,6 +25,9 @@ from clinic.celery import app as celery_app
 from clinic.channels import deliver
 from clinic.models import Location, Notification
 from clinic.notifications.kinds import NotificationKind
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +228,7 @@ def outbox_due_ids(*, limit: int = SWEEP_BATCH) -> list[int]:
 
 
 @transaction.atomic
-def notification_retry(*, notification: Notification, actor) -> None:
+def notification_retry(*, notification: Notification, actor: User | None) -> None:
     """A manager sends a failed (or cancelled) notification again."""
     if notification.status not in (Notification.Status.FAILED, Notification.Status.CANCELLED):
         raise ValueError("Only a failed or cancelled notification can be retried.")
@@ -253,7 +257,7 @@ def notifications_cancel(
     notification: Notification | None = None,
     ids: Iterable[int] | None = None,
     dedupe_prefix: str | None = None,
-    actor,
+    actor: User | None,
     reason: str = "",
 ) -> int:
     """Cancel notifications that have not gone out, with one audit row. Returns how many.
@@ -288,7 +292,7 @@ def notifications_cancel(
 
 
 @transaction.atomic
-def _cancel_one(notification: Notification, *, actor, reason: str) -> int:
+def _cancel_one(notification: Notification, *, actor: User | None, reason: str) -> int:
     cancelled = Notification.objects.filter(pk=notification.pk, status__in=CANCELLABLE).update(
         status=Notification.Status.CANCELLED, last_error=reason[:2000]
     )
@@ -305,7 +309,9 @@ def _cancel_one(notification: Notification, *, actor, reason: str) -> int:
 
 
 @transaction.atomic
-def _cancel_unsent(selected: QuerySet[Notification], action: str, about: str, *, actor, reason: str) -> int:
+def _cancel_unsent(
+    selected: QuerySet[Notification], action: AuditAction, about: str, *, actor: User | None, reason: str
+) -> int:
     found = list(selected.values_list("id", flat=True))
     if not found:
         return 0
@@ -326,7 +332,9 @@ def _cancel_unsent(selected: QuerySet[Notification], action: str, about: str, *,
 
 
 @transaction.atomic
-def notification_edit_held(*, notification: Notification, actor, subject: str, body: str) -> Notification:
+def notification_edit_held(
+    *, notification: Notification, actor: User | None, subject: str, body: str
+) -> Notification:
     """Change the wording of a notification still awaiting review (audited, old and new text)."""
     subject, body = subject.strip(), body.strip()
     if not subject or not body:
@@ -349,7 +357,9 @@ def notification_edit_held(*, notification: Notification, actor, subject: str, b
 
 
 @transaction.atomic
-def notifications_release(*, ids, actor, location: Location | None = None, reason: str = "") -> int:
+def notifications_release(
+    *, ids, actor: User | None, location: Location | None = None, reason: str = ""
+) -> int:
     """Send held notifications: held → pending (due now, quiet hours kept), enqueued after commit.
 
     A conditional update, so two managers pressing "send" at once release each row once.

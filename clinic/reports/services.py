@@ -13,6 +13,9 @@ and never during quiet hours.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
@@ -27,6 +30,9 @@ from clinic.notifications import (
     notifications_release,
 )
 from clinic.reports.recall import patients_to_notify
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SMS_LIMIT = 320
 
@@ -66,7 +72,7 @@ def _channel_for(patient) -> tuple[str, str] | None:
 
 
 @transaction.atomic
-def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
+def lot_recall_prepare(*, lot, actor: User | None, reason: str) -> dict:
     """Recall the lot (if not yet recalled) and prepare one held message per patient treated.
 
     The lot is recalled through ``products.services.lot_recall`` (a ``recall`` ledger row; the
@@ -134,7 +140,7 @@ def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
     return result
 
 
-def awaiting_review(locations) -> list[dict]:
+def awaiting_review(locations) -> list[Mapping[str, Any]]:
     """Recalls with messages awaiting review at these locations: [{link, n}]. One query."""
     from django.db.models import Count
 
@@ -166,7 +172,7 @@ def held_for_lot(lot, locations):
 
 
 @transaction.atomic
-def recall_messages_send(*, lot, actor, locations) -> int:
+def recall_messages_send(*, lot, actor: User | None, locations) -> int:
     """Release the reviewed messages of a lot's recall at the manager's locations to the outbox."""
     ids = list(held_for_lot(lot, locations).values_list("pk", flat=True))
     return notifications_release(
@@ -178,5 +184,5 @@ def recall_messages_send(*, lot, actor, locations) -> int:
 
 
 @transaction.atomic
-def recall_message_cancel(*, notification: Notification, actor) -> None:
+def recall_message_cancel(*, notification: Notification, actor: User | None) -> None:
     notifications_cancel(notification=notification, actor=actor, reason="Recall message cancelled at review")

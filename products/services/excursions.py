@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,6 +18,9 @@ from products.models.coldchain import Decision
 from products.models.stock import WasteReason
 from products.services.stock import excursion_hold_lot
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 # --- Excursions ---------------------------------------------------------------------------
 
 
@@ -24,7 +29,7 @@ def _out_of_range(unit: StorageUnit) -> Q:
     return Q(temperature_c__lt=lo) | Q(temperature_c__gt=hi) | Q(min_c__lt=lo) | Q(max_c__gt=hi)
 
 
-def apply_readings(*, unit: StorageUnit, readings, actor) -> Excursion | None:
+def apply_readings(*, unit: StorageUnit, readings, actor: User | None) -> Excursion | None:
     """Open or extend the unit's excursion from new readings outside its range."""
     # The unit's row lock serialises everything that may open an excursion or add stock to
     # the unit (see stock._hold_for_open_excursion), so nothing slips past a quarantine.
@@ -42,7 +47,8 @@ def apply_readings(*, unit: StorageUnit, readings, actor) -> Excursion | None:
     opened = excursion is None
     lows = [min(v for v in (t, lo) if v is not None) for _, t, lo, _ in out]
     highs = [max(v for v in (t, hi) if v is not None) for _, t, _, hi in out]
-    if opened:
+    before = None
+    if excursion is None:
         excursion = Excursion.objects.create(
             storage_unit=unit,
             started_at=out[0][0],
@@ -150,7 +156,7 @@ def _lock_open(excursion: Excursion) -> Excursion:
 
 
 @transaction.atomic
-def excursion_review(*, excursion: Excursion, actor, **review) -> Excursion:
+def excursion_review(*, excursion: Excursion, actor: User | None, **review) -> Excursion:
     """Save the review so far (the excursion stays open and its stock held)."""
     excursion = _lock_open(excursion)
     unknown = set(review) - set(REVIEW_FIELDS)
@@ -174,7 +180,7 @@ def excursion_review(*, excursion: Excursion, actor, **review) -> Excursion:
 
 @transaction.atomic
 def excursion_close(
-    *, excursion: Excursion, actor, decisions: dict[int, tuple[str, str]], **review
+    *, excursion: Excursion, actor: User | None, decisions: dict[int, tuple[str, str]], **review
 ) -> Excursion:
     """Close with the review and a decision per held lot: release it or discard its stock."""
     from products.services.stock import lot_release, stock_waste
@@ -235,7 +241,7 @@ def excursion_close(
 
 
 @transaction.atomic
-def excursion_addendum(*, excursion: Excursion, actor, text: str) -> ExcursionAddendum:
+def excursion_addendum(*, excursion: Excursion, actor: User, text: str) -> ExcursionAddendum:
     """Add a correction or later fact to a closed excursion."""
     if not text.strip():
         raise ValidationError("Write the addendum.")

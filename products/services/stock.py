@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -29,6 +30,9 @@ from products.models import (
 )
 from products.models.stock import LotStatus, WasteReason
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 LOT_FIELDS = ("quantity_on_hand", "storage_unit", "is_quarantined", "is_recalled", "hold_reason")
 
 
@@ -47,7 +51,7 @@ def _move(
     *,
     kind: str,
     quantity: int,
-    actor,
+    actor: User | None,
     reason: str = "",
     note: str = "",
     reference: str = "",
@@ -77,7 +81,7 @@ def _move(
     )
 
 
-def _audit(lot: Lot, action: AuditAction, actor, before: dict, **extra) -> None:
+def _audit(lot: Lot, action: AuditAction, actor: User | None, before: dict, **extra) -> None:
     after = {**snapshot(lot, LOT_FIELDS), **extra}
     audit_record(
         actor=actor, action=action, obj=lot, location=lot.storage_unit.location, before=before, after=after
@@ -145,7 +149,7 @@ def _check_storage_fits(product: Product, unit: StorageUnit) -> None:
 
 
 @transaction.atomic
-def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor) -> ExcursionLot:
+def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor: User | None) -> ExcursionLot:
     """Put one lot under the excursion's hold ("do not use"), through the ledger."""
     lot = lock_lot(lot)
     held, _created = ExcursionLot.objects.get_or_create(
@@ -161,7 +165,7 @@ def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor) -> ExcursionLot
     return held
 
 
-def _hold_for_open_excursion(lot: Lot, actor) -> None:
+def _hold_for_open_excursion(lot: Lot, actor: User | None) -> None:
     """Stock placed in a unit during an open excursion is held with the rest of the unit."""
     # Wait for any reading that is opening an excursion in this unit right now, then look.
     StorageUnit.objects.select_for_update(of=("self",)).get(pk=lot.storage_unit_id)
@@ -173,7 +177,7 @@ def _hold_for_open_excursion(lot: Lot, actor) -> None:
 @transaction.atomic
 def lot_receive(
     *,
-    actor,
+    actor: User | None,
     product: Product,
     lot_number: str,
     expiry_date: dt.date,
@@ -267,7 +271,7 @@ def lot_receive(
 
 
 @transaction.atomic
-def stock_use(*, lot: Lot, quantity: int, actor, reference: str = "") -> StockMovement:
+def stock_use(*, lot: Lot, quantity: int, actor: User | None, reference: str = "") -> StockMovement:
     """Take sealed vials for a treatment. Refuses unusable lots and over-draws."""
     _positive(quantity)
     lot = lock_lot(lot)
@@ -279,7 +283,7 @@ def stock_use(*, lot: Lot, quantity: int, actor, reference: str = "") -> StockMo
 
 
 @transaction.atomic
-def stock_waste(*, lot: Lot, quantity: int, reason: str, actor, note: str = "") -> StockMovement:
+def stock_waste(*, lot: Lot, quantity: int, reason: str, actor: User | None, note: str = "") -> StockMovement:
     """Write off sealed vials (broken, expired, spoiled…), whatever the lot's status."""
     _positive(quantity)
     if reason not in WasteReason.values:
@@ -292,7 +296,7 @@ def stock_waste(*, lot: Lot, quantity: int, reason: str, actor, note: str = "") 
 
 
 @transaction.atomic
-def stock_adjust(*, lot: Lot, counted: int, reason: str, actor) -> StockMovement:
+def stock_adjust(*, lot: Lot, counted: int, reason: str, actor: User | None) -> StockMovement:
     """Correct the quantity to what was counted on the shelf; the reason is required."""
     if not reason.strip():
         raise ValidationError("Say why the count differs (the reason is required).")
@@ -309,7 +313,7 @@ def stock_adjust(*, lot: Lot, counted: int, reason: str, actor) -> StockMovement
 
 
 @transaction.atomic
-def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor, note: str = "") -> StockMovement:
+def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor: User | None, note: str = "") -> StockMovement:
     """Move a lot's stock to another storage unit, at this location or another."""
     lot = lock_lot(lot)
     if to_unit.pk == lot.storage_unit_id:
@@ -346,7 +350,7 @@ def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor, note: str = "") -> 
 
 
 @transaction.atomic
-def lot_quarantine(*, lot: Lot, actor, reason: str) -> StockMovement:
+def lot_quarantine(*, lot: Lot, actor: User | None, reason: str) -> StockMovement:
     """Set a lot apart ("do not use") with a reason."""
     if not reason.strip():
         raise ValidationError("Say why the lot is quarantined.")
@@ -363,7 +367,7 @@ def lot_quarantine(*, lot: Lot, actor, reason: str) -> StockMovement:
 
 
 @transaction.atomic
-def lot_release(*, lot: Lot, actor, reason: str, excursion=None) -> StockMovement:
+def lot_release(*, lot: Lot, actor: User | None, reason: str, excursion=None) -> StockMovement:
     """Lift a quarantine. A lot held by an open excursion is released only by its review."""
     if not reason.strip():
         raise ValidationError("Say why the lot may be used again.")
@@ -391,7 +395,7 @@ def lot_release(*, lot: Lot, actor, reason: str, excursion=None) -> StockMovemen
 
 
 @transaction.atomic
-def lot_recall(*, lot: Lot, actor, reason: str) -> StockMovement:
+def lot_recall(*, lot: Lot, actor: User | None, reason: str) -> StockMovement:
     """Mark a lot recalled by its manufacturer or a regulator: never usable again."""
     if not reason.strip():
         raise ValidationError("Give the recall notice or reason.")
@@ -408,7 +412,7 @@ def lot_recall(*, lot: Lot, actor, reason: str) -> StockMovement:
 
 
 @transaction.atomic
-def vial_open(*, lot: Lot, actor, opened_at: dt.datetime | None = None) -> OpenedVial:
+def vial_open(*, lot: Lot, actor: User, opened_at: dt.datetime | None = None) -> OpenedVial:
     """Reconstitute, thaw or open one vial: it leaves sealed stock with a beyond-use time."""
     lot = lock_lot(lot)
     _check_usable(lot, 1)
@@ -451,7 +455,7 @@ def _lock_vial(vial: OpenedVial) -> OpenedVial:
 
 
 @transaction.atomic
-def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor, reference: str = "") -> VialDraw:
+def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor: User, reference: str = "") -> VialDraw:
     """Draw a volume for one patient from an opened vial, inside its window."""
     volume_ml = Decimal(volume_ml)
     if volume_ml <= 0:
@@ -483,7 +487,7 @@ def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor, reference: str = "
 
 
 @transaction.atomic
-def vial_discard(*, vial: OpenedVial, actor, reason: str) -> OpenedVial:
+def vial_discard(*, vial: OpenedVial, actor: User | None, reason: str) -> OpenedVial:
     """Throw an opened vial away (beyond use, drawn but unused, broken…)."""
     if reason not in WasteReason.values:
         raise ValidationError("Choose why the vial is discarded.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,6 +12,9 @@ from django.utils import timezone
 from clinic.audit import AuditAction, audit_record, snapshot
 from treatments.models import ContactAttempt, Patient, ProtocolTemplate, TreatmentPlan
 from treatments.services.common import require_location
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 PLAN_FIELDS = (
     "template",
@@ -38,7 +42,7 @@ TEMPLATE_FIELDS = (
 @transaction.atomic
 def plan_create(
     *,
-    actor,
+    actor: User | None,
     patient: Patient,
     template: ProtocolTemplate,
     induction_sessions: int | None = None,
@@ -89,7 +93,7 @@ def plan_create(
 
 
 @transaction.atomic
-def plan_stop(*, actor, plan: TreatmentPlan, reason: str = "") -> TreatmentPlan:
+def plan_stop(*, actor: User | None, plan: TreatmentPlan, reason: str = "") -> TreatmentPlan:
     plan = TreatmentPlan.objects.select_for_update().select_related("patient__location").get(pk=plan.pk)
     if plan.status != TreatmentPlan.Status.ACTIVE:
         raise ValidationError("This plan is already stopped.")
@@ -110,7 +114,9 @@ def plan_stop(*, actor, plan: TreatmentPlan, reason: str = "") -> TreatmentPlan:
 
 
 @transaction.atomic
-def protocol_template_update(*, actor, template: ProtocolTemplate, **changes) -> ProtocolTemplate:
+def protocol_template_update(
+    *, actor: User | None, template: ProtocolTemplate, **changes
+) -> ProtocolTemplate:
     """A manager tunes a protocol. Running plans keep the schedule they started with."""
     unknown = set(changes) - set(TEMPLATE_FIELDS)
     if unknown:
@@ -136,7 +142,9 @@ def protocol_template_update(*, actor, template: ProtocolTemplate, **changes) ->
 
 
 @transaction.atomic
-def contact_attempt_record(*, actor, plan: TreatmentPlan, outcome: str, note: str = "") -> ContactAttempt:
+def contact_attempt_record(
+    *, actor: User | None, plan: TreatmentPlan, outcome: str, note: str = ""
+) -> ContactAttempt:
     """Log a call or message to a patient who is due."""
     require_location(actor, plan.patient.location)
     attempt = ContactAttempt(

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import itertools
 import secrets
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,6 +17,9 @@ from clinic.models import Location, StaffProfile
 from treatments.models import CalendarFeed, WorkingHours
 from treatments.services.common import require_location
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 
 def _hours_list(qs) -> list[str]:
     return [f"{h.weekday}:{h.start_time:%H:%M}-{h.end_time:%H:%M}" for h in qs]
@@ -23,7 +27,7 @@ def _hours_list(qs) -> list[str]:
 
 @transaction.atomic
 def working_hours_replace(
-    *, actor, practitioner, location: Location, intervals: list[tuple[int, dt.time, dt.time]]
+    *, actor: User | None, practitioner, location: Location, intervals: list[tuple[int, dt.time, dt.time]]
 ) -> list[WorkingHours]:
     """Replace a practitioner's weekly hours at one location with ``intervals``."""
     require_location(actor, location)
@@ -62,7 +66,7 @@ def _hash(secret: str) -> str:
 
 
 @transaction.atomic
-def calendar_feed_create(*, actor) -> tuple[CalendarFeed, str]:
+def calendar_feed_create(*, actor: User) -> tuple[CalendarFeed, str]:
     """A new private feed URL for the actor; any earlier one stops working. Returns (feed, secret)."""
     now = timezone.now()
     CalendarFeed.objects.filter(user=actor, revoked_at__isnull=True).update(revoked_at=now)
@@ -73,7 +77,7 @@ def calendar_feed_create(*, actor) -> tuple[CalendarFeed, str]:
 
 
 @transaction.atomic
-def calendar_feed_revoke(*, actor, feed: CalendarFeed) -> CalendarFeed:
+def calendar_feed_revoke(*, actor: User | None, feed: CalendarFeed) -> CalendarFeed:
     updated = CalendarFeed.objects.filter(pk=feed.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
