@@ -106,9 +106,9 @@ def product_expiry_sweep(*, now: dt.datetime | None = None) -> int:
         candidates[key] = {**lot, "days_left": days_left, "threshold": threshold}
     new = alert_marks_missing(candidates)
     by_location: dict[int, list[tuple[str, dict]]] = defaultdict(list)
-    for key, lot in candidates.items():
+    for key, candidate in candidates.items():
         if key in new:
-            by_location[lot["storage_unit__location_id"]].append((key, lot))
+            by_location[candidate["storage_unit__location_id"]].append((key, candidate))
     recipients = staff_recipients(EXPIRY_PERMISSION, by_location)
     rows: list[Notification] = []
     marked: list[str] = []
@@ -240,7 +240,7 @@ def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
                 missed.append((unit, slot[0].astimezone(dt.UTC).strftime(_STAMP), slot))
     recipients = staff_recipients(COLD_CHAIN_PERMISSION, (unit["location_id"] for unit, _, _ in missed))
     rows: list[Notification] = []
-    for unit, since, slot in missed:
+    for unit, since, period in missed:
         people = recipients.get(unit["location_id"])
         if not people:
             continue
@@ -255,8 +255,8 @@ def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
                 "unit_name": unit["name"],
                 "location_name": unit["location__name"],
                 "last_check": timezone.localtime(last) if last else None,
-                "slot_start": timezone.localtime(slot[0]) if slot else None,
-                "slot_end": timezone.localtime(slot[1]) if slot else None,
+                "slot_start": timezone.localtime(period[0]) if period else None,
+                "slot_end": timezone.localtime(period[1]) if period else None,
             },
             link=safe_reverse("products:unit_detail", unit["pk"]),
         )

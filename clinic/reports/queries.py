@@ -12,7 +12,9 @@ Where stock data come from: a ledger row belongs to the location of its lot's st
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import (
@@ -197,7 +199,7 @@ def open_excursions(locations, *, limit: int = 10) -> list[Excursion]:
     )
 
 
-def units_missing_checks(locations, *, now: dt.datetime | None = None) -> list[dict]:
+def units_missing_checks(locations, *, now: dt.datetime | None = None) -> list[Mapping[str, Any]]:
     """Active units with no manual check in the last completed working half-day. One query.
 
     Uses the products app's rule for when checks are due (08–13, 13–18, Monday–Friday).
@@ -343,7 +345,7 @@ def sessions_chart(locations, *, days: int = SESSIONS_CHART_DAYS) -> dict:
         ("No-show", SessionStatus.NO_SHOW),
         ("Cancelled", SessionStatus.CANCELLED),
     ]
-    rows = list(
+    rows: list[Mapping[str, Any]] = list(
         Session.objects.filter(location__in=locations, starts_at__gte=start, starts_at__lt=end)
         .values(
             "practitioner_id", "practitioner__first_name", "practitioner__last_name", "practitioner__username"
@@ -431,11 +433,11 @@ def waste_rows(locations, start: dt.datetime, end: dt.datetime) -> list[dict]:
         row = row_for(r["reason"], r["lot__product_id"], r["lot__product__name"])
         row["sealed_vials"] += r["vials"] or 0
         row["sealed_value"] += _money(r["value"])
-    for r in opened:
-        row = row_for(r["discard_reason"], r["lot__product_id"], r["lot__product__name"])
-        row["opened_vials"] += r["n"]
-        row["opened_ml"] += Decimal(r["ml"] or 0).quantize(Decimal("0.01"))
-        row["opened_value"] += _money(r["value"])
+    for o in opened:
+        row = row_for(o["discard_reason"], o["lot__product_id"], o["lot__product__name"])
+        row["opened_vials"] += o["n"]
+        row["opened_ml"] += Decimal(o["ml"] or 0).quantize(Decimal("0.01"))
+        row["opened_value"] += _money(o["value"])
     order = {value: i for i, value in enumerate(WasteReason.values)}
     rows = sorted(merged.values(), key=lambda r: (order.get(r["reason"], 99), r["product"] or ""))
     for row in rows:

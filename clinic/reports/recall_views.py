@@ -10,7 +10,8 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
@@ -22,7 +23,7 @@ from clinic.models import Notification
 from clinic.reports import recall, services
 from clinic.reports.forms import HeldMessageForm, RecallRunForm, RecallSearchForm
 from clinic.reports.views import CHUNK, VIEW, _bound, _stamp
-from clinic.scoping import get_for_user_or_404, location_ids_for
+from clinic.scoping import AuthenticatedHttpRequest, get_for_user_or_404, location_ids_for
 from clinic.tables import paginate
 
 # --- Recall ---------------------------------------------------------------------------------
@@ -30,7 +31,7 @@ from clinic.tables import paginate
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def recall_index(request: HttpRequest) -> HttpResponse:
+def recall_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Find a lot by number, or list patients treated with a product over a period."""
     from products.models import Lot
 
@@ -76,7 +77,7 @@ def recall_index(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def recall_search_export(request: HttpRequest) -> HttpResponse:
+def recall_search_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     search = _bound(request, RecallSearchForm)
     if not search.is_valid():
         raise Http404("Choose a product and a period.")
@@ -94,7 +95,7 @@ def recall_search_export(request: HttpRequest) -> HttpResponse:
     return csv_response(name, RECALL_HEADER, (_csv_line(r) for r in qs.iterator(chunk_size=CHUNK)))
 
 
-def _lot(request: HttpRequest, pk: int):
+def _lot(request: AuthenticatedHttpRequest, pk: int):
     from products.models import Lot
 
     return get_for_user_or_404(
@@ -142,7 +143,7 @@ def _csv_line(r: dict) -> tuple:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def recall_lot(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_lot(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lot = _lot(request, pk)
     locations = location_ids_for(request.user)
     with recall.index_friendly_plans():
@@ -167,7 +168,7 @@ def recall_lot(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def recall_lot_export(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_lot_export(request: AuthenticatedHttpRequest, pk: int) -> HttpResponseBase:
     lot = _lot(request, pk)
     qs = recall.treated_with(lot=lot, locations=location_ids_for(request.user))
     name = f"recall-{slugify(lot.product.name)}-{slugify(lot.lot_number)}.csv"
@@ -181,7 +182,7 @@ def recall_lot_export(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 @permission_required("products.hold_stock", raise_exception=True)
 @require_POST
-def recall_lot_run(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_lot_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lot = _lot(request, pk)
     form = RecallRunForm(request.POST)
     if not form.is_valid():
@@ -203,7 +204,7 @@ def recall_lot_run(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_GET
-def recall_messages(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_messages(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lot = _lot_for_review(request, pk)
     locations = location_ids_for(request.user)
     held = paginate(
@@ -233,7 +234,7 @@ def recall_messages(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _lot_for_review(request: HttpRequest, pk: int):
+def _lot_for_review(request: AuthenticatedHttpRequest, pk: int):
     """The lot whose recall messages the manager reviews: a lot at their locations, or one
     whose recall wrote to patients of their locations (it may be kept elsewhere). Else 404."""
     from products.models import Lot
@@ -247,14 +248,14 @@ def _lot_for_review(request: HttpRequest, pk: int):
     return lot
 
 
-def _held_message(request: HttpRequest, lot, message_pk: int) -> Notification:
+def _held_message(request: AuthenticatedHttpRequest, lot, message_pk: int) -> Notification:
     return get_object_or_404(services.held_for_lot(lot, location_ids_for(request.user)), pk=message_pk)
 
 
 @permission_required(VIEW, raise_exception=True)
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_POST
-def recall_message_edit(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
+def recall_message_edit(request: AuthenticatedHttpRequest, pk: int, message_pk: int) -> HttpResponse:
     from clinic.notifications import notification_edit_held
 
     lot = _lot_for_review(request, pk)
@@ -279,7 +280,7 @@ def recall_message_edit(request: HttpRequest, pk: int, message_pk: int) -> HttpR
 @permission_required(VIEW, raise_exception=True)
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_POST
-def recall_message_cancel(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
+def recall_message_cancel(request: AuthenticatedHttpRequest, pk: int, message_pk: int) -> HttpResponse:
     lot = _lot_for_review(request, pk)
     notification = _held_message(request, lot, message_pk)
     services.recall_message_cancel(notification=notification, actor=request.user)
@@ -290,7 +291,7 @@ def recall_message_cancel(request: HttpRequest, pk: int, message_pk: int) -> Htt
 @permission_required(VIEW, raise_exception=True)
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_POST
-def recall_messages_send(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_messages_send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lot = _lot_for_review(request, pk)
     count = services.recall_messages_send(
         lot=lot, actor=request.user, locations=location_ids_for(request.user)
