@@ -49,6 +49,7 @@ run: venv var/secret_key
 lint: dev-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: dev-venv
 	$(BIN)/ruff check --fix .

@@ -154,8 +154,8 @@ def measure(now: dt.datetime) -> tuple[float, int, int, int]:
     from django.test.utils import CaptureQueriesContext
 
     from clinic.models import Notification
+    from treatments.reminders import PATIENT_KINDS as kinds
 
-    kinds = ("reminder.maintenance", "reminder.appointment")
     Notification.objects.filter(kind__in=kinds).delete()  # each step starts from an empty outbox
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

@@ -7,6 +7,7 @@ expected, rather than being silently replaced by a default.
 from __future__ import annotations
 
 import os
+from typing import cast, overload
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -22,13 +23,21 @@ def _raw(name: str) -> str | None:
     return value.strip()
 
 
+@overload
+def env_str(name: str) -> str: ...
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None) -> str | None: ...
+
+
 def env_str(name: str, default: str | object | None = _UNSET) -> str | None:
     value = _raw(name)
     if value is not None:
         return value
     if default is _UNSET:
         raise ImproperlyConfigured(f"The environment variable {name} is required.")
-    return default  # type: ignore[return-value]
+    return cast("str | None", default)
 
 
 def env_bool(name: str, default: bool) -> bool:

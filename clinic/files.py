@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.http import FileResponse, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 # Magic numbers of the formats we accept, by content never by name.
@@ -128,8 +129,9 @@ def _safe_download_name(name: str) -> str:
 
 def private_file_response(
     *, name: str, download_name: str, content_type: str, as_attachment: bool = True
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Stream a private file (or hand it to nginx) with headers that keep it out of caches."""
+    response: HttpResponseBase
     if settings.PRIVATE_MEDIA_ACCEL_REDIRECT:
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.PRIVATE_MEDIA_ACCEL_REDIRECT.rstrip("/") + "/" + name

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
@@ -7,7 +9,10 @@ from django.core.exceptions import ValidationError
 from clinic.models import Location
 from clinic.roles import ROLES
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
 
 ROLE_CHOICES = [(key, role.group) for key, role in ROLES.items()]
 
@@ -27,10 +32,11 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args, actors=None, **kwargs):
         super().__init__(*args, **kwargs)
         if actors is not None:
-            self.fields["actor"].queryset = actors
+            cast(forms.ModelChoiceField, self.fields["actor"]).queryset = actors
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             raise forms.ValidationError("“From” must be on or before “To”.")
         return data
@@ -56,7 +62,9 @@ class StaffForm(forms.Form):
     def __init__(self, *args, locations=None, editing: User | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.editing = editing
-        self.fields["locations"].queryset = locations if locations is not None else Location.objects.none()
+        # The sites the acting manager may assign (the view keeps the others as they are).
+        self.location_choices = locations if locations is not None else Location.objects.none()
+        cast(forms.ModelMultipleChoiceField, self.fields["locations"]).queryset = self.location_choices
         if editing is not None:
             self.fields["username"].disabled = True
             del self.fields["password"]
@@ -71,7 +79,8 @@ class StaffForm(forms.Form):
         return username
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         password = data.get("password")
         if self.editing is None and password:
             candidate = User(

@@ -179,9 +179,9 @@ def role_of(user) -> Role | None:
     """The strongest role the user holds, or None for a user with no role."""
     if not getattr(user, "is_authenticated", False):
         return None
-    cached = getattr(user, "_clinic_role", False)
-    if cached is not False:
-        return cached
+    if hasattr(user, "_clinic_role"):
+        return user._clinic_role
+    role: Role | None
     if user.is_superuser:
         role = ROLES[MANAGER]
     else:

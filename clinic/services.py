@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.models import Location, StaffProfile
 from clinic.roles import ROLES
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
 
 
 def _staff_state(user) -> dict:
@@ -29,7 +34,7 @@ def _staff_state(user) -> dict:
 @transaction.atomic
 def staff_create(
     *,
-    actor,
+    actor: User | None,
     username: str,
     first_name: str,
     last_name: str,
@@ -46,11 +51,11 @@ def staff_create(
     user.groups.set([Group.objects.get(name=ROLES[role_key].group)])
     profile = StaffProfile.objects.create(user=user, job_title=job_title)
     profile.locations.set(locations)
-    audit_record(actor=actor, action="staff.create", obj=user, after=_staff_state(user))
+    audit_record(actor=actor, action=AuditAction.STAFF_CREATE, obj=user, after=_staff_state(user))
     return user
 
 
-def staff_may_manage(*, actor, user) -> bool:
+def staff_may_manage(*, actor: User, user: User) -> bool:
     """A manager may change an account only if every site it works at is one of theirs.
 
     Role, activity and email are account-wide: a manager of one site must not demote,
@@ -68,8 +73,8 @@ def staff_may_manage(*, actor, user) -> bool:
 @transaction.atomic
 def staff_update(
     *,
-    actor,
-    user,
+    actor: User,
+    user: User,
     first_name: str,
     last_name: str,
     email: str,
@@ -96,5 +101,7 @@ def staff_update(
     profile.job_title = job_title
     profile.save()
     profile.locations.set(locations)
-    audit_record(actor=actor, action="staff.update", obj=user, before=before, after=_staff_state(user))
+    audit_record(
+        actor=actor, action=AuditAction.STAFF_UPDATE, obj=user, before=before, after=_staff_state(user)
+    )
     return user

@@ -7,7 +7,7 @@ import time
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 
 
 @receiver(user_logged_in)
@@ -15,13 +15,13 @@ def _logged_in(sender, request, user, **kwargs) -> None:
     if request is not None and hasattr(request, "session"):
         request.session["login_at"] = time.time()
         request.session["last_activity"] = time.time()
-    audit_record(actor=user, action="auth.login", obj=user)
+    audit_record(actor=user, action=AuditAction.AUTH_LOGIN, obj=user)
 
 
 @receiver(user_logged_out)
 def _logged_out(sender, request, user, **kwargs) -> None:
     if user is not None:
-        audit_record(actor=user, action="auth.logout", obj=user)
+        audit_record(actor=user, action=AuditAction.AUTH_LOGOUT, obj=user)
 
 
 @receiver(user_login_failed)
@@ -29,7 +29,7 @@ def _login_failed(sender, credentials, request=None, **kwargs) -> None:
     username = str(credentials.get("username", ""))[:150]
     audit_record(
         actor=None,
-        action="auth.login_failed",
+        action=AuditAction.AUTH_LOGIN_FAILED,
         object_type="auth.user",
         object_repr=username,
     )

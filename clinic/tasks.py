@@ -8,13 +8,14 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from clinic import outbox
+from clinic import notifications
 from clinic.models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    name=notifications.SEND_NOTIFICATION_TASK,
     bind=True,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
@@ -22,16 +23,16 @@ logger = logging.getLogger(__name__)
     max_retries=5,
 )
 def send_notification(self, notification_id: int) -> str:
-    return outbox.notification_send(notification_id=notification_id)
+    return notifications.notification_send(notification_id=notification_id)
 
 
 @shared_task
 def outbox_sweep() -> int:
     """Enqueue every pending notification that is due (runs every minute from beat)."""
-    ids = outbox.outbox_due_ids()
+    ids = notifications.outbox_due_ids()
     for notification_id in ids:
         # Never raises: with the broker gone mid-sweep the rest wait for the next sweep.
-        outbox.notification_enqueue(notification_id)
+        notifications.notification_enqueue(notification_id)
     return len(ids)
 
 

@@ -11,25 +11,26 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic import outbox, services
+from clinic import notifications, services
 from clinic.dashboard import panels_for
 from clinic.exports import csv_response
 from clinic.forms import AuditFilterForm, StaffForm
 from clinic.models import AuditEvent, Notification, WorkerHeartbeat
 from clinic.roles import ROLES, role_of
-from clinic.scoping import location_ids_for, locations_for
+from clinic.scoping import AuthenticatedHttpRequest, location_ids_for, locations_for
 from clinic.tables import paginate, sort_queryset
 
 User = get_user_model()
 
 
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     role = role_of(request.user)
     if role is None:
         return render(request, "clinic/no_role.html", status=403)
@@ -74,7 +75,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 # --- Audit trail ------------------------------------------------------------------------
 
 
-def _audit_queryset(request: HttpRequest):
+def _audit_queryset(request: AuthenticatedHttpRequest):
     """Events at the manager's locations plus location-less ones (logins, system jobs)."""
     from django.db.models import Q
 
@@ -107,7 +108,7 @@ def _audit_queryset(request: HttpRequest):
 
 @permission_required("clinic.view_auditevent", raise_exception=True)
 @require_GET
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, qs = _audit_queryset(request)
     page = paginate(request, qs.order_by("-created_at", "-id"), per_page=50)
     return render(request, "clinic/audit_list.html", {"form": form, "page": page})
@@ -115,7 +116,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 @permission_required("clinic.view_auditevent", raise_exception=True)
 @require_GET
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     _, qs = _audit_queryset(request)
     rows = (
         (
@@ -154,7 +155,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
 
 @permission_required("clinic.view_notification", raise_exception=True)
 @require_GET
-def outbox_list(request: HttpRequest) -> HttpResponse:
+def outbox_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     from django.db.models import Q
 
     qs = Notification.objects.select_related("recipient_user", "location")
@@ -188,7 +189,7 @@ def outbox_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _outbox_item(request: HttpRequest, pk: int) -> Notification:
+def _outbox_item(request: AuthenticatedHttpRequest, pk: int) -> Notification:
     from django.db.models import Q
 
     qs = Notification.objects.all()
@@ -199,10 +200,10 @@ def _outbox_item(request: HttpRequest, pk: int) -> Notification:
 
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_POST
-def outbox_retry(request: HttpRequest, pk: int) -> HttpResponse:
+def outbox_retry(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     notification = _outbox_item(request, pk)
     try:
-        outbox.notification_retry(notification=notification, actor=request.user)
+        notifications.notification_retry(notification=notification, actor=request.user)
         messages.success(request, "The notification is queued to be sent again.")
     except ValueError as exc:
         messages.error(request, str(exc))
@@ -211,10 +212,10 @@ def outbox_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_POST
-def outbox_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def outbox_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     notification = _outbox_item(request, pk)
     try:
-        outbox.notification_cancel(
+        notifications.notifications_cancel(
             notification=notification, actor=request.user, reason="Cancelled by a manager"
         )
         messages.success(request, "The notification is cancelled.")
@@ -225,14 +226,14 @@ def outbox_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required("clinic.view_own_alerts", raise_exception=True)
 @require_GET
-def alert_list(request: HttpRequest) -> HttpResponse:
+def alert_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     qs = Notification.objects.filter(recipient_user=request.user, channel=Notification.Channel.IN_APP)
     return render(request, "clinic/alert_list.html", {"page": paginate(request, qs.order_by("-created_at"))})
 
 
 @permission_required("clinic.view_own_alerts", raise_exception=True)
 @require_POST
-def alert_mark_read(request: HttpRequest) -> HttpResponse:
+def alert_mark_read(request: AuthenticatedHttpRequest) -> HttpResponse:
     Notification.objects.filter(
         recipient_user=request.user, channel=Notification.Channel.IN_APP, read_at__isnull=True
     ).update(read_at=timezone.now())
@@ -277,7 +278,7 @@ def _staff_scope(user):
 
 @permission_required("clinic.manage_staff", raise_exception=True)
 @require_GET
-def staff_list(request: HttpRequest) -> HttpResponse:
+def staff_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     qs, sort = sort_queryset(
         request,
         _staff_scope(request.user),
@@ -289,7 +290,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 @permission_required("clinic.manage_staff", raise_exception=True)
 @require_http_methods(["GET", "POST"])
-def staff_create(request: HttpRequest) -> HttpResponse:
+def staff_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = StaffForm(request.POST or None, locations=locations_for(request.user))
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -311,7 +312,7 @@ def staff_create(request: HttpRequest) -> HttpResponse:
 
 @permission_required("clinic.manage_staff", raise_exception=True)
 @require_http_methods(["GET", "POST"])
-def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def staff_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(_staff_scope(request.user), pk=pk)
     if not services.staff_may_manage(actor=request.user, user=member):
         raise PermissionDenied(
@@ -336,7 +337,7 @@ def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         # Keep locations the acting manager cannot see; they only edit their own sites.
-        hidden = [loc for loc in initial["locations"] if loc not in form.fields["locations"].queryset]
+        hidden = [loc for loc in initial["locations"] if loc not in form.location_choices]
         try:
             services.staff_update(
                 actor=request.user,
@@ -362,15 +363,15 @@ def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Error pages --------------------------------------------------------------------------
 
 
-def error_403(request: HttpRequest, exception=None) -> HttpResponse:
+def error_403(request: AuthenticatedHttpRequest, exception=None) -> HttpResponse:
     return render(request, "403.html", status=403)
 
 
-def error_404(request: HttpRequest, exception=None) -> HttpResponse:
+def error_404(request: AuthenticatedHttpRequest, exception=None) -> HttpResponse:
     return render(request, "404.html", status=404)
 
 
-def error_500(request: HttpRequest) -> HttpResponse:
+def error_500(request: AuthenticatedHttpRequest) -> HttpResponse:
     # No context processors: the database may be what failed.
     from django.template import loader
 

@@ -24,7 +24,9 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from clinic.alerts import (
+from clinic.models import Notification
+from clinic.notifications import (
+    NotificationKind,
     alert_marks_missing,
     alert_marks_set,
     digest_key,
@@ -33,7 +35,6 @@ from clinic.alerts import (
     staff_alert_rows,
     staff_recipients,
 )
-from clinic.models import Notification
 from products.models import Excursion, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingSource
 from products.services.readings import last_manual_check_periods
@@ -44,11 +45,6 @@ EXCURSION_PERMISSION = "products.review_excursion"
 COLD_CHAIN_PERMISSION = "products.change_storageunit"
 DOCUMENT_PERMISSION = "products.add_regulatorydocument"
 
-KIND_EXPIRY_DIGEST = "product.expiry_digest"
-KIND_EXCURSION = "excursion.opened"
-KIND_MISSED_CHECK = "coldchain.missed_check"
-KIND_CALIBRATION = "calibration.expiry"
-KIND_DOCUMENT = "document.expiry"
 
 _STAMP = "%Y%m%dT%H%M%SZ"
 
@@ -107,9 +103,9 @@ def product_expiry_sweep(*, now: dt.datetime | None = None) -> int:
         candidates[key] = {**lot, "days_left": days_left, "threshold": threshold}
     new = alert_marks_missing(candidates)
     by_location: dict[int, list[tuple[str, dict]]] = defaultdict(list)
-    for key, lot in candidates.items():
+    for key, candidate in candidates.items():
         if key in new:
-            by_location[lot["storage_unit__location_id"]].append((key, lot))
+            by_location[candidate["storage_unit__location_id"]].append((key, candidate))
     recipients = staff_recipients(EXPIRY_PERMISSION, by_location)
     rows: list[Notification] = []
     marked: list[str] = []
@@ -129,7 +125,7 @@ def product_expiry_sweep(*, now: dt.datetime | None = None) -> int:
             )
         keys = [key for key, _ in items]
         rows += staff_alert_rows(
-            kind=KIND_EXPIRY_DIGEST,
+            kind=NotificationKind.PRODUCT_EXPIRY_DIGEST,
             recipients=people,
             location_id=location_id,
             # Same day and same content → same key: two sweeps at once write one digest;
@@ -177,7 +173,7 @@ def excursion_alerts_sweep(*, now: dt.datetime | None = None) -> int:
         if not people:
             continue
         rows += staff_alert_rows(
-            kind=KIND_EXCURSION,
+            kind=NotificationKind.EXCURSION_OPENED,
             recipients=people,
             location_id=excursion["storage_unit__location_id"],
             dedupe_key=f"excursion_email:{excursion['pk']}",
@@ -241,13 +237,13 @@ def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
                 missed.append((unit, slot[0].astimezone(dt.UTC).strftime(_STAMP), slot))
     recipients = staff_recipients(COLD_CHAIN_PERMISSION, (unit["location_id"] for unit, _, _ in missed))
     rows: list[Notification] = []
-    for unit, since, slot in missed:
+    for unit, since, period in missed:
         people = recipients.get(unit["location_id"])
         if not people:
             continue
         last = unit["last_manual"]
         rows += staff_alert_rows(
-            kind=KIND_MISSED_CHECK,
+            kind=NotificationKind.COLDCHAIN_MISSED_CHECK,
             recipients=people,
             location_id=unit["location_id"],
             dedupe_key=f"missed_check:{unit['pk']}:{since}",
@@ -256,8 +252,8 @@ def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
                 "unit_name": unit["name"],
                 "location_name": unit["location__name"],
                 "last_check": timezone.localtime(last) if last else None,
-                "slot_start": timezone.localtime(slot[0]) if slot else None,
-                "slot_end": timezone.localtime(slot[1]) if slot else None,
+                "slot_start": timezone.localtime(period[0]) if period else None,
+                "slot_end": timezone.localtime(period[1]) if period else None,
             },
             link=safe_reverse("products:unit_detail", unit["pk"]),
         )
@@ -277,7 +273,7 @@ def document_expiry_alerts(
     items: Iterable[tuple],
     *,
     now: dt.datetime | None = None,
-    kind: str = KIND_DOCUMENT,
+    kind: NotificationKind = NotificationKind.DOCUMENT_EXPIRY,
     permission: str = COLD_CHAIN_PERMISSION,
     what: str = "certificate",
 ) -> int:
@@ -353,7 +349,9 @@ def calibration_expiry_sweep(*, now: dt.datetime | None = None) -> int:
         )
         for pk, name, expires_on, location_id, location_name in units
     ]
-    return document_expiry_alerts(items, now=now, kind=KIND_CALIBRATION, what="calibration certificate")
+    return document_expiry_alerts(
+        items, now=now, kind=NotificationKind.CALIBRATION_EXPIRY, what="calibration certificate"
+    )
 
 
 def regulatory_document_sweep(*, now: dt.datetime | None = None) -> int:

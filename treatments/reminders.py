@@ -16,6 +16,7 @@ Dedupe keys (parsed back by the stale-reminder sweep and the pre-send check):
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core import signing
@@ -25,16 +26,22 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from clinic.alerts import absolute_url, notifications_bulk_queue, notifications_cancel_ids
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.mail import render_message
 from clinic.models import Notification
-from clinic.outbox import outside_quiet_hours
+from clinic.notifications import (
+    NotificationKind,
+    absolute_url,
+    notifications_bulk_queue,
+    notifications_cancel,
+    outside_quiet_hours,
+)
 from treatments.models import Patient, Session, SessionStatus, TreatmentPlan
 
-KIND_APPOINTMENT = "reminder.appointment"
-KIND_MAINTENANCE = "reminder.maintenance"
-PATIENT_KINDS = (KIND_APPOINTMENT, KIND_MAINTENANCE)
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+PATIENT_KINDS = (NotificationKind.REMINDER_APPOINTMENT, NotificationKind.REMINDER_MAINTENANCE)
 
 # A daily sweep missed (worker down) is caught up for this many days after a due date.
 DUE_CATCH_UP_DAYS = 3
@@ -102,7 +109,9 @@ def opt_out_url(patient_id: int) -> str:
 
 
 @transaction.atomic
-def patient_reminders_opt_out(*, patient_id: int, actor=None, via: str = "opt-out link") -> Patient | None:
+def patient_reminders_opt_out(
+    *, patient_id: int, actor: User | None = None, via: str = "opt-out link"
+) -> Patient | None:
     """The patient asks for no more reminders: record it, audit it, cancel what is pending.
 
     Idempotent: a second request changes nothing and writes no second audit row.
@@ -125,7 +134,7 @@ def patient_reminders_opt_out(*, patient_id: int, actor=None, via: str = "opt-ou
         )
     audit_record(
         actor=actor,
-        action="patient.reminders_opt_out",
+        action=AuditAction.PATIENT_REMINDERS_OPT_OUT,
         obj=patient,
         location=patient.location,
         before={"reminder_opt_in": True},
@@ -174,7 +183,7 @@ def _address(row: dict) -> str:
 def _patient_row(
     *,
     row: dict,
-    kind: str,
+    kind: NotificationKind,
     dedupe_key: str,
     due_at: dt.datetime,
     renderer: _Renderer,
@@ -260,7 +269,7 @@ def maintenance_reminders_sweep(*, now: dt.datetime | None = None) -> int:
             sms = f"{settings.CLINIC_NAME}: your next appointment at {contact['name']} is due from {when}."
         row = _patient_row(
             row=plan,
-            kind=KIND_MAINTENANCE,
+            kind=NotificationKind.REMINDER_MAINTENANCE,
             dedupe_key=maintenance_key(plan["pk"], due_on, stage),
             due_at=now,
             renderer=renderer,
@@ -303,7 +312,7 @@ def appointment_reminders_sweep(*, now: dt.datetime | None = None) -> int:
         )
         row = _patient_row(
             row=session,
-            kind=KIND_APPOINTMENT,
+            kind=NotificationKind.REMINDER_APPOINTMENT,
             dedupe_key=appointment_key(session["pk"], starts_at),
             due_at=due_at,
             renderer=renderer,
@@ -326,10 +335,14 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
     maintenance: dict[int, tuple[int, dt.date]] = {}
     stale: list[int] = []
     for pk, kind, key in pending:
-        parsed = _parse_appointment_key(key) if kind == KIND_APPOINTMENT else _parse_maintenance_key(key)
-        if parsed is None:
-            continue
-        (appointments if kind == KIND_APPOINTMENT else maintenance)[pk] = parsed
+        if kind == NotificationKind.REMINDER_APPOINTMENT:
+            appointment = _parse_appointment_key(key)
+            if appointment is not None:
+                appointments[pk] = appointment
+        else:
+            plan_due = _parse_maintenance_key(key)
+            if plan_due is not None:
+                maintenance[pk] = plan_due
     if appointments:
         sessions = {
             pk: (status, starts_at, opted_in)
@@ -356,13 +369,13 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
             .values_list("pk", "status", "next_due_on", "has_booking", "patient__reminder_opt_in")
         }
         for pk, (plan_id, due_on) in maintenance.items():
-            current = plans.get(plan_id)
+            plan_now = plans.get(plan_id)
             if (
-                current is None
-                or current[0] != TreatmentPlan.Status.ACTIVE
-                or current[1] != due_on
-                or current[2]
-                or not current[3]
+                plan_now is None
+                or plan_now[0] != TreatmentPlan.Status.ACTIVE
+                or plan_now[1] != due_on
+                or plan_now[2]
+                or not plan_now[3]
             ):
                 stale.append(pk)
     return stale
@@ -377,26 +390,24 @@ def stale_reminders_cancel() -> int:
             "pk", "kind", "dedupe_key"
         )
     )
-    return notifications_cancel_ids(
-        ids=_stale_ids(pending), reason="Its cause went away (session moved or cancelled, plan booked)."
+    return notifications_cancel(
+        ids=_stale_ids(pending),
+        actor=None,
+        reason="Its cause went away (session moved or cancelled, plan booked).",
     )
 
 
-def appointment_reminders_cancel(*, session_id: int, actor=None, reason: str = "") -> int:
+def appointment_reminders_cancel(*, session_id: int, actor: User | None = None, reason: str = "") -> int:
     """Cancel a session's pending reminders at once (for ``session_cancel`` and
     ``session_reschedule``; the sweep and the pre-send check do it anyway, later)."""
-    from clinic.outbox import notifications_cancel_by_prefix
-
-    return notifications_cancel_by_prefix(
+    return notifications_cancel(
         dedupe_prefix=f"reminder:appt:{session_id}:", actor=actor, reason=reason or "The session changed."
     )
 
 
-def maintenance_reminders_cancel(*, plan_id: int, actor=None, reason: str = "") -> int:
+def maintenance_reminders_cancel(*, plan_id: int, actor: User | None = None, reason: str = "") -> int:
     """Cancel a plan's pending reminders at once (for ``plan_stop`` and booking)."""
-    from clinic.outbox import notifications_cancel_by_prefix
-
-    return notifications_cancel_by_prefix(
+    return notifications_cancel(
         dedupe_prefix=f"reminder:plan:{plan_id}:", actor=actor, reason=reason or "The plan changed."
     )
 

@@ -43,8 +43,10 @@ def coldchain_days(unit: StorageUnit, month: dt.date) -> list[dict]:
     while day <= month_end(month):
         r = rows.get(day)
         lo = hi = None
+        out_of_range = False
         if r:
             lo, hi = Decimal(r["lo"]).quantize(Decimal("0.01")), Decimal(r["hi"]).quantize(Decimal("0.01"))
+            out_of_range = lo < unit.min_c or hi > unit.max_c
         days.append(
             {
                 "day": day,
@@ -52,7 +54,7 @@ def coldchain_days(unit: StorageUnit, month: dt.date) -> list[dict]:
                 "hi": hi,
                 "n": r["n"] if r else 0,
                 "manual": r["manual"] if r else 0,
-                "out_of_range": bool(r) and (lo < unit.min_c or hi > unit.max_c),
+                "out_of_range": out_of_range,
             }
         )
         day += dt.timedelta(days=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -25,9 +26,9 @@ class ScopeForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["location"].queryset = Location.objects.filter(id__in=location_ids_for(user)).order_by(
-            "name"
-        )
+        cast(forms.ModelChoiceField, self.fields["location"]).queryset = Location.objects.filter(
+            id__in=location_ids_for(user)
+        ).order_by("name")
 
     def locations(self):
         """The location ids the report covers (a subquery unless one location is chosen)."""
@@ -46,7 +47,8 @@ class PeriodForm(ScopeForm):
     default_months = 12
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         today = timezone.localdate()
         date_to = data.get("date_to") or today
         date_from = data.get("date_from") or add_months(month_start(date_to), 1 - self.default_months)
@@ -73,7 +75,7 @@ class RegisterPeriodForm(PeriodForm):
 class ColdChainForm(forms.Form):
     """A storage unit at the manager's locations and a month (YYYY-MM)."""
 
-    unit = forms.ModelChoiceField(queryset=None, label="Storage unit")
+    unit: forms.ModelChoiceField[Any] = forms.ModelChoiceField(queryset=None, label="Storage unit")
     month = forms.DateField(
         required=False,
         input_formats=["%Y-%m"],
@@ -85,7 +87,9 @@ class ColdChainForm(forms.Form):
         from products.models import StorageUnit
 
         super().__init__(*args, **kwargs)
-        self.fields["unit"].queryset = StorageUnit.objects.for_user(user).select_related("location")
+        cast(forms.ModelChoiceField, self.fields["unit"]).queryset = StorageUnit.objects.for_user(
+            user
+        ).select_related("location")
 
     def clean_month(self):
         value = self.cleaned_data.get("month")
@@ -99,7 +103,7 @@ class ColdChainForm(forms.Form):
 class RecallSearchForm(ScopeForm):
     """A product and the period its lots were used in (recall without a single lot)."""
 
-    product = forms.ModelChoiceField(queryset=None)
+    product: forms.ModelChoiceField[Any] = forms.ModelChoiceField(queryset=None)
     date_from = forms.DateField(widget=DateInput, label="Treated from")
     date_to = forms.DateField(widget=DateInput, label="Treated to")
 
@@ -107,12 +111,13 @@ class RecallSearchForm(ScopeForm):
         from products.models import Product
 
         super().__init__(*args, user=user, **kwargs)
-        self.fields["product"].queryset = Product.objects.filter(
+        cast(forms.ModelChoiceField, self.fields["product"]).queryset = Product.objects.filter(
             lots__storage_unit__location__in=location_ids_for(user)
         ).distinct()
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             raise forms.ValidationError("“Treated from” must be on or before “Treated to”.")
         return data

@@ -10,20 +10,21 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.exports import csv_response
 from clinic.forms import error_text
 from clinic.models import Notification
 from clinic.reports import recall, services
 from clinic.reports.forms import HeldMessageForm, RecallRunForm, RecallSearchForm
 from clinic.reports.views import CHUNK, VIEW, bound_filter_form, period_stamp
-from clinic.scoping import get_for_user_or_404, location_ids_for
+from clinic.scoping import AuthenticatedHttpRequest, get_for_user_or_404, location_ids_for
 from clinic.tables import paginate
 
 # --- Recall ---------------------------------------------------------------------------------
@@ -31,7 +32,7 @@ from clinic.tables import paginate
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def recall_index(request: HttpRequest) -> HttpResponse:
+def recall_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Find a lot by number, or list patients treated with a product over a period."""
     from products.models import Lot
 
@@ -78,7 +79,7 @@ def recall_index(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def recall_search_export(request: HttpRequest) -> HttpResponse:
+def recall_search_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     search = bound_filter_form(request, RecallSearchForm)
     if not search.is_valid():
         raise Http404("Choose a product and a period.")
@@ -89,14 +90,14 @@ def recall_search_export(request: HttpRequest) -> HttpResponse:
     name = f"recall-product-{d['product'].pk}-{period_stamp(d['date_from'], d['date_to'])}.csv"
     audit_record(
         actor=request.user,
-        action="recall.export",
+        action=AuditAction.RECALL_EXPORT,
         obj=d["product"],
         after={"query": request.GET.urlencode()},
     )
     return csv_response(name, RECALL_HEADER, (_csv_line(r) for r in qs.iterator(chunk_size=CHUNK)))
 
 
-def _lot(request: HttpRequest, pk: int):
+def _lot(request: AuthenticatedHttpRequest, pk: int):
     from products.models import Lot
 
     return get_for_user_or_404(
@@ -144,7 +145,7 @@ def _csv_line(r: dict) -> tuple:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def recall_lot(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_lot(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lot = _lot(request, pk)
     locations = location_ids_for(request.user)
     with recall.index_friendly_plans():
@@ -169,19 +170,21 @@ def recall_lot(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def recall_lot_export(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_lot_export(request: AuthenticatedHttpRequest, pk: int) -> HttpResponseBase:
     lot = _lot(request, pk)
     qs = recall.treated_with(lot=lot, locations=location_ids_for(request.user))
     name = f"recall-{slugify(lot.product.name)}-{slugify(lot.lot_number)}.csv"
     # Patients' contact details leave the site: who exported them, and for which lot, is recorded.
-    audit_record(actor=request.user, action="recall.export", obj=lot, location=lot.storage_unit.location)
+    audit_record(
+        actor=request.user, action=AuditAction.RECALL_EXPORT, obj=lot, location=lot.storage_unit.location
+    )
     return csv_response(name, RECALL_HEADER, (_csv_line(r) for r in qs.iterator(chunk_size=CHUNK)))
 
 
 @permission_required(VIEW, raise_exception=True)
 @permission_required("products.hold_stock", raise_exception=True)
 @require_POST
-def recall_lot_run(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_lot_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lot = _lot(request, pk)
     form = RecallRunForm(request.POST)
     if not form.is_valid():
@@ -203,7 +206,7 @@ def recall_lot_run(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_GET
-def recall_messages(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_messages(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lot = _lot_for_review(request, pk)
     locations = location_ids_for(request.user)
     held = paginate(
@@ -233,7 +236,7 @@ def recall_messages(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _lot_for_review(request: HttpRequest, pk: int):
+def _lot_for_review(request: AuthenticatedHttpRequest, pk: int):
     """The lot whose recall messages the manager reviews: a lot at their locations, or one
     whose recall wrote to patients of their locations (it may be kept elsewhere). Else 404."""
     from products.models import Lot
@@ -247,15 +250,15 @@ def _lot_for_review(request: HttpRequest, pk: int):
     return lot
 
 
-def _held_message(request: HttpRequest, lot, message_pk: int) -> Notification:
+def _held_message(request: AuthenticatedHttpRequest, lot, message_pk: int) -> Notification:
     return get_object_or_404(services.held_for_lot(lot, location_ids_for(request.user)), pk=message_pk)
 
 
 @permission_required(VIEW, raise_exception=True)
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_POST
-def recall_message_edit(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
-    from clinic.outbox import notification_edit_held
+def recall_message_edit(request: AuthenticatedHttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    from clinic.notifications import notification_edit_held
 
     lot = _lot_for_review(request, pk)
     notification = _held_message(request, lot, message_pk)
@@ -279,7 +282,7 @@ def recall_message_edit(request: HttpRequest, pk: int, message_pk: int) -> HttpR
 @permission_required(VIEW, raise_exception=True)
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_POST
-def recall_message_cancel(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
+def recall_message_cancel(request: AuthenticatedHttpRequest, pk: int, message_pk: int) -> HttpResponse:
     lot = _lot_for_review(request, pk)
     notification = _held_message(request, lot, message_pk)
     services.recall_message_cancel(notification=notification, actor=request.user)
@@ -290,7 +293,7 @@ def recall_message_cancel(request: HttpRequest, pk: int, message_pk: int) -> Htt
 @permission_required(VIEW, raise_exception=True)
 @permission_required("clinic.change_notification", raise_exception=True)
 @require_POST
-def recall_messages_send(request: HttpRequest, pk: int) -> HttpResponse:
+def recall_messages_send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lot = _lot_for_review(request, pk)
     count = services.recall_messages_send(
         lot=lot, actor=request.user, locations=location_ids_for(request.user)

@@ -13,18 +13,27 @@ and never during quiet hours.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.alerts import notifications_bulk_queue
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.models import Notification
-from clinic.outbox import notification_cancel, notifications_release
+from clinic.notifications import (
+    NotificationKind,
+    notifications_bulk_queue,
+    notifications_cancel,
+    notifications_release,
+)
 from clinic.reports.recall import patients_to_notify
 
-KIND_RECALL = "recall.patient"
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 SMS_LIMIT = 320
 
 
@@ -63,7 +72,7 @@ def _channel_for(patient) -> tuple[str, str] | None:
 
 
 @transaction.atomic
-def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
+def lot_recall_prepare(*, lot, actor: User | None, reason: str) -> dict:
     """Recall the lot (if not yet recalled) and prepare one held message per patient treated.
 
     The lot is recalled through ``products.services.lot_recall`` (a ``recall`` ledger row; the
@@ -93,7 +102,7 @@ def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
             body = body[:SMS_LIMIT]
         rows.append(
             Notification(
-                kind=KIND_RECALL,
+                kind=NotificationKind.RECALL_PATIENT,
                 channel=channel,
                 to_address=address,
                 location=patient.location,
@@ -123,7 +132,7 @@ def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
     }
     audit_record(
         actor=actor,
-        action="recall.prepare",
+        action=AuditAction.RECALL_PREPARE,
         obj=current,
         location=current.storage_unit.location,
         after={**result, "reason": reason},
@@ -131,12 +140,14 @@ def lot_recall_prepare(*, lot, actor, reason: str) -> dict:
     return result
 
 
-def awaiting_review(locations) -> list[dict]:
+def awaiting_review(locations) -> list[Mapping[str, Any]]:
     """Recalls with messages awaiting review at these locations: [{link, n}]. One query."""
     from django.db.models import Count
 
     return list(
-        Notification.objects.filter(kind=KIND_RECALL, status=Notification.Status.HELD, location__in=locations)
+        Notification.objects.filter(
+            kind=NotificationKind.RECALL_PATIENT, status=Notification.Status.HELD, location__in=locations
+        )
         .values("link")
         .annotate(n=Count("id"))
         .order_by("link")
@@ -161,7 +172,7 @@ def held_for_lot(lot, locations):
 
 
 @transaction.atomic
-def recall_messages_send(*, lot, actor, locations) -> int:
+def recall_messages_send(*, lot, actor: User | None, locations) -> int:
     """Release the reviewed messages of a lot's recall at the manager's locations to the outbox."""
     ids = list(held_for_lot(lot, locations).values_list("pk", flat=True))
     return notifications_release(
@@ -173,5 +184,5 @@ def recall_messages_send(*, lot, actor, locations) -> int:
 
 
 @transaction.atomic
-def recall_message_cancel(*, notification: Notification, actor) -> None:
-    notification_cancel(notification=notification, actor=actor, reason="Recall message cancelled at review")
+def recall_message_cancel(*, notification: Notification, actor: User | None) -> None:
+    notifications_cancel(notification=notification, actor=actor, reason="Recall message cancelled at review")

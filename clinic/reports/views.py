@@ -8,11 +8,12 @@ always narrowed to the manager's locations; a location, lot or unit outside them
 from __future__ import annotations
 
 from django.contrib.auth.decorators import permission_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.exports import csv_response
 from clinic.reports import coldchain as coldchain_report
 from clinic.reports import queries
@@ -23,13 +24,14 @@ from clinic.reports.forms import (
     ScopeForm,
 )
 from clinic.reports.periods import period_bounds
+from clinic.scoping import AuthenticatedHttpRequest
 from clinic.tables import paginate
 
 VIEW = "clinic.view_reports"
 CHUNK = 2000
 
 
-def bound_filter_form(request: HttpRequest, form_class, **kwargs):
+def bound_filter_form(request: AuthenticatedHttpRequest, form_class, **kwargs):
     """The filter form bound to the query string; a location outside the manager's is a 404."""
     form = form_class(request.GET or None, user=request.user, **kwargs)
     if form.is_bound and not form.is_valid() and "location" in form.errors:
@@ -37,7 +39,7 @@ def bound_filter_form(request: HttpRequest, form_class, **kwargs):
     return form
 
 
-def _period(request: HttpRequest, form_class=PeriodForm):
+def _period(request: AuthenticatedHttpRequest, form_class=PeriodForm):
     form = bound_filter_form(request, form_class)
     date_from, date_to = form.period()
     start, end = period_bounds(date_from, date_to)
@@ -53,7 +55,7 @@ def period_stamp(date_from, date_to) -> str:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = bound_filter_form(request, ScopeForm)
     data = queries.dashboard_data(form.locations())
     return render(request, "clinic/reports/dashboard.html", {"form": form, **data})
@@ -64,7 +66,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def usage(request: HttpRequest) -> HttpResponse:
+def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, locations, date_from, date_to, start, end = _period(request)
     rows = [queries.usage_row(r) for r in queries.usage_rows(locations, start, end)]
     return render(
@@ -84,7 +86,7 @@ def usage(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def usage_export(request: HttpRequest) -> HttpResponse:
+def usage_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     _, locations, date_from, date_to, start, end = _period(request)
     rows = (
         (
@@ -107,7 +109,7 @@ def usage_export(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def waste(request: HttpRequest) -> HttpResponse:
+def waste(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, locations, date_from, date_to, start, end = _period(request)
     rows = queries.waste_rows(locations, start, end)
     totals = queries.waste_by_reason(rows)
@@ -131,7 +133,7 @@ def waste(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def waste_export(request: HttpRequest) -> HttpResponse:
+def waste_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     _, locations, date_from, date_to, start, end = _period(request)
     # Already aggregated per reason and product (a few hundred rows at most), then streamed.
     rows = (
@@ -167,7 +169,7 @@ def waste_export(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def valuation(request: HttpRequest) -> HttpResponse:
+def valuation(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = bound_filter_form(request, ScopeForm)
     rows = [{**r, "held": r["on_hand"] - r["usable"]} for r in queries.valuation_rows(form.locations())]
     return render(
@@ -185,7 +187,7 @@ def valuation(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def valuation_export(request: HttpRequest) -> HttpResponse:
+def valuation_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     form = bound_filter_form(request, ScopeForm)
     rows = (
         (
@@ -220,7 +222,7 @@ def valuation_export(request: HttpRequest) -> HttpResponse:
 # --- Cold chain (monthly, per unit) ---------------------------------------------------------
 
 
-def _coldchain(request: HttpRequest):
+def _coldchain(request: AuthenticatedHttpRequest):
     form = ColdChainForm(request.GET or None, user=request.user)
     if not form.is_bound:
         return form, None, None
@@ -233,7 +235,7 @@ def _coldchain(request: HttpRequest):
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def coldchain(request: HttpRequest) -> HttpResponse:
+def coldchain(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, unit, month = _coldchain(request)
     context = {"form": form, "unit": unit, "month": month}
     if unit is not None:
@@ -256,7 +258,7 @@ def coldchain(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def coldchain_export(request: HttpRequest) -> HttpResponse:
+def coldchain_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     _, unit, month = _coldchain(request)
     if unit is None:
         raise Http404("Choose a storage unit and a month.")
@@ -279,7 +281,7 @@ def coldchain_export(request: HttpRequest) -> HttpResponse:
 # --- Treatment register ---------------------------------------------------------------------
 
 
-def _register_rows(request: HttpRequest):
+def _register_rows(request: AuthenticatedHttpRequest):
     from clinic.reports.register import register_rows
 
     form, locations, date_from, date_to, start, end = _period(request, RegisterPeriodForm)
@@ -288,7 +290,7 @@ def _register_rows(request: HttpRequest):
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def register(request: HttpRequest) -> HttpResponse:
+def register(request: AuthenticatedHttpRequest) -> HttpResponse:
     from clinic.reports.register import register_row
 
     form, qs, date_from, date_to = _register_rows(request)
@@ -303,14 +305,14 @@ def register(request: HttpRequest) -> HttpResponse:
 
 @permission_required(VIEW, raise_exception=True)
 @require_GET
-def register_export(request: HttpRequest) -> HttpResponse:
+def register_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     from clinic.reports.register import REGISTER_HEADER, register_csv_row
 
     _, qs, date_from, date_to = _register_rows(request)
     # Patients' names and treatments leave the site: who took them, and which, is recorded.
     audit_record(
         actor=request.user,
-        action="report.register_export",
+        action=AuditAction.REPORT_REGISTER_EXPORT,
         object_type="treatments.productline",
         object_repr=f"Treatment register {date_from:%Y-%m-%d} to {date_to:%Y-%m-%d}",
         after={"query": request.GET.urlencode()},

@@ -3,6 +3,9 @@ from __future__ import annotations
 from django import template
 from django.utils.html import format_html
 
+from clinic.audit import AuditAction
+from clinic.notifications import NotificationKind
+
 register = template.Library()
 
 
@@ -49,3 +52,15 @@ def code_label(code: str) -> str:
     """'excursion.opened' → 'Excursion opened', 'reminder.appointment' → 'Reminder appointment'."""
     words = str(code).replace(".", " ").replace("_", " ").split()
     return " ".join(words).capitalize() if words else ""
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """The audit page's wording of a stored action: its ``AuditAction`` label."""
+    return AuditAction(action).label if action in AuditAction.values else code_label(action)
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    """The outbox page's wording of a stored kind: its ``NotificationKind`` label."""
+    return NotificationKind(kind).label if kind in NotificationKind.values else code_label(kind)

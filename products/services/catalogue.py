@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from products.models import Product, StorageUnit
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # The fields a manager edits; the forms use these lists too, so every edited field is in
 # the audit row's before/after.
@@ -44,7 +49,7 @@ UNIT_FIELDS = (
 
 
 @transaction.atomic
-def product_save(*, product: Product, actor) -> Product:
+def product_save(*, product: Product, actor: User | None) -> Product:
     """Create or update a catalogue entry (the form has set its fields)."""
     creating = product.pk is None
     before = None if creating else snapshot(Product.objects.get(pk=product.pk), PRODUCT_FIELDS)
@@ -52,7 +57,7 @@ def product_save(*, product: Product, actor) -> Product:
     product.save()
     audit_record(
         actor=actor,
-        action="product.create" if creating else "product.update",
+        action=AuditAction.PRODUCT_CREATE if creating else AuditAction.PRODUCT_UPDATE,
         obj=product,
         before=before,
         after=snapshot(product, PRODUCT_FIELDS),
@@ -61,7 +66,7 @@ def product_save(*, product: Product, actor) -> Product:
 
 
 @transaction.atomic
-def storage_unit_save(*, unit: StorageUnit, actor) -> StorageUnit:
+def storage_unit_save(*, unit: StorageUnit, actor: User | None) -> StorageUnit:
     """Create or update a storage unit (its range defaults from its kind)."""
     creating = unit.pk is None
     before = None if creating else snapshot(StorageUnit.objects.get(pk=unit.pk), UNIT_FIELDS)
@@ -69,7 +74,7 @@ def storage_unit_save(*, unit: StorageUnit, actor) -> StorageUnit:
     unit.save()
     audit_record(
         actor=actor,
-        action="storage_unit.create" if creating else "storage_unit.update",
+        action=AuditAction.STORAGE_UNIT_CREATE if creating else AuditAction.STORAGE_UNIT_UPDATE,
         obj=unit,
         before=before,
         after=snapshot(unit, UNIT_FIELDS),

@@ -9,16 +9,19 @@ transaction: an approval always refers to the classification the manager saw.
 from __future__ import annotations
 
 import datetime as dt
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import read_checked, store_private
 from products.compliance import current_docs, product_document_problems
 from products.models import Classification, DocumentType, Jurisdiction, Lot, Product, RegulatoryDocument
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
 DOCUMENT_KINDS = {"pdf", "jpeg", "png"}
@@ -44,18 +47,18 @@ CLASSIFICATION_FIELDS = (
 APPROVAL_FIELDS = ("approved_at", "approved_by")
 
 
-def _actor(actor):
+def _actor(actor: User | None):
     return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def _location_of(doc: RegulatoryDocument):
-    return doc.lot.storage_unit.location if doc.lot_id else None
+    return doc.lot.storage_unit.location if doc.lot is not None else None
 
 
 @transaction.atomic
 def document_upload(
     *,
-    actor,
+    actor: User | None,
     doc_type: str,
     upload: IO[bytes],
     issuer: str,
@@ -108,7 +111,7 @@ def document_upload(
     location = _location_of(doc)
     audit_record(
         actor=actor,
-        action="document.renew" if supersedes else "document.upload",
+        action=AuditAction.DOCUMENT_RENEW if supersedes else AuditAction.DOCUMENT_UPLOAD,
         obj=doc,
         location=location,
         after={**snapshot(doc, DOCUMENT_FIELDS), "supersedes": supersedes.pk if supersedes else None},
@@ -120,7 +123,7 @@ def document_upload(
         supersedes.save(update_fields=["superseded_by", "superseded_at"])
         audit_record(
             actor=actor,
-            action="document.supersede",
+            action=AuditAction.DOCUMENT_SUPERSEDE,
             obj=supersedes,
             location=location,
             before=before,
@@ -129,7 +132,7 @@ def document_upload(
     return doc
 
 
-def document_renew(*, actor, document: RegulatoryDocument, **fields) -> RegulatoryDocument:
+def document_renew(*, actor: User | None, document: RegulatoryDocument, **fields) -> RegulatoryDocument:
     """Upload the renewed document; the old one is superseded and stays on file."""
     fields.setdefault("doc_type", document.doc_type)
     return document_upload(actor=actor, supersedes=document, **fields)
@@ -142,7 +145,7 @@ def _lock_product(product: Product) -> Product:
 @transaction.atomic
 def product_classify(
     *,
-    actor,
+    actor: User | None,
     product: Product,
     classification: str,
     jurisdictions: list[str],
@@ -174,7 +177,7 @@ def product_classify(
     product.save(update_fields=[*CLASSIFICATION_FIELDS, *APPROVAL_FIELDS])
     audit_record(
         actor=actor,
-        action="product.classify",
+        action=AuditAction.PRODUCT_CLASSIFY,
         obj=product,
         before=before,
         after={**snapshot(product, CLASSIFICATION_FIELDS + APPROVAL_FIELDS), "approval_revoked": revoked},
@@ -183,7 +186,7 @@ def product_classify(
 
 
 @transaction.atomic
-def product_approve(*, actor, product: Product) -> Product:
+def product_approve(*, actor: User | None, product: Product) -> Product:
     """A manager approves the product for use, once its classification and documents allow it."""
     product = _lock_product(product)
     if product.approved_at is not None:
@@ -197,7 +200,7 @@ def product_approve(*, actor, product: Product) -> Product:
     product.save(update_fields=list(APPROVAL_FIELDS))
     audit_record(
         actor=actor,
-        action="product.approve",
+        action=AuditAction.PRODUCT_APPROVE,
         obj=product,
         before=before,
         after=snapshot(product, APPROVAL_FIELDS),
@@ -206,7 +209,7 @@ def product_approve(*, actor, product: Product) -> Product:
 
 
 @transaction.atomic
-def product_revoke_approval(*, actor, product: Product, reason: str) -> Product:
+def product_revoke_approval(*, actor: User | None, product: Product, reason: str) -> Product:
     """Withdraw a product's approval (a supplier's warning, a doubt about its documents…)."""
     if not reason.strip():
         raise ValidationError("Say why the approval is revoked.")
@@ -219,7 +222,7 @@ def product_revoke_approval(*, actor, product: Product, reason: str) -> Product:
     product.save(update_fields=list(APPROVAL_FIELDS))
     audit_record(
         actor=actor,
-        action="product.approval_revoke",
+        action=AuditAction.PRODUCT_APPROVAL_REVOKE,
         obj=product,
         before=before,
         after={**snapshot(product, APPROVAL_FIELDS), "reason": reason.strip()},

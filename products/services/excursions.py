@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -9,12 +11,15 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
-from clinic.outbox import notification_queue
+from clinic.audit import AuditAction, audit_record, snapshot
+from clinic.notifications import NotificationKind, notification_queue
 from products.models import Excursion, ExcursionAddendum, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import Decision
 from products.models.stock import WasteReason
 from products.services.stock import excursion_hold_lot
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # --- Excursions ---------------------------------------------------------------------------
 
@@ -24,7 +29,7 @@ def _out_of_range(unit: StorageUnit) -> Q:
     return Q(temperature_c__lt=lo) | Q(temperature_c__gt=hi) | Q(min_c__lt=lo) | Q(max_c__gt=hi)
 
 
-def apply_readings(*, unit: StorageUnit, readings, actor) -> Excursion | None:
+def apply_readings(*, unit: StorageUnit, readings, actor: User | None) -> Excursion | None:
     """Open or extend the unit's excursion from new readings outside its range."""
     # The unit's row lock serialises everything that may open an excursion or add stock to
     # the unit (see stock._hold_for_open_excursion), so nothing slips past a quarantine.
@@ -42,7 +47,8 @@ def apply_readings(*, unit: StorageUnit, readings, actor) -> Excursion | None:
     opened = excursion is None
     lows = [min(v for v in (t, lo) if v is not None) for _, t, lo, _ in out]
     highs = [max(v for v in (t, hi) if v is not None) for _, t, _, hi in out]
-    if opened:
+    before = None
+    if excursion is None:
         excursion = Excursion.objects.create(
             storage_unit=unit,
             started_at=out[0][0],
@@ -60,12 +66,14 @@ def apply_readings(*, unit: StorageUnit, readings, actor) -> Excursion | None:
     _refresh_back_in_range(excursion)
     after = snapshot(excursion, ("started_at", "last_out_at", "lowest_c", "highest_c", "back_in_range_at"))
     if opened:
-        audit_record(actor=actor, action="excursion.open", obj=excursion, location=unit.location, after=after)
+        audit_record(
+            actor=actor, action=AuditAction.EXCURSION_OPEN, obj=excursion, location=unit.location, after=after
+        )
         _alert_managers(excursion)
     else:
         audit_record(
             actor=actor,
-            action="excursion.extend",
+            action=AuditAction.EXCURSION_EXTEND,
             obj=excursion,
             location=unit.location,
             before=before,
@@ -107,7 +115,7 @@ def _alert_managers(excursion: Excursion) -> None:
     link = reverse("products:excursion_detail", args=[excursion.pk])
     for manager in managers:
         notification_queue(
-            kind="excursion.opened",
+            kind=NotificationKind.EXCURSION_OPENED,
             channel="in_app",
             subject=f"Temperature excursion in {unit.name} at {unit.location.name}",
             body=(
@@ -146,7 +154,7 @@ def _lock_open(excursion: Excursion) -> Excursion:
 
 
 @transaction.atomic
-def excursion_review(*, excursion: Excursion, actor, **review) -> Excursion:
+def excursion_review(*, excursion: Excursion, actor: User | None, **review) -> Excursion:
     """Save the review so far (the excursion stays open and its stock held)."""
     excursion = _lock_open(excursion)
     unknown = set(review) - set(REVIEW_FIELDS)
@@ -159,7 +167,7 @@ def excursion_review(*, excursion: Excursion, actor, **review) -> Excursion:
     excursion.save(update_fields=list(review))
     audit_record(
         actor=actor,
-        action="excursion.review",
+        action=AuditAction.EXCURSION_REVIEW,
         obj=excursion,
         location=excursion.storage_unit.location,
         before=before,
@@ -170,7 +178,7 @@ def excursion_review(*, excursion: Excursion, actor, **review) -> Excursion:
 
 @transaction.atomic
 def excursion_close(
-    *, excursion: Excursion, actor, decisions: dict[int, tuple[str, str]], **review
+    *, excursion: Excursion, actor: User | None, decisions: dict[int, tuple[str, str]], **review
 ) -> Excursion:
     """Close with the review and a decision per held lot: release it or discard its stock."""
     from products.services.stock import lot_release, stock_waste
@@ -222,7 +230,7 @@ def excursion_close(
                 lot_release(lot=lot, actor=actor, reason=note, excursion=excursion)
     audit_record(
         actor=actor,
-        action="excursion.close",
+        action=AuditAction.EXCURSION_CLOSE,
         obj=excursion,
         location=excursion.storage_unit.location,
         after={"decisions": {str(i.lot_id): [i.decision, i.reason] for i in held}},
@@ -231,7 +239,7 @@ def excursion_close(
 
 
 @transaction.atomic
-def excursion_addendum(*, excursion: Excursion, actor, text: str) -> ExcursionAddendum:
+def excursion_addendum(*, excursion: Excursion, actor: User, text: str) -> ExcursionAddendum:
     """Add a correction or later fact to a closed excursion."""
     if not text.strip():
         raise ValidationError("Write the addendum.")
@@ -241,7 +249,7 @@ def excursion_addendum(*, excursion: Excursion, actor, text: str) -> ExcursionAd
     addendum = ExcursionAddendum.objects.create(excursion=excursion, text=text.strip(), author=actor)
     audit_record(
         actor=actor,
-        action="excursion.addendum",
+        action=AuditAction.EXCURSION_ADDENDUM,
         obj=excursion,
         location=excursion.storage_unit.location,
         after={"addendum": addendum.pk, "text": addendum.text},

@@ -10,6 +10,7 @@ import io
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -17,10 +18,13 @@ from django.db.models import DurationField, ExpressionWrapper, F, Window
 from django.db.models.functions import Lag
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from products.models import StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingImport, ReadingSource
 from products.services.excursions import apply_readings
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Date formats a manager can state for a logger file (never guessed: 03/04 is ambiguous).
 DATE_FORMATS: dict[str, tuple[str, str]] = {
@@ -49,7 +53,7 @@ MANUAL_WORKING_HOURS = (8, 18)  # a working day, local time, Monday to Friday
 def reading_record(
     *,
     unit: StorageUnit,
-    actor,
+    actor: User | None,
     temperature_c: Decimal,
     min_c: Decimal | None = None,
     max_c: Decimal | None = None,
@@ -81,7 +85,7 @@ def reading_record(
     )
     audit_record(
         actor=actor,
-        action="reading.record",
+        action=AuditAction.READING_RECORD,
         obj=reading,
         location=unit.location,
         after=snapshot(reading, ("storage_unit", "taken_at", "temperature_c", "min_c", "max_c")),
@@ -180,7 +184,7 @@ def parse_logger_csv(content: bytes, date_format: str) -> list[tuple[dt.datetime
 
 @transaction.atomic
 def readings_import_csv(
-    *, unit: StorageUnit, content: bytes, filename: str, date_format: str, actor
+    *, unit: StorageUnit, content: bytes, filename: str, date_format: str, actor: User | None
 ) -> ImportResult:
     """Import a data-logger file. The same file twice adds nothing; a bad line imports nothing."""
     digest = hashlib.sha256(content).hexdigest()
@@ -201,7 +205,7 @@ def readings_import_csv(
     batch.save(update_fields=["added"])
     audit_record(
         actor=actor,
-        action="reading.import",
+        action=AuditAction.READING_IMPORT,
         obj=batch,
         location=unit.location,
         after={"filename": filename, "rows": len(rows), "added": added, "sha256": digest},
@@ -304,7 +308,7 @@ def missed_checks(unit: StorageUnit, *, since: dt.datetime, until: dt.datetime |
     # Checks are due at the start and end of each working day: every working half-day
     # should hold one. Consecutive empty half-days make one gap.
     slots = manual_check_periods(since, until)
-    run: list[tuple[dt.datetime, dt.datetime]] = []
+    run: list[tuple[int, int]] = []  # first and last index into slots of each gap
     for index, (a, b) in enumerate(slots):
         i = bisect.bisect_left(manual, a)
         checked = i < len(manual) and manual[i] < b

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from products.compliance import lot_clearance_problems
 from products.models import (
     Excursion,
@@ -28,6 +29,9 @@ from products.models import (
     VialDraw,
 )
 from products.models.stock import LotStatus, WasteReason
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 LOT_FIELDS = ("quantity_on_hand", "storage_unit", "is_quarantined", "is_recalled", "hold_reason")
 
@@ -47,7 +51,7 @@ def _move(
     *,
     kind: str,
     quantity: int,
-    actor,
+    actor: User | None,
     reason: str = "",
     note: str = "",
     reference: str = "",
@@ -77,7 +81,7 @@ def _move(
     )
 
 
-def _audit(lot: Lot, action: str, actor, before: dict, **extra) -> None:
+def _audit(lot: Lot, action: AuditAction, actor: User | None, before: dict, **extra) -> None:
     after = {**snapshot(lot, LOT_FIELDS), **extra}
     audit_record(
         actor=actor, action=action, obj=lot, location=lot.storage_unit.location, before=before, after=after
@@ -145,7 +149,7 @@ def _check_storage_fits(product: Product, unit: StorageUnit) -> None:
 
 
 @transaction.atomic
-def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor) -> ExcursionLot:
+def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor: User | None) -> ExcursionLot:
     """Put one lot under the excursion's hold ("do not use"), through the ledger."""
     lot = lock_lot(lot)
     held, _created = ExcursionLot.objects.get_or_create(
@@ -157,11 +161,11 @@ def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor) -> ExcursionLot
         lot.hold_reason = f"Temperature excursion #{excursion.pk} in {excursion.storage_unit.name}"
         lot.save(update_fields=["is_quarantined", "hold_reason"])
         _move(lot, kind=MovementKind.QUARANTINE, quantity=0, actor=actor, note=lot.hold_reason)
-        _audit(lot, "lot.quarantine", actor, before, excursion=excursion.pk)
+        _audit(lot, AuditAction.LOT_QUARANTINE, actor, before, excursion=excursion.pk)
     return held
 
 
-def _hold_for_open_excursion(lot: Lot, actor) -> None:
+def _hold_for_open_excursion(lot: Lot, actor: User | None) -> None:
     """Stock placed in a unit during an open excursion is held with the rest of the unit."""
     # Wait for any reading that is opening an excursion in this unit right now, then look.
     StorageUnit.objects.select_for_update(of=("self",)).get(pk=lot.storage_unit_id)
@@ -173,7 +177,7 @@ def _hold_for_open_excursion(lot: Lot, actor) -> None:
 @transaction.atomic
 def lot_receive(
     *,
-    actor,
+    actor: User | None,
     product: Product,
     lot_number: str,
     expiry_date: dt.date,
@@ -244,7 +248,7 @@ def lot_receive(
     _move(lot, kind=MovementKind.RECEIVED, quantity=quantity, actor=actor, note=supplier_reference)
     audit_record(
         actor=actor,
-        action="lot.receive",
+        action=AuditAction.LOT_RECEIVE,
         obj=lot,
         location=storage_unit.location,
         after=snapshot(
@@ -267,19 +271,19 @@ def lot_receive(
 
 
 @transaction.atomic
-def stock_use(*, lot: Lot, quantity: int, actor, reference: str = "") -> StockMovement:
+def stock_use(*, lot: Lot, quantity: int, actor: User | None, reference: str = "") -> StockMovement:
     """Take sealed vials for a treatment. Refuses unusable lots and over-draws."""
     _positive(quantity)
     lot = lock_lot(lot)
     _check_usable(lot, quantity)
     before = snapshot(lot, LOT_FIELDS)
     movement = _move(lot, kind=MovementKind.USED, quantity=-quantity, actor=actor, reference=reference)
-    _audit(lot, "stock.use", actor, before, quantity=quantity, reference=reference)
+    _audit(lot, AuditAction.STOCK_USE, actor, before, quantity=quantity, reference=reference)
     return movement
 
 
 @transaction.atomic
-def stock_waste(*, lot: Lot, quantity: int, reason: str, actor, note: str = "") -> StockMovement:
+def stock_waste(*, lot: Lot, quantity: int, reason: str, actor: User | None, note: str = "") -> StockMovement:
     """Write off sealed vials (broken, expired, spoiled…), whatever the lot's status."""
     _positive(quantity)
     if reason not in WasteReason.values:
@@ -287,12 +291,12 @@ def stock_waste(*, lot: Lot, quantity: int, reason: str, actor, note: str = "") 
     lot = lock_lot(lot)
     before = snapshot(lot, LOT_FIELDS)
     movement = _move(lot, kind=MovementKind.WASTED, quantity=-quantity, actor=actor, reason=reason, note=note)
-    _audit(lot, "stock.waste", actor, before, quantity=quantity, reason=reason, note=note)
+    _audit(lot, AuditAction.STOCK_WASTE, actor, before, quantity=quantity, reason=reason, note=note)
     return movement
 
 
 @transaction.atomic
-def stock_adjust(*, lot: Lot, counted: int, reason: str, actor) -> StockMovement:
+def stock_adjust(*, lot: Lot, counted: int, reason: str, actor: User | None) -> StockMovement:
     """Correct the quantity to what was counted on the shelf; the reason is required."""
     if not reason.strip():
         raise ValidationError("Say why the count differs (the reason is required).")
@@ -304,12 +308,12 @@ def stock_adjust(*, lot: Lot, counted: int, reason: str, actor) -> StockMovement
         raise ValidationError(f"The count matches the {lot.quantity_on_hand} on hand; nothing to adjust.")
     before = snapshot(lot, LOT_FIELDS)
     movement = _move(lot, kind=MovementKind.ADJUSTED, quantity=delta, actor=actor, note=reason.strip())
-    _audit(lot, "stock.adjust", actor, before, counted=counted, reason=reason.strip())
+    _audit(lot, AuditAction.STOCK_ADJUST, actor, before, counted=counted, reason=reason.strip())
     return movement
 
 
 @transaction.atomic
-def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor, note: str = "") -> StockMovement:
+def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor: User | None, note: str = "") -> StockMovement:
     """Move a lot's stock to another storage unit, at this location or another."""
     lot = lock_lot(lot)
     if to_unit.pk == lot.storage_unit_id:
@@ -332,17 +336,21 @@ def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor, note: str = "") -> 
         from_unit=from_unit,
         to_unit=to_unit,
     )
-    _audit(lot, "stock.transfer", actor, before, from_unit=from_unit.pk, note=note)
+    _audit(lot, AuditAction.STOCK_TRANSFER, actor, before, from_unit=from_unit.pk, note=note)
     if from_unit.location_id != to_unit.location_id:
         audit_record(
-            actor=actor, action="stock.transfer_in", obj=lot, location=from_unit.location, before=before
+            actor=actor,
+            action=AuditAction.STOCK_TRANSFER_IN,
+            obj=lot,
+            location=from_unit.location,
+            before=before,
         )
     _hold_for_open_excursion(lot, actor)
     return movement
 
 
 @transaction.atomic
-def lot_quarantine(*, lot: Lot, actor, reason: str) -> StockMovement:
+def lot_quarantine(*, lot: Lot, actor: User | None, reason: str) -> StockMovement:
     """Set a lot apart ("do not use") with a reason."""
     if not reason.strip():
         raise ValidationError("Say why the lot is quarantined.")
@@ -354,12 +362,12 @@ def lot_quarantine(*, lot: Lot, actor, reason: str) -> StockMovement:
     lot.hold_reason = reason.strip()[:200]
     lot.save(update_fields=["is_quarantined", "hold_reason"])
     movement = _move(lot, kind=MovementKind.QUARANTINE, quantity=0, actor=actor, note=reason.strip())
-    _audit(lot, "lot.quarantine", actor, before)
+    _audit(lot, AuditAction.LOT_QUARANTINE, actor, before)
     return movement
 
 
 @transaction.atomic
-def lot_release(*, lot: Lot, actor, reason: str, excursion=None) -> StockMovement:
+def lot_release(*, lot: Lot, actor: User | None, reason: str, excursion=None) -> StockMovement:
     """Lift a quarantine. A lot held by an open excursion is released only by its review."""
     if not reason.strip():
         raise ValidationError("Say why the lot may be used again.")
@@ -382,12 +390,12 @@ def lot_release(*, lot: Lot, actor, reason: str, excursion=None) -> StockMovemen
     lot.hold_reason = ""
     lot.save(update_fields=["is_quarantined", "hold_reason"])
     movement = _move(lot, kind=MovementKind.RELEASE, quantity=0, actor=actor, note=reason.strip())
-    _audit(lot, "lot.release", actor, before)
+    _audit(lot, AuditAction.LOT_RELEASE, actor, before)
     return movement
 
 
 @transaction.atomic
-def lot_recall(*, lot: Lot, actor, reason: str) -> StockMovement:
+def lot_recall(*, lot: Lot, actor: User | None, reason: str) -> StockMovement:
     """Mark a lot recalled by its manufacturer or a regulator: never usable again."""
     if not reason.strip():
         raise ValidationError("Give the recall notice or reason.")
@@ -399,12 +407,12 @@ def lot_recall(*, lot: Lot, actor, reason: str) -> StockMovement:
     lot.hold_reason = reason.strip()[:200]
     lot.save(update_fields=["is_recalled", "hold_reason"])
     movement = _move(lot, kind=MovementKind.RECALL, quantity=0, actor=actor, note=reason.strip())
-    _audit(lot, "lot.recall", actor, before)
+    _audit(lot, AuditAction.LOT_RECALL, actor, before)
     return movement
 
 
 @transaction.atomic
-def vial_open(*, lot: Lot, actor, opened_at: dt.datetime | None = None) -> OpenedVial:
+def vial_open(*, lot: Lot, actor: User, opened_at: dt.datetime | None = None) -> OpenedVial:
     """Reconstitute, thaw or open one vial: it leaves sealed stock with a beyond-use time."""
     lot = lock_lot(lot)
     _check_usable(lot, 1)
@@ -423,7 +431,9 @@ def vial_open(*, lot: Lot, actor, opened_at: dt.datetime | None = None) -> Opene
         volume_ml=product.opened_volume_ml,
         movement=movement,
     )
-    _audit(lot, "vial.open", actor, before, vial=vial.pk, beyond_use_at=vial.beyond_use_at.isoformat())
+    _audit(
+        lot, AuditAction.VIAL_OPEN, actor, before, vial=vial.pk, beyond_use_at=vial.beyond_use_at.isoformat()
+    )
     return vial
 
 
@@ -445,7 +455,7 @@ def _lock_vial(vial: OpenedVial) -> OpenedVial:
 
 
 @transaction.atomic
-def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor, reference: str = "") -> VialDraw:
+def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor: User, reference: str = "") -> VialDraw:
     """Draw a volume for one patient from an opened vial, inside its window."""
     volume_ml = Decimal(volume_ml)
     if volume_ml <= 0:
@@ -467,7 +477,7 @@ def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor, reference: str = "
     draw = VialDraw.objects.create(vial=vial, volume_ml=volume_ml, reference=reference[:80], drawn_by=actor)
     audit_record(
         actor=actor,
-        action="vial.draw",
+        action=AuditAction.VIAL_DRAW,
         obj=vial,
         location=vial.lot.storage_unit.location,
         before=before,
@@ -477,7 +487,7 @@ def vial_draw(*, vial: OpenedVial, volume_ml: Decimal, actor, reference: str = "
 
 
 @transaction.atomic
-def vial_discard(*, vial: OpenedVial, actor, reason: str) -> OpenedVial:
+def vial_discard(*, vial: OpenedVial, actor: User | None, reason: str) -> OpenedVial:
     """Throw an opened vial away (beyond use, drawn but unused, broken…)."""
     if reason not in WasteReason.values:
         raise ValidationError("Choose why the vial is discarded.")
@@ -490,7 +500,7 @@ def vial_discard(*, vial: OpenedVial, actor, reason: str) -> OpenedVial:
     vial.save(update_fields=["discarded_at", "discarded_by", "discard_reason"])
     audit_record(
         actor=actor,
-        action="vial.discard",
+        action=AuditAction.VIAL_DISCARD,
         obj=vial,
         location=vial.lot.storage_unit.location,
         after={"reason": reason, "volume_left_ml": str(vial.volume_left_ml)},

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.exports import csv_response
 from clinic.files import CONTENT_TYPES, private_file_response
 from clinic.forms import error_text
@@ -265,7 +265,7 @@ def document_download(request: HttpRequest, pk: int) -> HttpResponse:
     # Every read of a regulatory file is on the trail (who, when, which version).
     audit_record(
         actor=request.user,
-        action="document.download",
+        action=AuditAction.DOCUMENT_DOWNLOAD,
         obj=doc,
         location=doc.location,
         after={"sha256": doc.sha256, "current": doc.is_current},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -37,6 +39,9 @@ from products.models import (
     StorageUnit,
 )
 from products.models.stock import STATUS_TONES
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def _units(user):
@@ -299,7 +304,7 @@ ACTIONS = {
 }
 
 
-def _run_action(action: str, lot: Lot, d: dict, actor) -> str:
+def _run_action(action: str, lot: Lot, d: dict, actor: User) -> str:
     if action == "waste":
         services.stock_waste(lot=lot, quantity=d["quantity"], reason=d["reason"], note=d["note"], actor=actor)
         return f"{d['quantity']} vial(s) wasted."

@@ -12,10 +12,10 @@ pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)
 
 
 def test_a_queued_notification_is_sent_by_the_worker(worker):
-    from clinic.outbox import notification_queue
+    from clinic.notifications import NotificationKind, notification_queue
 
     n = notification_queue(
-        kind="test.alert",
+        kind=NotificationKind.PRODUCT_EXPIRY_DIGEST,
         channel="email",
         subject="Lot expiring",
         body="Lot A1 expires in 7 days.",

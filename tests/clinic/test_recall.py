@@ -10,8 +10,8 @@ from django.core import mail
 from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
-from clinic.outbox import notification_send, outbox_due_ids
-from clinic.reports.services import KIND_RECALL, lot_recall_prepare
+from clinic.notifications import NotificationKind, notification_send, outbox_due_ids
+from clinic.reports.services import lot_recall_prepare
 from clinic.roles import PRACTITIONER
 from products.models import Lot, MovementKind, StockMovement
 from products.services import stock_transfer
@@ -181,7 +181,7 @@ def test_recall_marks_the_lot_recalled_through_the_ledger_and_holds_a_message_pe
     assert lot.is_recalled and lot.status == "recalled" and lot.quantity_on_hand == 6
     assert not Lot.objects.usable().filter(pk=lot.pk).exists()
     assert StockMovement.objects.filter(lot=lot, kind=MovementKind.RECALL, actor=manager).count() == 1
-    held = Notification.objects.filter(kind=KIND_RECALL)
+    held = Notification.objects.filter(kind=NotificationKind.RECALL_PATIENT)
     # Every patient treated with the lot, at any location; none for the other lot's patient.
     assert {(n.to_address, n.channel, n.status) for n in held} == {
         ("ann@example.com", "email", "held"),
@@ -202,7 +202,7 @@ def test_recall_marks_the_lot_recalled_through_the_ledger_and_holds_a_message_pe
 def test_the_message_says_nothing_clinical(recall_world, client_for, manager):
     lot = recall_world["lot"]
     _run(client_for(manager), lot)
-    for n in Notification.objects.filter(kind=KIND_RECALL):
+    for n in Notification.objects.filter(kind=NotificationKind.RECALL_PATIENT):
         text = f"{n.subject}\n{n.body}".lower()
         assert "contact" in text or "call" in text
         for secret in ("exo renew", "r-1", "lot", "recall", "intradermal", "topical", "injection"):
@@ -226,7 +226,7 @@ def test_a_patient_without_address_is_reported_not_messaged(recall_world, manage
     chart(ready_session(nobody, practitioner), practitioner, line_input(lot))
     result = lot_recall_prepare(lot=Lot.objects.get(pk=lot.pk), actor=manager, reason="MR-77")
     assert result["unreachable"] == [nobody.pk]
-    assert Notification.objects.filter(kind=KIND_RECALL).count() == 3
+    assert Notification.objects.filter(kind=NotificationKind.RECALL_PATIENT).count() == 3
 
 
 def test_the_recall_needs_a_reason_and_the_confirmation(recall_world, client_for, manager):
@@ -235,7 +235,9 @@ def test_the_recall_needs_a_reason_and_the_confirmation(recall_world, client_for
     client.post(f"/clinic/reports/recall/lots/{lot.pk}/recall/", {"reason": "MR-77"})
     client.post(f"/clinic/reports/recall/lots/{lot.pk}/recall/", {"reason": "", "confirm": "on"})
     lot.refresh_from_db()
-    assert not lot.is_recalled and not Notification.objects.filter(kind=KIND_RECALL).exists()
+    assert (
+        not lot.is_recalled and not Notification.objects.filter(kind=NotificationKind.RECALL_PATIENT).exists()
+    )
 
 
 # --- Review, edit, cancel, send --------------------------------------------------------------------
@@ -323,13 +325,14 @@ def test_review_page_and_recall_index_query_counts_are_fixed(
     # recall with its own messages.
     Notification.objects.bulk_create(
         Notification(
-            kind=KIND_RECALL, channel="email", to_address=f"more{i}@example.com", subject="s", body="b",
+            kind=NotificationKind.RECALL_PATIENT, channel="email", to_address=f"more{i}@example.com",
+            subject="s", body="b",
             dedupe_key=f"recall:{lot.pk}:patient:x{i}", status="held", location=lot.storage_unit.location,
         )
         for i in range(3)
     )  # fmt: skip
     lot_recall_prepare(lot=recall_world["other_lot"], actor=manager, reason="MR-78")
-    assert Notification.objects.filter(kind=KIND_RECALL, status="held").count() == 7
+    assert Notification.objects.filter(kind=NotificationKind.RECALL_PATIENT, status="held").count() == 7
     for url in urls:
         with count_queries() as counted:
             client.get(url)

@@ -54,7 +54,10 @@ def test_a_failed_reminder_can_be_retried_and_a_pending_digest_cancelled(
 ):
     Notification.objects.filter(pk=reminder.pk).update(status="failed", attempts=5)
     c = client_for(manager)
-    with mock.patch("clinic.outbox.notification_enqueue"), django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("clinic.notifications.outbox.notification_enqueue"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert c.post(f"/clinic/outbox/{reminder.pk}/retry/").status_code == 302
     reminder.refresh_from_db()
     assert (reminder.status, reminder.attempts) == ("pending", 0)

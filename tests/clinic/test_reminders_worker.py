@@ -79,12 +79,13 @@ def test_the_expiry_digest_reaches_the_manager_through_the_worker(worker, locati
 def test_reminders_written_while_the_broker_is_down_go_out_once_when_it_is_back(worker, location):
     from kombu.exceptions import OperationalError
 
-    from clinic.tasks import outbox_sweep, send_notification
+    from clinic.celery import app
+    from clinic.tasks import outbox_sweep
     from treatments.tasks import appointment_reminders
 
     patient = PatientFactory(location=location, reminder_opt_in=True, reminder_channel="email")
     SessionFactory(patient=patient, starts_at=timezone.now() + dt.timedelta(hours=3))
-    with mock.patch.object(send_notification, "delay", side_effect=OperationalError("Redis is down")):
+    with mock.patch.object(app, "send_task", side_effect=OperationalError("Redis is down")):
         # The sweep itself runs (here, in-process) and writes the reminder; handing it to
         # the worker fails quietly and leaves it pending in the outbox.
         assert appointment_reminders() == 1

@@ -7,9 +7,9 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.models import AuditEvent, Notification
-from clinic.outbox import notification_queue
+from clinic.notifications import NotificationKind, notification_queue
 from clinic.roles import FRONT_DESK, PRACTITIONER
 from tests.factories import UserFactory, staff
 
@@ -78,6 +78,12 @@ class TestAuditList:
         response = client_for(manager).get(self.url, {"action": "lot.", "actor": manager.pk})
         assert [e.action for e in response.context["page"]] == ["lot.receive"]
 
+    def test_actions_read_as_their_labels_with_the_stored_code(self, client_for, manager, location):
+        audit_record(actor=manager, action=AuditAction.SESSION_NO_SHOW, obj=location)
+        response = client_for(manager).get(self.url)
+        assert "Session marked no-show" in response.text
+        assert "<code>session.no_show</code>" in response.text
+
     def test_a_bad_filter_explains_itself(self, client_for, manager):
         response = client_for(manager).get(self.url, {"date_from": "2026-02-01", "date_to": "2026-01-01"})
         assert response.status_code == 200
@@ -93,11 +99,11 @@ class TestAuditList:
 
     def test_the_query_count_does_not_grow_with_events(self, client_for, manager, location, count_queries):
         c = client_for(manager)
-        audit_record(actor=manager, action="a.b", obj=location)
+        audit_record(actor=manager, action=AuditAction.LOT_RECEIVE, obj=location)
         with count_queries() as few:
             c.get(self.url)
-        for i in range(30):
-            audit_record(actor=manager, action=f"a.{i}", obj=location)
+        for action in list(AuditAction)[:30]:
+            audit_record(actor=manager, action=action, obj=location)
         with count_queries() as many:
             c.get(self.url)
         assert many.count == few.count
@@ -110,7 +116,7 @@ class TestAuditList:
         assert "lot.receive" in body and body.splitlines()[0].lstrip("\ufeff").startswith("time_utc")
 
     def test_the_export_neutralises_spreadsheet_formulas(self, client_for, manager):
-        audit_record(actor=manager, action="x.y", object_repr='=HYPERLINK("evil")')
+        audit_record(actor=manager, action=AuditAction.RECALL_EXPORT, object_repr='=HYPERLINK("evil")')
         body = b"".join(client_for(manager).get("/clinic/audit/export.csv").streaming_content).decode()
         assert "'=HYPERLINK" in body
 
@@ -118,7 +124,7 @@ class TestAuditList:
 class TestOutbox:
     def _failed(self, location, key="k1"):
         n = notification_queue(
-            kind="expiry",
+            kind=NotificationKind.DOCUMENT_EXPIRY,
             channel="email",
             subject="s",
             body="b",
@@ -134,12 +140,18 @@ class TestOutbox:
         response = client_for(manager).get("/clinic/outbox/", {"status": "failed"})
         assert response.status_code == 200 and len(response.context["page"].object_list) == 1
 
+    def test_kinds_read_as_their_labels(self, client_for, manager, location):
+        self._failed(location)
+        response = client_for(manager).get("/clinic/outbox/")
+        assert '<option value="document.expiry">Regulatory document expiring</option>' in response.text
+        assert "<td>Regulatory document expiring</td>" in response.text
+
     def test_a_manager_can_retry_a_failed_notification(
         self, client_for, manager, location, django_capture_on_commit_callbacks
     ):
         n = self._failed(location)
         with (
-            mock.patch("clinic.outbox.notification_enqueue"),
+            mock.patch("clinic.notifications.outbox.notification_enqueue"),
             django_capture_on_commit_callbacks(execute=True),
         ):
             response = client_for(manager).post(f"/clinic/outbox/{n.pk}/retry/")
@@ -163,7 +175,7 @@ class TestOutbox:
 class TestAlerts:
     def test_staff_see_only_their_own_alerts_and_can_mark_them_read(self, client_for, front_desk, manager):
         notification_queue(
-            kind="x",
+            kind=NotificationKind.EXCURSION_OPENED,
             channel="in_app",
             subject="For the desk",
             body="b",
@@ -171,7 +183,7 @@ class TestAlerts:
             recipient_user=front_desk,
         )
         notification_queue(
-            kind="x",
+            kind=NotificationKind.EXCURSION_OPENED,
             channel="in_app",
             subject="For the manager",
             body="b",

@@ -9,14 +9,10 @@ import pytest
 from django.utils import timezone
 
 from clinic.models import AlertMark, Notification
+from clinic.notifications import NotificationKind
 from clinic.roles import FRONT_DESK, MANAGER, PRACTITIONER
 from products.services import reading_record
 from products.sweeps import (
-    KIND_CALIBRATION,
-    KIND_DOCUMENT,
-    KIND_EXCURSION,
-    KIND_EXPIRY_DIGEST,
-    KIND_MISSED_CHECK,
     calibration_expiry_sweep,
     document_expiry_alerts,
     excursion_alerts_sweep,
@@ -54,7 +50,7 @@ class TestExpiryDigest:
         for n in range(41):  # every day until expiry, the sweep twice a day
             product_expiry_sweep(now=self.days_later(today, n))
             product_expiry_sweep(now=self.days_later(today, n) + dt.timedelta(hours=3))
-            emails = rows(KIND_EXPIRY_DIGEST, channel="email")
+            emails = rows(NotificationKind.PRODUCT_EXPIRY_DIGEST, channel="email")
             if len(emails) > len(seen):
                 seen.append((n, emails[-1]))
         assert [n for n, _ in seen] == [10, 33, 40]
@@ -75,7 +71,7 @@ class TestExpiryDigest:
         make_lot(unit=other_unit, expiry=today + dt.timedelta(days=5), lot_number="X1", actor=other_manager)
         make_lot(unit=unit, expiry=today + dt.timedelta(days=200), lot_number="FAR", actor=manager)
         product_expiry_sweep(now=at(today, 7))
-        emails = rows(KIND_EXPIRY_DIGEST, channel="email")
+        emails = rows(NotificationKind.PRODUCT_EXPIRY_DIGEST, channel="email")
         by_person = sorted((n.recipient_user.username, n.location_id) for n in emails)
         assert by_person == sorted(
             [
@@ -92,7 +88,7 @@ class TestExpiryDigest:
         assert "Expiring within 7 days" in marylebone.body and "Expiring within 30 days" in marylebone.body
         assert "<table" in marylebone.html_body and "Open in the site: http" in marylebone.body
         # The same digest in the site for each of them.
-        assert len(rows(KIND_EXPIRY_DIGEST, channel="in_app")) == 4
+        assert len(rows(NotificationKind.PRODUCT_EXPIRY_DIGEST, channel="in_app")) == 4
 
     def test_a_second_sweep_the_same_day_sends_nothing_new(self, unit, manager, today):
         make_lot(unit=unit, expiry=today + dt.timedelta(days=7), actor=manager)
@@ -107,7 +103,7 @@ class TestExpiryDigest:
         product_expiry_sweep(now=at(today, 7))
         make_lot(unit=unit, expiry=today + dt.timedelta(days=6), lot_number="LATE", actor=manager)
         product_expiry_sweep(now=at(today, 16))
-        first, second = rows(KIND_EXPIRY_DIGEST, channel="email")
+        first, second = rows(NotificationKind.PRODUCT_EXPIRY_DIGEST, channel="email")
         assert "EARLY" in first.body and "LATE" not in first.body
         assert "LATE" in second.body and "EARLY" not in second.body
 
@@ -128,13 +124,13 @@ class TestExpiryDigest:
         assert Notification.objects.count() == 0 and AlertMark.objects.count() == 0
         staff(MANAGER, location, username="new_mgr")
         product_expiry_sweep(now=at(today + dt.timedelta(days=1), 7))
-        assert len(rows(KIND_EXPIRY_DIGEST, channel="email")) == 1
+        assert len(rows(NotificationKind.PRODUCT_EXPIRY_DIGEST, channel="email")) == 1
 
     def test_the_thresholds_are_a_setting(self, unit, manager, today, settings):
         settings.PRODUCT_EXPIRY_ALERT_DAYS = [60]
         make_lot(unit=unit, expiry=today + dt.timedelta(days=50), actor=manager)
         product_expiry_sweep(now=at(today, 7))
-        [email] = rows(KIND_EXPIRY_DIGEST, channel="email")
+        [email] = rows(NotificationKind.PRODUCT_EXPIRY_DIGEST, channel="email")
         assert "Expiring within 60 days" in email.body
 
     def test_the_query_count_does_not_grow_with_the_number_of_lots(self, unit, manager, today, count_queries):
@@ -171,7 +167,7 @@ class TestExcursionAlerts:
         assert Notification.objects.filter(kind="excursion.opened", channel="in_app").count() == 1
         excursion_alerts_sweep()
         excursion_alerts_sweep()
-        [email] = rows(KIND_EXCURSION, channel="email")
+        [email] = rows(NotificationKind.EXCURSION_OPENED, channel="email")
         assert email.to_address == manager.email and email.location_id == location.pk
         assert "Main fridge" in email.subject and "11.5" in email.body
         assert "/products/excursions/" in email.body and email.html_body
@@ -212,10 +208,10 @@ class TestMissedChecks:
         assert missed_check_sweep(now=at(TUESDAY, 13, 20)) == 0  # the morning held a check
         missed_check_sweep(now=at(TUESDAY, 18, 20))
         missed_check_sweep(now=at(TUESDAY, 18, 40))
-        [email] = rows(KIND_MISSED_CHECK, channel="email")
+        [email] = rows(NotificationKind.COLDCHAIN_MISSED_CHECK, channel="email")
         assert "Main fridge" in email.subject
         assert "between 13:00 and 18:00" in email.body and "08:30" in email.body
-        assert len(rows(KIND_MISSED_CHECK, channel="in_app")) == 1
+        assert len(rows(NotificationKind.COLDCHAIN_MISSED_CHECK, channel="in_app")) == 1
 
     def test_checks_at_the_start_and_end_of_the_day_raise_nothing(self, unit, manager):
         for offset in range(3):
@@ -230,7 +226,7 @@ class TestMissedChecks:
         self.check(unit, manager, at(TUESDAY, 17, 0))
         # Wednesday: nothing recorded, and no sweep ran until Thursday morning.
         missed_check_sweep(now=at(TUESDAY + dt.timedelta(days=2), 9))
-        assert len(rows(KIND_MISSED_CHECK, channel="email")) == 2
+        assert len(rows(NotificationKind.COLDCHAIN_MISSED_CHECK, channel="email")) == 2
 
     def test_nights_and_weekends_do_not_count(self, unit, manager):
         friday = dt.date(2026, 3, 13)
@@ -241,7 +237,7 @@ class TestMissedChecks:
     def test_a_unit_never_checked_is_alerted_once(self, unit, manager):
         missed_check_sweep(now=at(TUESDAY, 13, 20))
         missed_check_sweep(now=at(TUESDAY, 18, 20))
-        [email] = rows(KIND_MISSED_CHECK, channel="email")
+        [email] = rows(NotificationKind.COLDCHAIN_MISSED_CHECK, channel="email")
         assert "has been recorded yet" in email.body
 
     def test_out_of_service_units_are_left_alone(self, unit, manager):
@@ -258,7 +254,7 @@ class TestMissedChecks:
             return counter.count
 
         assert run(1) == run(8)
-        assert len(rows(KIND_MISSED_CHECK, channel="email")) == 9
+        assert len(rows(NotificationKind.COLDCHAIN_MISSED_CHECK, channel="email")) == 9
 
 
 # --- Certificates and documents -------------------------------------------------------------------
@@ -274,11 +270,11 @@ class TestCertificateExpiry:
                 sent_on.append(n)
             calibration_expiry_sweep(now=now)
         assert sent_on == [60, 30]
-        first, second = rows(KIND_CALIBRATION, channel="email")
+        first, second = rows(NotificationKind.CALIBRATION_EXPIRY, channel="email")
         assert "Expires in 60 days" in first.subject and "Vaccine fridge" in first.subject
         assert "Expires in 30 days" in second.subject
         assert f"/products/units/{unit.pk}/" in second.body
-        assert len(rows(KIND_CALIBRATION, channel="in_app")) == 2
+        assert len(rows(NotificationKind.CALIBRATION_EXPIRY, channel="in_app")) == 2
 
     def test_a_renewed_certificate_is_alerted_again_when_its_time_comes(self, location, manager):
         unit = StorageUnitFactory(location=location, calibration_expires_on=TUESDAY)
@@ -286,7 +282,7 @@ class TestCertificateExpiry:
         unit.calibration_expires_on = TUESDAY + dt.timedelta(days=365)
         unit.save()
         calibration_expiry_sweep(now=at(TUESDAY + dt.timedelta(days=310), 7))
-        assert len(rows(KIND_CALIBRATION, channel="email")) == 2
+        assert len(rows(NotificationKind.CALIBRATION_EXPIRY, channel="email")) == 2
 
     def test_any_document_can_be_plugged_in(self, location, other_location, manager, other_manager):
         product = ProductFactory(name="Benev ERC")
@@ -303,7 +299,7 @@ class TestCertificateExpiry:
         ]
         document_expiry_alerts(items, now=at(TUESDAY, 7))
         document_expiry_alerts(items, now=at(TUESDAY, 8))
-        emails = rows(KIND_DOCUMENT, channel="email")
+        emails = rows(NotificationKind.DOCUMENT_EXPIRY, channel="email")
         assert sorted((e.recipient_user.username, e.subject) for e in emails) == [
             ("mgr", "[Exosome Clinic] Expires in 45 days: The CE certificate of Benev ERC"),
             ("mgr_other", "[Exosome Clinic] Expires in 29 days: Supplier agreement"),

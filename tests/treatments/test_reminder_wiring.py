@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
-from clinic.outbox import notification_queue
+from clinic.notifications import NotificationKind, notification_queue
 from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, all_week_hours
 from treatments import services
 from treatments.reminders import appointment_key, maintenance_key
@@ -16,9 +16,9 @@ from treatments.reminders import appointment_key, maintenance_key
 pytestmark = pytest.mark.django_db
 
 
-def _pending(key: str) -> Notification:
+def _pending(key: str, kind: NotificationKind = NotificationKind.REMINDER_APPOINTMENT) -> Notification:
     return notification_queue(
-        kind="reminder",
+        kind=kind,
         channel="email",
         subject="Your appointment",
         body="b",
@@ -53,7 +53,9 @@ def test_moving_a_session_cancels_the_reminder_for_the_old_time(front_desk, loca
 
 def test_stopping_a_plan_cancels_its_maintenance_reminders(practitioner, location):
     plan = PlanFactory(patient=PatientFactory(location=location))
-    reminder = _pending(maintenance_key(plan.pk, timezone.localdate(), "before"))
+    reminder = _pending(
+        maintenance_key(plan.pk, timezone.localdate(), "before"), NotificationKind.REMINDER_MAINTENANCE
+    )
     services.plan_stop(actor=practitioner, plan=plan, reason="Patient moved away")
     reminder.refresh_from_db()
     assert reminder.status == "cancelled"

@@ -9,13 +9,11 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from clinic import outbox
 from clinic.models import Notification
+from clinic.notifications import NotificationKind, outbox
 from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, at
 from treatments.models import SessionStatus, TreatmentPlan
 from treatments.reminders import (
-    KIND_APPOINTMENT,
-    KIND_MAINTENANCE,
     appointment_key,
     appointment_reminders_sweep,
     maintenance_reminders_sweep,
@@ -47,11 +45,17 @@ def plan_due_on(patient, due: dt.date) -> TreatmentPlan:
 
 
 def maintenance_rows():
-    return list(Notification.objects.filter(kind=KIND_MAINTENANCE).order_by("dedupe_key"))
+    return list(
+        Notification.objects.filter(kind=NotificationKind.REMINDER_MAINTENANCE).order_by("dedupe_key")
+    )
 
 
 def appointment_rows(**filters):
-    return list(Notification.objects.filter(kind=KIND_APPOINTMENT, **filters).order_by("created_at", "id"))
+    return list(
+        Notification.objects.filter(kind=NotificationKind.REMINDER_APPOINTMENT, **filters).order_by(
+            "created_at", "id"
+        )
+    )
 
 
 # --- Maintenance reminders -------------------------------------------------------------------
@@ -353,7 +357,11 @@ def test_two_sweeps_and_two_senders_at_once_send_one_message(location, freeze):
         try:
             barrier.wait()
             appointment_reminders_sweep(now=NOW)
-            ids = list(Notification.objects.filter(kind=KIND_APPOINTMENT).values_list("id", flat=True))
+            ids = list(
+                Notification.objects.filter(kind=NotificationKind.REMINDER_APPOINTMENT).values_list(
+                    "id", flat=True
+                )
+            )
             barrier.wait()
             results.extend(outbox.notification_send(notification_id=i) for i in ids)
         finally:
@@ -365,6 +373,6 @@ def test_two_sweeps_and_two_senders_at_once_send_one_message(location, freeze):
             t.start()
         for t in threads:
             t.join()
-    assert Notification.objects.filter(kind=KIND_APPOINTMENT).count() == 1
+    assert Notification.objects.filter(kind=NotificationKind.REMINDER_APPOINTMENT).count() == 1
     assert sorted(results) == ["not-claimed", "sent"]
     assert len(mail.outbox) == 1

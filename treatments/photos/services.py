@@ -9,20 +9,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import StoredFile, store_private
 from treatments.consent import has_consent
 from treatments.imaging import MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_photo
 from treatments.models import Scope, Session, SessionStatus
 from treatments.photos.models import RENDITIONS, Photo, PhotoTag, PhotoView
 from treatments.services.common import require_location
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +88,9 @@ def photos_withheld(*, user, patient) -> bool:
 # --- Upload --------------------------------------------------------------------------------
 
 
-def photo_upload(*, actor, session: Session, uploads: Iterable[PhotoUpload]) -> list[UploadOutcome]:
+def photo_upload(
+    *, actor: User | None, session: Session, uploads: Iterable[PhotoUpload]
+) -> list[UploadOutcome]:
     """Process and store each file of one upload request; one outcome per file, in order.
 
     Each file stands alone: a refused file stores nothing and does not stop the others, and a
@@ -97,7 +102,7 @@ def photo_upload(*, actor, session: Session, uploads: Iterable[PhotoUpload]) -> 
     return [_upload_one(actor, session, upload) for upload in uploads]
 
 
-def _check_can_upload(actor, session: Session, *, count: int) -> None:
+def _check_can_upload(actor: User | None, session: Session, *, count: int) -> None:
     require_location(actor, session.location)
     if session.status in NO_PHOTO_SESSION:
         raise ValidationError(
@@ -115,7 +120,7 @@ def _check_can_upload(actor, session: Session, *, count: int) -> None:
         raise ValidationError(f"Upload at most {MAX_FILES_PER_UPLOAD} photos at a time.")
 
 
-def _upload_one(actor, session: Session, upload: PhotoUpload) -> UploadOutcome:
+def _upload_one(actor: User | None, session: Session, upload: PhotoUpload) -> UploadOutcome:
     name = _display_filename(upload.filename)
     photo = Photo(
         patient_id=session.patient_id,
@@ -148,7 +153,7 @@ def _upload_one(actor, session: Session, upload: PhotoUpload) -> UploadOutcome:
             photo.save()
             audit_record(
                 actor=actor,
-                action="photo.upload",
+                action=AuditAction.PHOTO_UPLOAD,
                 obj=photo,
                 location=session.location,
                 after={
@@ -221,7 +226,7 @@ _FIELD_LABELS = {"tag": "Before/after", "view": "View", "area": "Area"}
 # --- Marketing flag and retiring -------------------------------------------------------------
 
 
-def photo_flag_marketing(*, actor, photo: Photo, marketing_use: bool) -> Photo:
+def photo_flag_marketing(*, actor: User | None, photo: Photo, marketing_use: bool) -> Photo:
     """Mark (or unmark) a photo for marketing use; marking needs the patient's marketing consent.
 
     Unmarking is always allowed: it is what withdrawing marketing consent calls for.
@@ -242,7 +247,7 @@ def photo_flag_marketing(*, actor, photo: Photo, marketing_use: bool) -> Photo:
         photo.save(update_fields=["marketing_use"])
         audit_record(
             actor=actor,
-            action="photo.marketing_flag" if marketing_use else "photo.marketing_unflag",
+            action=AuditAction.PHOTO_MARKETING_FLAG if marketing_use else AuditAction.PHOTO_MARKETING_UNFLAG,
             obj=photo,
             before=before,
             after=snapshot(photo, ["marketing_use"]),
@@ -250,7 +255,7 @@ def photo_flag_marketing(*, actor, photo: Photo, marketing_use: bool) -> Photo:
     return photo
 
 
-def photo_retire(*, actor, photo: Photo, reason: str) -> Photo:
+def photo_retire(*, actor: User | None, photo: Photo, reason: str) -> Photo:
     """Take a photo out of every page (wrong patient, blurred, duplicate) without deleting it.
 
     The files and row stay so the audit trail still points at what was seen and by whom.
@@ -272,7 +277,7 @@ def photo_retire(*, actor, photo: Photo, reason: str) -> Photo:
         photo.save(update_fields=["retired_at", "retired_by", "retire_reason", "marketing_use"])
         audit_record(
             actor=actor,
-            action="photo.retire",
+            action=AuditAction.PHOTO_RETIRE,
             obj=photo,
             before=before,
             after={**snapshot(photo, ["retired_at", "marketing_use"]), "reason": photo.retire_reason},
@@ -280,19 +285,25 @@ def photo_retire(*, actor, photo: Photo, reason: str) -> Photo:
     return photo
 
 
-def photo_view_record(*, actor, photo: Photo, rendition: str) -> None:
+def photo_view_record(*, actor: User | None, photo: Photo, rendition: str) -> None:
     """Write the audit row for one view of one photo file (called by the serving view)."""
     audit_record(
-        actor=actor, action="photo.view", obj=photo, location=photo.location, after={"rendition": rendition}
+        actor=actor,
+        action=AuditAction.PHOTO_VIEW,
+        obj=photo,
+        location=photo.location,
+        after={"rendition": rendition},
     )
 
 
-def photo_view_refused(*, actor, patient, photo: Photo | None = None, what: str = "photo") -> None:
+def photo_view_refused(
+    *, actor: User | None, patient, photo: Photo | None = None, what: str = "photo"
+) -> None:
     """Record that photos were withheld from ``actor`` because photography consent is withdrawn."""
     if photo is not None:
         audit_record(
             actor=actor,
-            action="photo.view_refused",
+            action=AuditAction.PHOTO_VIEW_REFUSED,
             obj=photo,
             location=photo.location,
             after={"reason": "photography consent withdrawn", "what": what},
@@ -300,7 +311,7 @@ def photo_view_refused(*, actor, patient, photo: Photo | None = None, what: str 
     else:
         audit_record(
             actor=actor,
-            action="photo.view_refused",
+            action=AuditAction.PHOTO_VIEW_REFUSED,
             obj=patient,
             after={"reason": "photography consent withdrawn", "what": what},
         )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import read_checked, store_private
 from treatments.models import (
     SCREENING_QUESTIONS,
@@ -25,18 +26,23 @@ from treatments.models import (
 )
 from treatments.services.common import require_location
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 # A drawn signature is a small PNG; anything bigger is not a signature.
 MAX_SIGNATURE_BYTES = 512 * 1024
 SIGNATURE_PREFIX = "data:image/png;base64,"
 SCREENING_FIELDS = tuple(f for f, _q, _c in SCREENING_QUESTIONS)
 
 
-def _user(actor):
+def _user(actor: User | None):
     return actor if getattr(actor, "is_authenticated", False) else None
 
 
 @transaction.atomic
-def consent_template_publish(*, actor, treatment_type: str, title: str, body: str) -> ConsentTemplate:
+def consent_template_publish(
+    *, actor: User | None, treatment_type: str, title: str, body: str
+) -> ConsentTemplate:
     """Publish the next version of a treatment type's consent text (earlier versions stay as they are)."""
     title, body = (title or "").strip(), (body or "").strip()
     if not title or not body:
@@ -56,7 +62,7 @@ def consent_template_publish(*, actor, treatment_type: str, title: str, body: st
     template.save()
     audit_record(
         actor=actor,
-        action="consent_template.publish",
+        action=AuditAction.CONSENT_TEMPLATE_PUBLISH,
         obj=template,
         after=snapshot(template, ("treatment_type", "version", "title")),
     )
@@ -111,7 +117,7 @@ def _is_blank(data: bytes) -> bool:
 @transaction.atomic
 def consent_sign(
     *,
-    actor,
+    actor: User | None,
     patient: Patient,
     template: ConsentTemplate,
     typed_name: str,
@@ -124,7 +130,7 @@ def consent_sign(
     """Record a patient's signed consent to the current version of a template."""
     require_location(actor, patient.location)
     current = ConsentTemplate.current(template.treatment_type)
-    if current is None or current.pk != template.pk:
+    if current is not None and current.pk != template.pk:  # never None: ``template`` is one
         raise ValidationError(
             f"A newer version of this consent (v{current.version}) has been published; "
             "the patient must read and sign that one."
@@ -159,7 +165,7 @@ def consent_sign(
     consent.save()
     audit_record(
         actor=actor,
-        action="consent.sign",
+        action=AuditAction.CONSENT_SIGN,
         obj=consent,
         location=patient.location,
         after=snapshot(
@@ -173,7 +179,7 @@ def consent_sign(
 
 @transaction.atomic
 def consent_withdraw(
-    *, actor, consent: PatientConsent, reason: str, scopes: list[str] | None = None
+    *, actor: User | None, consent: PatientConsent, reason: str, scopes: list[str] | None = None
 ) -> list[ConsentWithdrawal]:
     """Withdraw some scopes (or, with ``scopes=None``, every scope still given) from now on."""
     require_location(actor, consent.patient.location)
@@ -201,7 +207,7 @@ def consent_withdraw(
     ]
     audit_record(
         actor=actor,
-        action="consent.withdraw",
+        action=AuditAction.CONSENT_WITHDRAW,
         obj=consent,
         location=consent.patient.location,
         after={"scopes": scopes, "reason": reason, "withdrawn_at": now.isoformat()},
@@ -211,7 +217,12 @@ def consent_withdraw(
 
 @transaction.atomic
 def screening_record(
-    *, actor, patient: Patient, answers: dict[str, bool], details: str = "", session: Session | None = None
+    *,
+    actor: User | None,
+    patient: Patient,
+    answers: dict[str, bool],
+    details: str = "",
+    session: Session | None = None,
 ) -> Screening:
     """Record the full questionnaire (before the first treatment, or new answers at a visit)."""
     require_location(actor, patient.location)
@@ -235,7 +246,7 @@ def screening_record(
     screening.save()
     audit_record(
         actor=actor,
-        action="screening.record",
+        action=AuditAction.SCREENING_RECORD,
         obj=screening,
         location=patient.location,
         after=snapshot(screening, (*SCREENING_FIELDS, "session", "details")),
@@ -248,7 +259,7 @@ def latest_screening(patient: Patient) -> Screening | None:
 
 
 @transaction.atomic
-def screening_confirm(*, actor, session: Session) -> Screening:
+def screening_confirm(*, actor: User | None, session: Session) -> Screening:
     """At a visit, the patient confirms their last answers are unchanged (copied, linked)."""
     require_location(actor, session.location)
     previous = latest_screening(session.patient)
@@ -268,7 +279,7 @@ def screening_confirm(*, actor, session: Session) -> Screening:
     screening.save()
     audit_record(
         actor=actor,
-        action="screening.confirm",
+        action=AuditAction.SCREENING_CONFIRM,
         obj=screening,
         location=session.location,
         after={"session": session.pk, "confirms": previous.pk},
@@ -277,7 +288,7 @@ def screening_confirm(*, actor, session: Session) -> Screening:
 
 
 @transaction.atomic
-def screening_override(*, actor, screening: Screening, reason: str) -> Screening:
+def screening_override(*, actor: User | None, screening: Screening, reason: str) -> Screening:
     """A practitioner decides to treat despite contraindicating answers, and says why."""
     if actor is not None and not actor.has_perm("treatments.override_screening"):
         raise PermissionDenied("Only a practitioner can override a contraindication.")
@@ -298,7 +309,7 @@ def screening_override(*, actor, screening: Screening, reason: str) -> Screening
     screening.save(update_fields=["override_reason", "overridden_by", "overridden_at"])
     audit_record(
         actor=actor,
-        action="screening.override",
+        action=AuditAction.SCREENING_OVERRIDE,
         obj=screening,
         location=screening.patient.location,
         after={"contraindications": screening.contraindications, "reason": reason},

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.models import Location
 from treatments.models import Patient
 from treatments.services.common import require_location
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 PATIENT_FIELDS = (
     "location",
@@ -50,7 +54,7 @@ def _validate_reminders(patient: Patient) -> None:
 @transaction.atomic
 def patient_create(
     *,
-    actor,
+    actor: User | None,
     location: Location,
     first_name: str,
     last_name: str,
@@ -91,7 +95,7 @@ def patient_create(
     patient.save()
     audit_record(
         actor=actor,
-        action="patient.create",
+        action=AuditAction.PATIENT_CREATE,
         obj=patient,
         after=snapshot(patient, PATIENT_FIELDS) | {"duplicate_confirmed": confirm_duplicate},
     )
@@ -99,7 +103,7 @@ def patient_create(
 
 
 @transaction.atomic
-def patient_update(*, actor, patient: Patient, **changes) -> Patient:
+def patient_update(*, actor: User | None, patient: Patient, **changes) -> Patient:
     """Change contact or front-desk fields (any of PATIENT_FIELDS)."""
     unknown = set(changes) - set(PATIENT_FIELDS)
     if unknown:
@@ -121,7 +125,7 @@ def patient_update(*, actor, patient: Patient, **changes) -> Patient:
     if changed:
         audit_record(
             actor=actor,
-            action="patient.update",
+            action=AuditAction.PATIENT_UPDATE,
             obj=patient,
             before={k: before[k] for k in changed},
             after={k: after[k] for k in changed},

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from treatments.models import ContactAttempt, Patient, ProtocolTemplate, TreatmentPlan
 from treatments.services.common import require_location
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 PLAN_FIELDS = (
     "template",
@@ -38,7 +42,7 @@ TEMPLATE_FIELDS = (
 @transaction.atomic
 def plan_create(
     *,
-    actor,
+    actor: User | None,
     patient: Patient,
     template: ProtocolTemplate,
     induction_sessions: int | None = None,
@@ -80,7 +84,7 @@ def plan_create(
     plan.refresh_progress()
     audit_record(
         actor=actor,
-        action="plan.create",
+        action=AuditAction.PLAN_CREATE,
         obj=plan,
         location=patient.location,
         after=snapshot(plan, PLAN_FIELDS),
@@ -89,7 +93,7 @@ def plan_create(
 
 
 @transaction.atomic
-def plan_stop(*, actor, plan: TreatmentPlan, reason: str = "") -> TreatmentPlan:
+def plan_stop(*, actor: User | None, plan: TreatmentPlan, reason: str = "") -> TreatmentPlan:
     plan = TreatmentPlan.objects.select_for_update().select_related("patient__location").get(pk=plan.pk)
     if plan.status != TreatmentPlan.Status.ACTIVE:
         raise ValidationError("This plan is already stopped.")
@@ -97,7 +101,7 @@ def plan_stop(*, actor, plan: TreatmentPlan, reason: str = "") -> TreatmentPlan:
     plan.save(update_fields=["status"])
     audit_record(
         actor=actor,
-        action="plan.stop",
+        action=AuditAction.PLAN_STOP,
         obj=plan,
         location=plan.patient.location,
         before={"status": "active"},
@@ -110,7 +114,9 @@ def plan_stop(*, actor, plan: TreatmentPlan, reason: str = "") -> TreatmentPlan:
 
 
 @transaction.atomic
-def protocol_template_update(*, actor, template: ProtocolTemplate, **changes) -> ProtocolTemplate:
+def protocol_template_update(
+    *, actor: User | None, template: ProtocolTemplate, **changes
+) -> ProtocolTemplate:
     """A manager tunes a protocol. Running plans keep the schedule they started with."""
     unknown = set(changes) - set(TEMPLATE_FIELDS)
     if unknown:
@@ -127,7 +133,7 @@ def protocol_template_update(*, actor, template: ProtocolTemplate, **changes) ->
     template.save()
     audit_record(
         actor=actor,
-        action="protocol.update",
+        action=AuditAction.PROTOCOL_UPDATE,
         obj=template,
         before=before,
         after=snapshot(template, TEMPLATE_FIELDS),
@@ -136,7 +142,9 @@ def protocol_template_update(*, actor, template: ProtocolTemplate, **changes) ->
 
 
 @transaction.atomic
-def contact_attempt_record(*, actor, plan: TreatmentPlan, outcome: str, note: str = "") -> ContactAttempt:
+def contact_attempt_record(
+    *, actor: User | None, plan: TreatmentPlan, outcome: str, note: str = ""
+) -> ContactAttempt:
     """Log a call or message to a patient who is due."""
     require_location(actor, plan.patient.location)
     attempt = ContactAttempt(
@@ -149,7 +157,7 @@ def contact_attempt_record(*, actor, plan: TreatmentPlan, outcome: str, note: st
     attempt.save()
     audit_record(
         actor=actor,
-        action="contact_attempt.record",
+        action=AuditAction.CONTACT_ATTEMPT_RECORD,
         obj=attempt,
         location=plan.patient.location,
         after={"plan": plan.pk, "outcome": outcome, "note": attempt.note},

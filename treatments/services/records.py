@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from products import compliance
 from products.models import Lot, OpenedVial
 from products.models.stock import LotStatus
@@ -44,11 +45,14 @@ from treatments.models import (
 )
 from treatments.services.common import require_location
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 CHARTABLE = (SessionStatus.ARRIVED, SessionStatus.IN_TREATMENT, SessionStatus.COMPLETED)
 RECORD_FIELDS = ("combined_procedure", "combined_settings", "anaesthesia", "post_care", "notes")
 
 # Usual ranges (DOMAIN.md "Treatments"): outside them is a warning, never a refusal.
-USUAL = {
+USUAL: dict[str, dict[str, tuple[Any, Any]]] = {
     Route.INTRADERMAL: {"per_point": (Decimal("0.01"), Decimal("0.02")), "gauge": (30, 32),
                         "spacing": (Decimal("1"), Decimal("1.5"))},
     Route.SCALP: {"per_point": (Decimal("0.02"), Decimal("0.05")), "gauge": (30, 31)},
@@ -233,16 +237,22 @@ def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tu
     return refuse, warn
 
 
-def _draw(n: int, line: LineInput, *, actor, reference: str) -> dict:
-    """Move the stock for one line through the products ledger; returns the line's ledger links."""
+def _draw(n: int, line: LineInput, *, actor: User, reference: str) -> dict:
+    """Move the stock for one line through the products ledger; returns the line's ledger links.
+
+    ``_check_line`` has refused a line without its amounts (or its opened vial) by now.
+    """
     tag = f"Line {n} ({line.lot.product} lot {line.lot.lot_number})"
     try:
         if line.source == LineSource.SEALED:
+            assert line.vials is not None
             movement = stock_use(lot=line.lot, quantity=line.vials, actor=actor, reference=reference)
             return {"stock_movement": movement}
+        assert line.volume_ml is not None
         if line.source == LineSource.OPEN_NEW:
             vial = vial_open(lot=line.lot, actor=actor)
         else:
+            assert line.opened_vial is not None
             vial = line.opened_vial
             # An opened vial of a lot quarantined, recalled or expired since is not used either.
             locked = lock_lot(line.lot)
@@ -260,7 +270,7 @@ def _draw(n: int, line: LineInput, *, actor, reference: str) -> dict:
 @transaction.atomic
 def treatment_record_save(
     *,
-    actor,
+    actor: User,
     session: Session,
     lines: list[LineInput],
     screening_confirmed: bool,
@@ -315,9 +325,11 @@ def treatment_record_save(
 
     now = timezone.now()
     created = record is None
-    before = None if created else snapshot(record, RECORD_FIELDS)
-    if created:
+    before = None
+    if record is None:
         record = TreatmentRecord(session=session, practitioner=actor, created_at=now)
+    else:
+        before = snapshot(record, RECORD_FIELDS)
     record.consent, record.screening = consent, screening
     record.combined_procedure, record.combined_settings = combined_procedure, combined_settings.strip()[:300]
     record.anaesthesia, record.post_care, record.notes = anaesthesia, post_care.strip(), notes.strip()
@@ -328,14 +340,15 @@ def treatment_record_save(
     saved = []
     for i, line in enumerate(lines, start=start + 1):
         links = _draw(i, line, actor=actor, reference=reference)
+        sealed = (line.vials or 0) if line.source == LineSource.SEALED else 0
         volume = line.volume_ml
-        if volume is None:
-            volume = line.vials * line.lot.product.opened_volume_ml
+        if volume is None:  # sealed vials given by count only
+            volume = sealed * line.lot.product.opened_volume_ml
         row = ProductLine(
             record=record,
             lot=line.lot,
             source=line.source,
-            vials=line.vials if line.source == LineSource.SEALED else 0,
+            vials=sealed,
             volume_ml=volume,
             route=line.route,
             areas=list(dict.fromkeys(line.areas)),
@@ -363,7 +376,7 @@ def treatment_record_save(
         )
     audit_record(
         actor=actor,
-        action="treatment_record.create" if created else "treatment_record.update",
+        action=AuditAction.TREATMENT_RECORD_CREATE if created else AuditAction.TREATMENT_RECORD_UPDATE,
         obj=record,
         location=session.location,
         before=before,
@@ -374,7 +387,7 @@ def treatment_record_save(
 
 
 @transaction.atomic
-def treatment_record_sign(*, actor, record: TreatmentRecord) -> TreatmentRecord:
+def treatment_record_sign(*, actor: User | None, record: TreatmentRecord) -> TreatmentRecord:
     """The practitioner who charted signs the record; from then on it is locked."""
     record = TreatmentRecord.objects.select_for_update().select_related("session__location").get(pk=record.pk)
     if actor is not None and not actor.has_perm("treatments.sign_treatmentrecord"):
@@ -391,7 +404,7 @@ def treatment_record_sign(*, actor, record: TreatmentRecord) -> TreatmentRecord:
     record.save(update_fields=["signed_at", "signed_by"])
     audit_record(
         actor=actor,
-        action="treatment_record.sign",
+        action=AuditAction.TREATMENT_RECORD_SIGN,
         obj=record,
         location=record.session.location,
         after={"signed_at": record.signed_at.isoformat()},
@@ -400,7 +413,7 @@ def treatment_record_sign(*, actor, record: TreatmentRecord) -> TreatmentRecord:
 
 
 @transaction.atomic
-def treatment_record_addendum(*, actor, record: TreatmentRecord, reason: str, text: str) -> Addendum:
+def treatment_record_addendum(*, actor: User, record: TreatmentRecord, reason: str, text: str) -> Addendum:
     """A correction or late addition to a signed record; the original is left as signed."""
     if actor is not None and not actor.has_perm("treatments.add_addendum"):
         raise PermissionDenied("Only a practitioner can add to a treatment record.")
@@ -416,7 +429,7 @@ def treatment_record_addendum(*, actor, record: TreatmentRecord, reason: str, te
     )
     audit_record(
         actor=actor,
-        action="treatment_record.addendum",
+        action=AuditAction.TREATMENT_RECORD_ADDENDUM,
         obj=record,
         location=record.session.location,
         after={"addendum": addendum.pk, "reason": reason, "text": text},

@@ -6,15 +6,19 @@ import datetime as dt
 import hashlib
 import itertools
 import secrets
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.models import Location, StaffProfile
 from treatments.models import CalendarFeed, WorkingHours
 from treatments.services.common import require_location
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def _hours_list(qs) -> list[str]:
@@ -23,7 +27,7 @@ def _hours_list(qs) -> list[str]:
 
 @transaction.atomic
 def working_hours_replace(
-    *, actor, practitioner, location: Location, intervals: list[tuple[int, dt.time, dt.time]]
+    *, actor: User | None, practitioner, location: Location, intervals: list[tuple[int, dt.time, dt.time]]
 ) -> list[WorkingHours]:
     """Replace a practitioner's weekly hours at one location with ``intervals``."""
     require_location(actor, location)
@@ -46,7 +50,7 @@ def working_hours_replace(
     )
     audit_record(
         actor=actor,
-        action="working_hours.replace",
+        action=AuditAction.WORKING_HOURS_REPLACE,
         object_type="auth.user",
         object_id=str(practitioner.pk),
         object_repr=str(practitioner),
@@ -62,23 +66,23 @@ def _hash(secret: str) -> str:
 
 
 @transaction.atomic
-def calendar_feed_create(*, actor) -> tuple[CalendarFeed, str]:
+def calendar_feed_create(*, actor: User) -> tuple[CalendarFeed, str]:
     """A new private feed URL for the actor; any earlier one stops working. Returns (feed, secret)."""
     now = timezone.now()
     CalendarFeed.objects.filter(user=actor, revoked_at__isnull=True).update(revoked_at=now)
     secret = secrets.token_urlsafe(32)
     feed = CalendarFeed.objects.create(user=actor, secret_hash=_hash(secret))
-    audit_record(actor=actor, action="calendar_feed.create", obj=feed)
+    audit_record(actor=actor, action=AuditAction.CALENDAR_FEED_CREATE, obj=feed)
     return feed, secret
 
 
 @transaction.atomic
-def calendar_feed_revoke(*, actor, feed: CalendarFeed) -> CalendarFeed:
+def calendar_feed_revoke(*, actor: User | None, feed: CalendarFeed) -> CalendarFeed:
     updated = CalendarFeed.objects.filter(pk=feed.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
     if updated:
-        audit_record(actor=actor, action="calendar_feed.revoke", obj=feed)
+        audit_record(actor=actor, action=AuditAction.CALENDAR_FEED_REVOKE, obj=feed)
     feed.refresh_from_db()
     return feed
 

@@ -10,13 +10,14 @@ On SQLite, BEGIN IMMEDIATE serialises the writers instead.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from clinic.audit import audit_record, snapshot
+from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.models import Location, StaffProfile
 from treatments.models import (
     Patient,
@@ -30,6 +31,9 @@ from treatments.models import (
 )
 from treatments.reminders import appointment_reminders_cancel, maintenance_reminders_cancel
 from treatments.services.common import require_location
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SESSION_FIELDS = (
     "patient",
@@ -115,7 +119,7 @@ def within_working_hours(*, practitioner, location: Location, start: dt.datetime
     ).exists()
 
 
-def _check_hours(*, actor, practitioner, location, start, end, override_hours: bool) -> bool:
+def _check_hours(*, actor: User | None, practitioner, location, start, end, override_hours: bool) -> bool:
     """True when the booking is outside working hours and a manager allowed it."""
     if within_working_hours(practitioner=practitioner, location=location, start=start, end=end):
         return False
@@ -137,7 +141,7 @@ def _plan_for(patient: Patient, treatment_type: str, plan: TreatmentPlan | None)
     return TreatmentPlan.objects.active().filter(patient=patient, treatment_type=treatment_type).first()
 
 
-def _history(session: Session, *, actor, kind: str, **fields) -> None:
+def _history(session: Session, *, actor: User | None, kind: str, **fields) -> None:
     SessionChange.objects.create(
         session=session,
         kind=kind,
@@ -149,7 +153,7 @@ def _history(session: Session, *, actor, kind: str, **fields) -> None:
 @transaction.atomic
 def session_book(
     *,
-    actor,
+    actor: User | None,
     patient: Patient,
     practitioner,
     location: Location,
@@ -204,7 +208,9 @@ def session_book(
         to_room=room,
         to_status=session.status,
     )
-    audit_record(actor=actor, action="session.book", obj=session, after=snapshot(session, SESSION_FIELDS))
+    audit_record(
+        actor=actor, action=AuditAction.SESSION_BOOK, obj=session, after=snapshot(session, SESSION_FIELDS)
+    )
     if session.plan_id:
         # Booked now: the "your next session is due" reminders have done their job.
         maintenance_reminders_cancel(plan_id=session.plan_id, actor=actor, reason="A session was booked.")
@@ -214,12 +220,12 @@ def session_book(
 @transaction.atomic
 def session_reschedule(
     *,
-    actor,
+    actor: User | None,
     session: Session,
     starts_at: dt.datetime,
     duration_minutes: int | None = None,
     practitioner=None,
-    room: Room | bool | None = False,
+    room: Room | Literal[False] | None = False,
     reason: str = "",
     override_hours: bool = False,
 ) -> Session:
@@ -275,7 +281,7 @@ def session_reschedule(
     )
     audit_record(
         actor=actor,
-        action="session.reschedule",
+        action=AuditAction.SESSION_RESCHEDULE,
         obj=session,
         before=before,
         after=snapshot(session, SESSION_FIELDS) | {"reason": reason},
@@ -287,11 +293,11 @@ def session_reschedule(
 
 def _transition(
     *,
-    actor,
+    actor: User | None,
     session: Session,
     allowed: tuple[str, ...],
     to: str,
-    action: str,
+    action: AuditAction,
     stamp: str | None,
     reason: str = "",
 ) -> Session:
@@ -328,7 +334,7 @@ def _transition(
 
 
 @transaction.atomic
-def session_check_in(*, actor, session: Session) -> Session:
+def session_check_in(*, actor: User | None, session: Session) -> Session:
     """The patient has arrived (one click at the desk). Only on the day of the session."""
     if timezone.localtime(session.starts_at).date() != timezone.localdate():
         raise ValidationError("Only today's sessions can be checked in.")
@@ -337,25 +343,25 @@ def session_check_in(*, actor, session: Session) -> Session:
         session=session,
         allowed=(SessionStatus.BOOKED,),
         to=SessionStatus.ARRIVED,
-        action="session.check_in",
+        action=AuditAction.SESSION_CHECK_IN,
         stamp="arrived_at",
     )
 
 
 @transaction.atomic
-def session_start(*, actor, session: Session) -> Session:
+def session_start(*, actor: User | None, session: Session) -> Session:
     return _transition(
         actor=actor,
         session=session,
         allowed=(SessionStatus.BOOKED, SessionStatus.ARRIVED),
         to=SessionStatus.IN_TREATMENT,
-        action="session.start",
+        action=AuditAction.SESSION_START,
         stamp="started_at",
     )
 
 
 @transaction.atomic
-def session_complete(*, actor, session: Session) -> Session:
+def session_complete(*, actor: User | None, session: Session) -> Session:
     """Finish the session and move its treatment plan on (next due date, phase)."""
     record = TreatmentRecord.objects.filter(session=session).only("signed_at").first()
     if record is not None and not record.is_signed:
@@ -365,7 +371,7 @@ def session_complete(*, actor, session: Session) -> Session:
         session=session,
         allowed=(SessionStatus.ARRIVED, SessionStatus.IN_TREATMENT),
         to=SessionStatus.COMPLETED,
-        action="session.complete",
+        action=AuditAction.SESSION_COMPLETE,
         stamp="completed_at",
     )
     if session.plan_id is None:
@@ -379,7 +385,7 @@ def session_complete(*, actor, session: Session) -> Session:
         plan.refresh_progress()
         audit_record(
             actor=actor,
-            action="plan.progress",
+            action=AuditAction.PLAN_PROGRESS,
             obj=plan,
             location=session.location,
             before=before,
@@ -389,7 +395,7 @@ def session_complete(*, actor, session: Session) -> Session:
 
 
 @transaction.atomic
-def session_cancel(*, actor, session: Session, reason: str) -> Session:
+def session_cancel(*, actor: User | None, session: Session, reason: str) -> Session:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the session is cancelled."})
@@ -398,7 +404,7 @@ def session_cancel(*, actor, session: Session, reason: str) -> Session:
         session=session,
         allowed=(SessionStatus.BOOKED, SessionStatus.ARRIVED),
         to=SessionStatus.CANCELLED,
-        action="session.cancel",
+        action=AuditAction.SESSION_CANCEL,
         stamp="cancelled_at",
         reason=reason,
     )
@@ -407,7 +413,7 @@ def session_cancel(*, actor, session: Session, reason: str) -> Session:
 
 
 @transaction.atomic
-def session_no_show(*, actor, session: Session) -> Session:
+def session_no_show(*, actor: User | None, session: Session) -> Session:
     if session.starts_at > timezone.now():
         raise ValidationError("A session can be marked a no-show only after its start time.")
     session = _transition(
@@ -415,7 +421,7 @@ def session_no_show(*, actor, session: Session) -> Session:
         session=session,
         allowed=(SessionStatus.BOOKED,),
         to=SessionStatus.NO_SHOW,
-        action="session.no_show",
+        action=AuditAction.SESSION_NO_SHOW,
         stamp=None,
     )
     appointment_reminders_cancel(session_id=session.pk, actor=actor, reason="The patient did not attend.")

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.files import private_file_response
 from clinic.scoping import get_for_user_or_404
 from treatments import services
@@ -121,7 +121,9 @@ def _consent_for(request: HttpRequest, pk: int) -> PatientConsent:
 def consent_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The signed consent as the patient saw it, laid out for printing."""
     consent = _consent_for(request, pk)
-    audit_record(actor=request.user, action="consent.view", obj=consent, location=consent.patient.location)
+    audit_record(
+        actor=request.user, action=AuditAction.CONSENT_VIEW, obj=consent, location=consent.patient.location
+    )
     return render(
         request,
         "treatments/consent_detail.html",
@@ -134,7 +136,10 @@ def consent_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def consent_signature(request: HttpRequest, pk: int) -> HttpResponse:
     consent = _consent_for(request, pk)
     audit_record(
-        actor=request.user, action="consent.view_signature", obj=consent, location=consent.patient.location
+        actor=request.user,
+        action=AuditAction.CONSENT_VIEW_SIGNATURE,
+        obj=consent,
+        location=consent.patient.location,
     )
     return private_file_response(
         name=consent.signature_name,

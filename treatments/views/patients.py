@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
 from treatments import services
@@ -181,7 +181,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "consent_templates": template_choices(),
         }
     # Reading a patient record is itself recorded (who looked at whom, when).
-    audit_record(actor=request.user, action="patient.view", obj=patient)
+    audit_record(actor=request.user, action=AuditAction.PATIENT_VIEW, obj=patient)
     return render(
         request,
         "treatments/patient_detail.html",

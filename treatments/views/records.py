@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
 from clinic.scoping import get_for_user_or_404
 from treatments import services
 from treatments.consent import treatment_consent_for
@@ -66,7 +66,10 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if record is not None and request.method == "GET":
         # Opening a draft shows its clinical content: a read like the record page.
         audit_record(
-            actor=request.user, action="treatment_record.view", obj=record, location=session.location
+            actor=request.user,
+            action=AuditAction.TREATMENT_RECORD_VIEW,
+            obj=record,
+            location=session.location,
         )
     offers, not_offered = lot_offers(request.user, session.location)
     vials = open_vials(request.user, session.location)
@@ -155,7 +158,10 @@ def _record_queryset():
 def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_for_user_or_404(_record_queryset(), request.user, pk=pk)
     audit_record(
-        actor=request.user, action="treatment_record.view", obj=record, location=record.session.location
+        actor=request.user,
+        action=AuditAction.TREATMENT_RECORD_VIEW,
+        obj=record,
+        location=record.session.location,
     )
     return render(
         request,
@@ -200,5 +206,5 @@ def patient_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything clinical about a patient, newest first, a page at a time (fixed query count)."""
     patient = get_for_user_or_404(Patient.objects.select_related("location"), request.user, pk=pk)
     page = patient_timeline_page(patient, request.GET.get("page"))
-    audit_record(actor=request.user, action="patient.timeline_view", obj=patient)
+    audit_record(actor=request.user, action=AuditAction.PATIENT_TIMELINE_VIEW, obj=patient)
     return render(request, "treatments/patient_timeline.html", {"patient": patient, "page": page})

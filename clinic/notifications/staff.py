@@ -1,9 +1,9 @@
-"""Building blocks for the set-based reminder and alert sweeps.
+"""Staff alerts: who to tell, what to write, and what was told already.
 
 A sweep reads what is due in one query, builds unsaved ``Notification`` rows with
-deterministic dedupe keys and writes them with one ``bulk_create(ignore_conflicts=True)``:
-running it twice, or twice at once, writes each notification once. The rows are sent by
-the outbox (``clinic.outbox``) like any other.
+``staff_alert_rows`` (deterministic dedupe keys) and writes them with
+``notifications_bulk_queue``: running it twice, or twice at once, writes each alert once.
+``AlertMark`` rows remember what was alerted when the content alone cannot tell.
 """
 
 from __future__ import annotations
@@ -15,15 +15,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 
 from clinic.models import AlertMark, Notification
-from clinic.outbox import outside_quiet_hours
-
-# No batch size of our own: Django writes all rows in one statement on PostgreSQL (arrays
-# through UNNEST, so no parameter limit) and splits only where SQLite's limit requires it.
-BULK_BATCH = None
+from clinic.notifications.kinds import NotificationKind
+from clinic.notifications.outbox import BULK_BATCH
 
 
 @dataclass(frozen=True)
@@ -80,27 +76,6 @@ def digest_key(parts: Iterable[str]) -> str:
     return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
-def notifications_bulk_queue(rows: list[Notification]) -> int:
-    """Write many outbox rows at once; rows whose dedupe key exists are skipped.
-
-    Patient messages (``quiet_hours=True``) are moved out of quiet hours here, as
-    ``notification_queue`` does. Nothing is enqueued: the caller (a Celery task) runs the
-    outbox sweep afterwards, and the every-minute sweep would send them anyway.
-    """
-    for row in rows:
-        if row.channel not in Notification.Channel.values:
-            raise ValueError(f"Unknown channel {row.channel!r}.")
-        if row.channel != Notification.Channel.IN_APP and not row.to_address:
-            raise ValueError("An email or SMS notification needs an address.")
-        row.subject = row.subject[:200]
-        row.dedupe_key = row.dedupe_key[:200]
-        if row.quiet_hours:
-            row.due_at = outside_quiet_hours(row.due_at)
-    if rows:
-        Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=BULK_BATCH)
-    return len(rows)
-
-
 def alert_marks_missing(keys: Iterable[str]) -> set[str]:
     """The keys not alerted yet. One query."""
     keys = set(keys)
@@ -119,7 +94,7 @@ def alert_marks_set(keys: Iterable[str]) -> None:
 
 def staff_alert_rows(
     *,
-    kind: str,
+    kind: NotificationKind,
     recipients: Iterable[Recipient],
     location_id: int | None,
     dedupe_key: str,
@@ -168,24 +143,3 @@ def staff_alert_rows(
                 )
             )
     return rows
-
-
-def notifications_cancel_ids(*, ids: list[int], reason: str) -> int:
-    """Cancel the given still-pending rows (a sweep found their cause gone), with one audit row."""
-    from clinic.audit import audit_record
-
-    if not ids:
-        return 0
-    with transaction.atomic():
-        count = Notification.objects.filter(id__in=ids, status=Notification.Status.PENDING).update(
-            status=Notification.Status.CANCELLED, last_error=reason[:2000]
-        )
-        if count:
-            audit_record(
-                actor=None,
-                action="notification.cancel_stale",
-                object_type="clinic.notification",
-                object_repr=reason[:200],
-                after={"ids": ids, "reason": reason},
-            )
-    return count

@@ -3,25 +3,41 @@
 ``notification_queue`` is called inside the caller's transaction; the row commits with
 the change that caused it and is enqueued only after commit. If Redis is down, enqueueing
 fails quietly (logged) and the periodic sweep sends the row when the broker is back.
+``notifications_bulk_queue`` writes many rows at once for the set-based sweeps.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from clinic.audit import audit_record
+from clinic.audit import AuditAction, audit_record
+from clinic.celery import app as celery_app
 from clinic.channels import deliver
 from clinic.models import Location, Notification
+from clinic.notifications.kinds import NotificationKind
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
+
+# No batch size of our own: Django writes all rows in one statement on PostgreSQL (arrays
+# through UNNEST, so no parameter limit) and splits only where SQLite's limit requires it.
+BULK_BATCH = None
+
+# The Celery task that sends one row (clinic/tasks.py registers it under this name). Sent by
+# name, so the outbox does not import the tasks that import the outbox.
+SEND_NOTIFICATION_TASK = "clinic.tasks.send_notification"
 
 # A row left in "sending" this long (its worker died mid-send) goes back to pending.
 STALE_CLAIM = timedelta(minutes=10)
@@ -31,8 +47,8 @@ SWEEP_BATCH = 500
 # checked just before sending, so a message about something no longer true is cancelled
 # instead of sent. Dotted paths, imported when needed: a callable(notification) -> bool.
 PRECHECKS: dict[str, str] = {
-    "reminder.appointment": "treatments.reminders.reminder_still_current",
-    "reminder.maintenance": "treatments.reminders.reminder_still_current",
+    NotificationKind.REMINDER_APPOINTMENT: "treatments.reminders.reminder_still_current",
+    NotificationKind.REMINDER_MAINTENANCE: "treatments.reminders.reminder_still_current",
 }
 
 
@@ -53,9 +69,15 @@ def outside_quiet_hours(when: datetime) -> datetime:
     return when
 
 
+def _check_kind(kind: str) -> None:
+    # A kind outside the vocabulary would escape the outbox filter and every per-kind rule.
+    if kind not in NotificationKind.values:
+        raise ValueError(f"Unknown kind {kind!r}: add it to NotificationKind.")
+
+
 def notification_queue(
     *,
-    kind: str,
+    kind: NotificationKind,
     channel: str,
     subject: str,
     body: str,
@@ -76,6 +98,7 @@ def notification_queue(
     ``held=True`` writes it "awaiting review": nothing sends it until a manager releases it
     with ``notifications_release`` (recall letters are read by a person before they go).
     """
+    _check_kind(kind)
     if channel not in Notification.Channel.values:
         raise ValueError(f"Unknown channel {channel!r}.")
     if channel != Notification.Channel.IN_APP and not to_address:
@@ -108,12 +131,32 @@ def notification_queue(
     return notification
 
 
+def notifications_bulk_queue(rows: list[Notification]) -> int:
+    """Write many outbox rows at once; rows whose dedupe key exists are skipped.
+
+    Patient messages (``quiet_hours=True``) are moved out of quiet hours here, as
+    ``notification_queue`` does. Nothing is enqueued: the caller (a Celery task) runs the
+    outbox sweep afterwards, and the every-minute sweep would send them anyway.
+    """
+    for row in rows:
+        _check_kind(row.kind)
+        if row.channel not in Notification.Channel.values:
+            raise ValueError(f"Unknown channel {row.channel!r}.")
+        if row.channel != Notification.Channel.IN_APP and not row.to_address:
+            raise ValueError("An email or SMS notification needs an address.")
+        row.subject = row.subject[:200]
+        row.dedupe_key = row.dedupe_key[:200]
+        if row.quiet_hours:
+            row.due_at = outside_quiet_hours(row.due_at)
+    if rows:
+        Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=BULK_BATCH)
+    return len(rows)
+
+
 def notification_enqueue(notification_id: int) -> bool:
     """Hand one row to Celery. Never raises: a broker outage leaves it for the sweep."""
-    from clinic.tasks import send_notification
-
     try:
-        send_notification.delay(notification_id)
+        celery_app.send_task(SEND_NOTIFICATION_TASK, args=[notification_id])
     except Exception as exc:  # kombu raises several types; none may fail a request
         logger.warning("Broker unavailable, notification %s left for the sweep: %s", notification_id, exc)
         return False
@@ -185,7 +228,7 @@ def outbox_due_ids(*, limit: int = SWEEP_BATCH) -> list[int]:
 
 
 @transaction.atomic
-def notification_retry(*, notification: Notification, actor) -> None:
+def notification_retry(*, notification: Notification, actor: User | None) -> None:
     """A manager sends a failed (or cancelled) notification again."""
     if notification.status not in (Notification.Status.FAILED, Notification.Status.CANCELLED):
         raise ValueError("Only a failed or cancelled notification can be retried.")
@@ -195,7 +238,7 @@ def notification_retry(*, notification: Notification, actor) -> None:
     )
     audit_record(
         actor=actor,
-        action="notification.retry",
+        action=AuditAction.NOTIFICATION_RETRY,
         obj=notification,
         before=before,
         after={"status": "pending", "attempts": 0},
@@ -203,40 +246,84 @@ def notification_retry(*, notification: Notification, actor) -> None:
     transaction.on_commit(lambda: notification_enqueue(notification.pk))
 
 
+# Rows that have not gone out: a sweep or a service may cancel them when their cause goes away.
+UNSENT = (Notification.Status.PENDING, Notification.Status.HELD)
+# A manager may also cancel a failed row, so nobody retries it by mistake.
+CANCELLABLE = (*UNSENT, Notification.Status.FAILED)
+
+
+def notifications_cancel(
+    *,
+    notification: Notification | None = None,
+    ids: Iterable[int] | None = None,
+    dedupe_prefix: str | None = None,
+    actor: User | None,
+    reason: str = "",
+) -> int:
+    """Cancel notifications that have not gone out, with one audit row. Returns how many.
+
+    Name exactly one of:
+
+    - ``notification``: the row a manager chose. Held, pending or failed; anything else
+      raises ``ValueError`` so the person who pressed "cancel" hears why. Audited on the row
+      (``notification.cancel``).
+    - ``dedupe_prefix``: every unsent (pending or held) row of a cause that went away, e.g.
+      ``reminder:appt:<session id>:`` for a cancelled session (``notification.cancel_bulk``).
+    - ``ids``: the unsent rows among these that a sweep found stale
+      (``notification.cancel_stale``).
+
+    Nothing to cancel in bulk writes no audit row.
+    """
+    if sum(selector is not None for selector in (notification, ids, dedupe_prefix)) != 1:
+        raise TypeError("Pass exactly one of notification, ids or dedupe_prefix.")
+    if notification is not None:
+        return _cancel_one(notification, actor=actor, reason=reason)
+    unsent = Notification.objects.filter(status__in=UNSENT)
+    if dedupe_prefix is not None:
+        selected = unsent.filter(dedupe_key__startswith=dedupe_prefix)
+        return _cancel_unsent(
+            selected, AuditAction.NOTIFICATION_CANCEL_BULK, dedupe_prefix, actor=actor, reason=reason
+        )
+    ids = list(ids or ())
+    if not ids:  # a sweep that found nothing stale: no transaction, no query
+        return 0
+    selected = unsent.filter(id__in=ids)
+    return _cancel_unsent(selected, AuditAction.NOTIFICATION_CANCEL_STALE, reason, actor=actor, reason=reason)
+
+
 @transaction.atomic
-def notification_cancel(*, notification: Notification, actor, reason: str = "") -> None:
-    """Cancel a notification that has not gone out yet (held for review, pending or failed)."""
-    updated = Notification.objects.filter(
-        pk=notification.pk,
-        status__in=[Notification.Status.HELD, Notification.Status.PENDING, Notification.Status.FAILED],
-    ).update(status=Notification.Status.CANCELLED, last_error=reason[:2000])
-    if not updated:
+def _cancel_one(notification: Notification, *, actor: User | None, reason: str) -> int:
+    cancelled = Notification.objects.filter(pk=notification.pk, status__in=CANCELLABLE).update(
+        status=Notification.Status.CANCELLED, last_error=reason[:2000]
+    )
+    if not cancelled:
         raise ValueError("Only a held, pending or failed notification can be cancelled.")
     audit_record(
         actor=actor,
-        action="notification.cancel",
+        action=AuditAction.NOTIFICATION_CANCEL,
         obj=notification,
         before={"status": notification.status},
         after={"status": "cancelled", "reason": reason},
     )
+    return 1
 
 
-def notifications_cancel_by_prefix(*, dedupe_prefix: str, actor=None, reason: str = "") -> int:
-    """Cancel every unsent notification whose cause went away (e.g. a cancelled session)."""
-    unsent = [Notification.Status.PENDING, Notification.Status.HELD]
-    qs = Notification.objects.filter(dedupe_key__startswith=dedupe_prefix, status__in=unsent)
-    ids = list(qs.values_list("id", flat=True))
-    if not ids:
+@transaction.atomic
+def _cancel_unsent(
+    selected: QuerySet[Notification], action: AuditAction, about: str, *, actor: User | None, reason: str
+) -> int:
+    found = list(selected.values_list("id", flat=True))
+    if not found:
         return 0
-    count = Notification.objects.filter(id__in=ids, status__in=unsent).update(
+    count = selected.filter(id__in=found).update(
         status=Notification.Status.CANCELLED, last_error=reason[:2000]
     )
     audit_record(
         actor=actor,
-        action="notification.cancel_bulk",
+        action=action,
         object_type="clinic.notification",
-        object_repr=dedupe_prefix[:200],
-        after={"ids": ids, "reason": reason},
+        object_repr=about[:200],
+        after={"ids": found, "reason": reason},
     )
     return count
 
@@ -245,7 +332,9 @@ def notifications_cancel_by_prefix(*, dedupe_prefix: str, actor=None, reason: st
 
 
 @transaction.atomic
-def notification_edit_held(*, notification: Notification, actor, subject: str, body: str) -> Notification:
+def notification_edit_held(
+    *, notification: Notification, actor: User | None, subject: str, body: str
+) -> Notification:
     """Change the wording of a notification still awaiting review (audited, old and new text)."""
     subject, body = subject.strip(), body.strip()
     if not subject or not body:
@@ -258,7 +347,7 @@ def notification_edit_held(*, notification: Notification, actor, subject: str, b
     locked.save(update_fields=["subject", "body"])
     audit_record(
         actor=actor,
-        action="notification.edit",
+        action=AuditAction.NOTIFICATION_EDIT,
         obj=locked,
         location=locked.location,
         before=before,
@@ -268,7 +357,9 @@ def notification_edit_held(*, notification: Notification, actor, subject: str, b
 
 
 @transaction.atomic
-def notifications_release(*, ids, actor, location: Location | None = None, reason: str = "") -> int:
+def notifications_release(
+    *, ids, actor: User | None, location: Location | None = None, reason: str = ""
+) -> int:
     """Send held notifications: held → pending (due now, quiet hours kept), enqueued after commit.
 
     A conditional update, so two managers pressing "send" at once release each row once.
@@ -298,7 +389,7 @@ def notifications_release(*, ids, actor, location: Location | None = None, reaso
             released += [(pk, due) for pk in batch]
     audit_record(
         actor=actor,
-        action="notification.release",
+        action=AuditAction.NOTIFICATION_RELEASE,
         object_type="clinic.notification",
         object_repr=(reason or f"{len(released)} reviewed notification(s)")[:200],
         location=location,
