@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-sqlite test-postgres lint fmt venv dev-venv clean check-deploy
+.PHONY: run test test-sqlite test-clock test-postgres lint fmt venv dev-venv clean check-deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,26 +49,43 @@ run: venv var/secret_key
 lint: dev-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
 fmt: dev-venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Sets up and runs the whole suite: lint, migrations check, tests on SQLite then PostgreSQL.
+# Sets up and runs the whole suite: lint (ruff, import layers), migrations check, tests on
+# SQLite, the non-browser tests again at four awkward instants, then everything on PostgreSQL.
 test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=clinic.settings_test
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
+# In parallel (one test database per xdist worker) and in random order (pytest-randomly
+# prints the seed at the top; replay that order with PYTEST_ARGS="--randomly-seed=N").
+PYTEST := $(BIN)/pytest -n auto
+
 test-sqlite: dev-venv
 	@echo "== tests on SQLite"
-	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL $(PYTEST) $(PYTEST_ARGS)
+
+# The instants the clinic's clock makes hard (Europe/London): late on a weekday; just after
+# the hour that does not exist when clocks go forward; the second 01:30 when they go back;
+# the last minute of the year. The session starts there and the clock ticks on.
+CLOCKS ?= 2026-12-02T23:30 2027-03-28T01:30+00:00 2026-10-25T01:30+00:00 2026-12-31T23:59
+
+test-clock: dev-venv
+	@for clock in $(CLOCKS); do \
+	  echo "== tests on SQLite with the clock at $$clock"; \
+	  env -u DATABASE_URL $(PYTEST) -m "not browser" --clock "$$clock" -q $(PYTEST_ARGS) || exit 1; \
+	done
 
 test-postgres: dev-venv
 	@if $(BIN)/python -m clinic.postgres_check "$(POSTGRES_TEST_URL)"; then \
 	  echo "== tests on PostgreSQL ($(POSTGRES_TEST_URL))"; \
-	  DATABASE_URL="$(POSTGRES_TEST_URL)" $(BIN)/pytest $(PYTEST_ARGS); \
+	  DATABASE_URL="$(POSTGRES_TEST_URL)" $(PYTEST) $(PYTEST_ARGS); \
 	elif [ "$${CI:-}" = "true" ]; then \
 	  echo "PostgreSQL is not reachable at $(POSTGRES_TEST_URL); CI requires it." >&2; exit 1; \
 	else \
