@@ -23,8 +23,3 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-
-# Several test runs on one machine (parallel work) each need their own test database:
-# TEST_DB_NAME names it on PostgreSQL; on SQLite a different VAR_DIR does the same.
-if os.environ.get("TEST_DB_NAME"):
-    DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ["TEST_DB_NAME"]  # noqa: F405
