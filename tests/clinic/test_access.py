@@ -7,7 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic.models import Notification
-from clinic.reports.services import KIND_RECALL, recall_prefix
+from clinic.notifications import NotificationKind
+from clinic.reports.services import recall_prefix
 from clinic.roles import FRONT_DESK, PRACTITIONER
 from tests.access import NO_ROLE, Row, World, access_tests
 from tests.clinic.test_reports import ledger  # noqa: F401  (the reports' hand-counted stock history)
@@ -57,9 +58,15 @@ def reports_world(ledger, other_location):  # noqa: F811
 def _recall_objects(location, manager):
     lot = make_lot(unit=StorageUnitFactory(location=location), quantity=3, actor=manager)
     message = Notification.objects.create(
-        kind=KIND_RECALL, channel="email", to_address="pat@example.com", subject="Please call", body="b",
-        status=Notification.Status.HELD, dedupe_key=f"{recall_prefix(lot)}patient", location=location,
-    )  # fmt: skip
+        kind=NotificationKind.RECALL_PATIENT,
+        channel="email",
+        to_address="pat@example.com",
+        subject="Please call",
+        body="b",
+        status=Notification.Status.HELD,
+        dedupe_key=f"{recall_prefix(lot)}patient",
+        location=location,
+    )
     today = timezone.localdate().isoformat()
     search = f"?product={lot.product_id}&date_from={today}&date_to={today}"
     return {"lot": lot, "message": message, "search": search}
