@@ -45,6 +45,8 @@ class StorageUnit(models.Model):
     logger_id = models.CharField("data-logger id", max_length=60, blank=True)
     calibration_expires_on = models.DateField("calibration certificate expires", null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # Checks are due from here on: a unit is not "missing" checks from before it existed.
+    created_at = models.DateTimeField(default=timezone.now)
 
     objects = LocationScopedQuerySet.as_manager()
 
@@ -166,21 +168,33 @@ class ExcursionQuerySet(LocationScopedQuerySet):
     location_lookup = "storage_unit__location"
 
     def open(self) -> ExcursionQuerySet:
+        """Not closed yet: awaiting review (the unit may be back in range)."""
         return self.filter(closed_at__isnull=True)
+
+    def ongoing(self) -> ExcursionQuerySet:
+        """Still going on: no reading back in range since (``Excursion.is_ongoing``)."""
+        return self.filter(closed_at__isnull=True, back_in_range_at__isnull=True, end_unknown=False)
 
 
 class Excursion(models.Model):
-    """A spell outside a unit's allowed range, from the first reading outside it.
+    """One spell outside a unit's allowed range: from the first reading outside it to the first
+    reading back inside (readings out of range separated by one in range are two excursions).
 
-    While open it holds every lot of the unit in quarantine; a manager closes it with the
-    CDC storage-troubleshooting record and a decision per lot. Closed means frozen:
-    corrections are addenda.
+    It holds the lots that were in the unit during the spell (read from the stock ledger),
+    each with its minutes of exposure; a manager closes it with the CDC
+    storage-troubleshooting record and a decision per lot. Closed means frozen: corrections
+    are addenda.
     """
 
     storage_unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="excursions")
     started_at = models.DateTimeField()
     last_out_at = models.DateTimeField(help_text="The last reading outside the range.")
     back_in_range_at = models.DateTimeField(null=True, blank=True)
+    end_unknown = models.BooleanField(
+        default=False,
+        help_text="No reading for a long time after the last one out of range (the next readings "
+        "belong to another event): the end is not known, the duration counts to the last reading out.",
+    )
     lowest_c = models.DecimalField(max_digits=5, decimal_places=2)
     highest_c = models.DecimalField(max_digits=5, decimal_places=2)
     # The review (CDC vaccine storage troubleshooting record).
@@ -213,11 +227,11 @@ class Excursion(models.Model):
             models.CheckConstraint(
                 condition=Q(lowest_c__lte=F("highest_c")), name="excursion_low_below_high"
             ),
-            # At most one open excursion per unit: new readings extend it.
+            # Several may await review, but only one can still be going on in a unit.
             models.UniqueConstraint(
                 fields=["storage_unit"],
-                condition=Q(closed_at__isnull=True),
-                name="excursion_one_open_per_unit",
+                condition=Q(closed_at__isnull=True, back_in_range_at__isnull=True, end_unknown=False),
+                name="excursion_one_ongoing_per_unit",
             ),
         ]
         indexes = [models.Index(fields=["storage_unit", "started_at"])]
@@ -232,12 +246,23 @@ class Excursion(models.Model):
 
     @property
     def ended_at(self):
-        return self.back_in_range_at or (None if self.is_open else self.last_out_at)
+        if self.back_in_range_at or self.end_unknown:
+            return self.back_in_range_at or self.last_out_at
+        return None if self.is_open else self.last_out_at
 
     @property
     def is_ongoing(self) -> bool:
         """Still out of range: open and no reading back inside the range yet."""
-        return self.is_open and self.back_in_range_at is None
+        return self.is_open and self.back_in_range_at is None and not self.end_unknown
+
+    def exposure_end(self, now: dt.datetime | None = None) -> dt.datetime:
+        """Until when stock in the unit counts as exposed: back in range, else the last
+        reading out (end unknown), else now (still going on)."""
+        if self.back_in_range_at:
+            return self.back_in_range_at
+        if self.end_unknown or not self.is_open:
+            return self.last_out_at
+        return max(now or timezone.now(), self.last_out_at)
 
     @property
     def duration(self):
@@ -261,11 +286,14 @@ class Decision(models.TextChoices):
 
 
 class ExcursionLot(models.Model):
-    """A lot held by an excursion, and the manager's decision about it at review."""
+    """A lot that was in the unit during an excursion, how long, and the manager's decision."""
 
     excursion = models.ForeignKey(Excursion, on_delete=models.CASCADE, related_name="lots")
     lot = models.ForeignKey("products.Lot", on_delete=models.PROTECT, related_name="excursions")
-    quantity_at_start = models.IntegerField()
+    quantity_at_start = models.IntegerField(help_text="Sealed vials when its exposure began.")
+    exposed_minutes = models.PositiveIntegerField(
+        default=0, help_text="Minutes in the unit while it was out of range (so far, while ongoing)."
+    )
     decision = models.CharField(max_length=10, choices=Decision.choices, blank=True)
     reason = models.CharField(max_length=300, blank=True)
 
