@@ -260,8 +260,14 @@ class ExcursionReviewForm(forms.ModelForm):
         self.held = held
         for item in held:
             lot = item.lot
+            exposure = (
+                f"{_minutes_text(item.exposed_minutes)} out of range in this excursion, "
+                f"{_minutes_text(getattr(item, 'lifetime_minutes', None) or item.exposed_minutes)} "
+                "over its life"
+            )
             self.fields[f"decision_{lot.pk}"] = forms.ChoiceField(
                 label=f"Decision for lot {lot.lot_number} ({lot.product})",
+                help_text=exposure.capitalize() + ".",
                 choices=[("", "—"), *Decision.choices],
                 required=False,
                 initial=item.decision,
@@ -281,6 +287,11 @@ class ExcursionReviewForm(forms.ModelForm):
 
     def review(self) -> dict:
         return {name: self.cleaned_data.get(name) for name in REVIEW_FIELDS}
+
+
+def _minutes_text(value: int) -> str:
+    hours, minutes = divmod(value or 0, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 class AddendumForm(forms.Form):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from clinic.audit import audit_record, snapshot
 from products.models import StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingImport, ReadingSource
-from products.services.excursions import apply_readings
+from products.services.excursions import ApplyResult, apply_readings
 
 # Date formats a manager can state for a logger file (never guessed: 03/04 is ambiguous).
 DATE_FORMATS: dict[str, tuple[str, str]] = {
@@ -95,6 +95,7 @@ class ImportResult:
     batch: ReadingImport
     added: int
     already_imported: bool = False
+    excursions: ApplyResult | None = None
 
 
 def _temperature_unit(header: list[str]) -> str:
@@ -206,8 +207,8 @@ def readings_import_csv(
         location=unit.location,
         after={"filename": filename, "rows": len(rows), "added": added, "sha256": digest},
     )
-    apply_readings(unit=unit, readings=TemperatureReading.objects.filter(batch=batch), actor=actor)
-    return ImportResult(batch=batch, added=added)
+    applied = apply_readings(unit=unit, readings=TemperatureReading.objects.filter(batch=batch), actor=actor)
+    return ImportResult(batch=batch, added=added, excursions=applied)
 
 
 def _insert_logger_rows(*, unit: StorageUnit, batch: ReadingImport, rows) -> int:

@@ -198,7 +198,9 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .annotate(n_draws=Count("draws"))
         .order_by("-opened_at")
     )
-    excursions = lot.excursions.select_related("excursion__storage_unit").order_by("-excursion__started_at")
+    excursions = list(
+        lot.excursions.select_related("excursion__storage_unit").order_by("-excursion__started_at")
+    )
     documents = list(
         RegulatoryDocument.objects.filter(lot=lot)
         .select_related("uploaded_by", "superseded_by")
@@ -215,6 +217,7 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": [m for m in movements if m.kind in status_kinds],
             "vials": vials,
             "excursions": excursions,
+            "exposure_minutes": sum(item.exposed_minutes for item in excursions),
             "documents": [d for d in documents if d.superseded_by_id is None],
             "superseded_documents": [d for d in documents if d.superseded_by_id is not None],
             "clearance_problems": clearance_problems,
