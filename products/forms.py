@@ -67,6 +67,12 @@ class ReceiveForm(forms.Form):
     expiry_date = forms.DateField(widget=DateInput, required=False)
     quantity = forms.IntegerField(label="Vials received", min_value=1)
     storage_unit = forms.ModelChoiceField(queryset=StorageUnit.objects.none())
+    hold_confirmed = forms.BooleanField(
+        label="If the unit is out of range right now, receive the lot into it anyway and hold it",
+        required=False,
+        help_text="Stock put in a unit during an excursion is quarantined with it; "
+        "without this, such a move is refused.",
+    )
     gtin = forms.CharField(label="GTIN", max_length=14, required=False)
     record_gtin = forms.BooleanField(
         label="Record this GTIN on the chosen product",
@@ -182,6 +188,12 @@ class AdjustForm(forms.Form):
 
 class TransferForm(forms.Form):
     to_unit = forms.ModelChoiceField(queryset=StorageUnit.objects.none(), label="Move to")
+    hold_confirmed = forms.BooleanField(
+        label="If the unit is out of range right now, move the lot into it anyway and hold it",
+        required=False,
+        help_text="Stock put in a unit during an excursion is quarantined with it; "
+        "without this, such a move is refused.",
+    )
     note = forms.CharField(max_length=300, required=False)
 
     def __init__(self, *args, units, **kwargs):

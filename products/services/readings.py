@@ -294,8 +294,12 @@ def last_manual_check_periods(now: dt.datetime, count: int) -> list[tuple[dt.dat
 
 
 def missed_checks(unit: StorageUnit, *, since: dt.datetime, until: dt.datetime | None = None) -> list[Gap]:
-    """Gaps longer than expected: manual checks half a working day apart, logger samples 30 min."""
+    """Gaps longer than expected: manual checks half a working day apart, logger samples 30 min.
+
+    Nothing is missed before the unit existed (``created_at``)."""
     until = until or timezone.now()
+    if unit.created_at and unit.created_at > since:
+        since = unit.created_at
     gaps: list[Gap] = []
     manual = list(
         unit.readings.filter(source=ReadingSource.MANUAL, taken_at__gte=since, taken_at__lte=until)

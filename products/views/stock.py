@@ -253,6 +253,7 @@ def lot_receive(request: HttpRequest) -> HttpResponse:
                 packaging_intact=d["packaging_intact"],
                 certificate_concentration_per_ml=d["certificate_concentration_per_ml"],
                 record_gtin=d["record_gtin"],
+                hold_confirmed=d["hold_confirmed"],
             )
         except ValidationError as exc:
             form.add_error(None, error_text(exc))
@@ -310,7 +311,9 @@ def _run_action(action: str, lot: Lot, d: dict, actor) -> str:
         services.stock_adjust(lot=lot, counted=d["counted"], reason=d["reason"], actor=actor)
         return f"Count adjusted to {d['counted']}."
     if action == "transfer":
-        services.stock_transfer(lot=lot, to_unit=d["to_unit"], note=d["note"], actor=actor)
+        services.stock_transfer(
+            lot=lot, to_unit=d["to_unit"], note=d["note"], actor=actor, hold_confirmed=d["hold_confirmed"]
+        )
         return f"Lot moved to {d['to_unit']}."
     if action == "quarantine":
         services.lot_quarantine(lot=lot, reason=d["reason"], actor=actor)

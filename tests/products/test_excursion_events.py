@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -233,3 +234,101 @@ class TestStockIntoAUnitOutOfRange:
         lot = make_lot(unit=unit, actor=manager)  # arrives after the event: not exposed
         assert Lot.objects.get(pk=lot.pk).status == LotStatus.AVAILABLE
         assert not ongoing.lots.exists()
+
+
+class TestTheFourBugs:
+    def test_a_check_just_recorded_is_recognised_on_the_dashboard(self, unit, manager, client_for):
+        unit.created_at = NOW - dt.timedelta(days=14)
+        unit.save(update_fields=["created_at"])
+        # Tuesday noon: Monday afternoon, the last completed half-day, had no check.
+        assert [u["pk"] for u in client_for(manager).get("/clinic/reports/").context["missed_checks"]] == [
+            unit.pk
+        ]
+        reading_record(unit=unit, actor=manager, temperature_c=D("5"), taken_at=NOW - dt.timedelta(minutes=5))
+        page = client_for(manager).get("/clinic/reports/")
+        assert page.context["missed_checks"] == []
+        assert "Every unit was checked last half-day." in page.text
+
+    def test_a_unit_created_today_has_missed_nothing_from_before(self, location, manager, client_for):
+        with time_machine.travel(at(2026, 5, 12, 9, 0), tick=False):
+            unit = StorageUnitFactory(location=location, name="New fridge")
+        assert client_for(manager).get("/clinic/reports/").context["missed_checks"] == []
+        from products.services import missed_checks
+
+        assert missed_checks(unit, since=NOW - dt.timedelta(days=14), until=NOW) == []
+        with time_machine.travel(at(2026, 5, 12, 18, 30), tick=False):  # the afternoon went unchecked
+            gaps = missed_checks(unit, since=NOW - dt.timedelta(days=14))
+        assert [(g.after, g.before) for g in gaps] == [(at(2026, 5, 12, 13, 0), at(2026, 5, 12, 18, 0))]
+        page = client_for(manager).get(f"/products/units/{unit.pk}/").text
+        assert "28 Apr" not in page
+
+    def test_the_chart_axis_has_one_tick_per_day_or_per_hour(self, unit):
+        from products.charts import temperature_series
+
+        week = temperature_series(unit, start=NOW - dt.timedelta(days=7), end=NOW)["ticks"]
+        assert [t["label"] for t in week] == [f"{d:02d} May" for d in range(6, 13)]
+        steps = {b["v"] - a["v"] for a, b in itertools.pairwise(week)}
+        assert steps == {86_400_000}  # evenly spaced (no clock change in May)
+        day = temperature_series(unit, start=NOW - dt.timedelta(days=1), end=NOW)["ticks"]
+        assert len(day) == 25 and day[0]["label"] == "12:00" and day[-1]["label"] == "12:00"
+
+    def test_the_chart_axis_keeps_one_tick_per_real_hour_the_night_clocks_go_forward(self, unit):
+        from products.charts import axis_ticks
+
+        ticks = axis_ticks(at(2026, 3, 28, 22, 0), at(2026, 3, 29, 4, 0))
+        labels = [t["label"] for t in ticks]
+        if timezone.get_current_timezone_name() == "Europe/London":
+            assert labels == ["22:00", "23:00", "00:00", "02:00", "03:00", "04:00"]
+        assert {b["v"] - a["v"] for a, b in itertools.pairwise(ticks)} == {3_600_000}
+
+    @pytest.fixture
+    def warm(self, unit, manager):
+        reading_record(
+            unit=unit, actor=manager, temperature_c=D("11"), taken_at=NOW - dt.timedelta(minutes=20)
+        )
+        return unit
+
+    def test_the_transfer_form_refuses_a_move_into_a_unit_out_of_range_until_confirmed(
+        self, warm, manager, location, client_for
+    ):
+        spare = StorageUnitFactory(location=location, name="Spare")
+        lot = make_lot(unit=spare, actor=manager)
+        url = f"/products/lots/{lot.pk}/transfer/"
+        response = client_for(manager).post(url, {"to_unit": warm.pk})
+        assert response.status_code == 200 and "out of range right now" in response.text
+        lot.refresh_from_db()
+        assert lot.storage_unit == spare and not lot.is_quarantined
+        response = client_for(manager).post(url, {"to_unit": warm.pk, "hold_confirmed": "on"})
+        assert response.status_code == 302
+        lot.refresh_from_db()
+        assert lot.storage_unit == warm and lot.status == LotStatus.QUARANTINED
+
+    def test_the_receive_form_refuses_a_receipt_into_a_unit_out_of_range_until_confirmed(
+        self, warm, manager, product, client_for
+    ):
+        form = {
+            "quantity": "6",
+            "storage_unit": warm.pk,
+            "packaging_intact": "on",
+            "logger_ok": "unknown",
+            "lot_number": "HOT-1",
+            "product": product.pk,
+            "expiry_date": "2027-05-01",
+        }
+        response = client_for(manager).post("/products/lots/receive/", form)
+        assert response.status_code == 200 and "out of range right now" in response.text
+        assert not Lot.objects.filter(lot_number="HOT-1").exists()
+        response = client_for(manager).post("/products/lots/receive/", {**form, "hold_confirmed": "on"})
+        assert response.status_code == 302
+        assert Lot.objects.get(lot_number="HOT-1").status == LotStatus.QUARANTINED
+
+    def test_an_ongoing_excursion_cannot_be_closed_as_over(self, warm, manager):
+        with pytest.raises(ValidationError, match="still going on"):
+            excursion_close(
+                excursion=Excursion.objects.get(),
+                actor=manager,
+                decisions={},
+                what_happened="x",
+                found_by="y",
+                prevention="z",
+            )
