@@ -269,8 +269,9 @@ class ExcursionReviewForm(forms.ModelForm):
 
     def __init__(self, *args, held, **kwargs):
         super().__init__(*args, **kwargs)
-        self.held = held
-        for item in held:
+        # Below the unit's breach rules nothing is held, so there is nothing to decide.
+        self.held = held if self.instance.breach else []
+        for item in self.held:
             lot = item.lot
             exposure = (
                 f"{_minutes_text(item.exposed_minutes)} out of range in this excursion, "

@@ -47,6 +47,23 @@ class StorageUnit(models.Model):
     is_active = models.BooleanField(default=True)
     # Checks are due from here on: a unit is not "missing" checks from before it existed.
     created_at = models.DateTimeField(default=timezone.now)
+    # Breach rules: when an excursion holds the stock and alerts managers. 0 minutes is any
+    # reading out of range (CDC); e.g. mSupply's defaults are 30/60 too warm, 20/40 too cold.
+    # Shorter dips are still recorded, with each lot's minutes, but hold nothing.
+    warm_after_minutes = models.PositiveIntegerField(
+        "too warm: breach after (minutes continuously)", default=0
+    )
+    warm_cumulative_minutes = models.PositiveIntegerField(
+        "too warm: breach after (minutes within 24 h)", null=True, blank=True,
+        help_text="Leave empty for no cumulative rule.",
+    )  # fmt: skip
+    cold_after_minutes = models.PositiveIntegerField(
+        "too cold: breach after (minutes continuously)", default=0
+    )
+    cold_cumulative_minutes = models.PositiveIntegerField(
+        "too cold: breach after (minutes within 24 h)", null=True, blank=True,
+        help_text="Leave empty for no cumulative rule.",
+    )  # fmt: skip
 
     objects = LocationScopedQuerySet.as_manager()
 
@@ -72,6 +89,10 @@ class StorageUnit(models.Model):
             self.max_c = default_hi
         if self.min_c >= self.max_c:
             raise ValidationError({"max_c": "The maximum must be above the minimum."})
+
+    @property
+    def is_freezer(self) -> bool:
+        return self.kind in (UnitKind.FREEZER_20, UnitKind.FREEZER_80)
 
     def in_range(self, value: Decimal) -> bool:
         return self.min_c <= value <= self.max_c
@@ -197,6 +218,9 @@ class Excursion(models.Model):
     )
     lowest_c = models.DecimalField(max_digits=5, decimal_places=2)
     highest_c = models.DecimalField(max_digits=5, decimal_places=2)
+    breach = models.CharField(
+        max_length=160, blank=True, help_text="The breach rule it met (stock held); empty: below the rules."
+    )
     # The review (CDC vaccine storage troubleshooting record).
     what_happened = models.TextField(blank=True)
     temperature_when_found_c = models.DecimalField(

@@ -17,7 +17,7 @@ from django.utils import timezone
 from clinic.audit import audit_record, snapshot
 from clinic.outbox import notification_queue
 from products.exposure import balance_at, minutes, overlap, presence_intervals
-from products.models import Excursion, ExcursionAddendum, Lot, StockMovement, StorageUnit
+from products.models import Excursion, ExcursionAddendum, ExcursionLot, Lot, StockMovement, StorageUnit
 from products.models.coldchain import Decision
 from products.models.stock import WasteReason
 from products.services.stock import excursion_hold_lot
@@ -156,14 +156,13 @@ def apply_readings(*, unit: StorageUnit, readings, actor) -> ApplyResult:
                 location=unit.location,
                 after=snapshot(excursion, EXCURSION_FIELDS),
             )
-            _alert_managers(excursion)
             result.opened.append(excursion)
-            excursion_refresh_exposure(excursion=excursion, actor=actor)
+            _apply_breach_rules(excursion, actor)
             continue
         excursion = match[0]
         if all(getattr(excursion, name) == value for name, value in event.values().items()):
             if excursion.is_ongoing:  # its stock's exposure grows while it lasts
-                excursion_refresh_exposure(excursion=excursion, actor=actor)
+                _apply_breach_rules(excursion, actor)
             continue
         if not excursion.is_open:
             result.frozen.append(excursion)
@@ -181,11 +180,74 @@ def apply_readings(*, unit: StorageUnit, readings, actor) -> ApplyResult:
             after=snapshot(excursion, EXCURSION_FIELDS),
         )
         result.changed.append(excursion)
-        excursion_refresh_exposure(excursion=excursion, actor=actor)
+        _apply_breach_rules(excursion, actor)
     return result
 
 
-def excursion_refresh_exposure(*, excursion: Excursion, actor, now: dt.datetime | None = None) -> None:
+def breach_of(excursion: Excursion, now: dt.datetime | None = None) -> str:
+    """The unit's breach rule this excursion meets, in words; "" when it stays below them.
+
+    Too warm and too cold each have a continuous rule (minutes in one excursion; 0 = any
+    reading) and an optional cumulative one (minutes of that side's excursions within the
+    24 hours up to this one's end). A freezer reading above 0 °C is "thawed", always a breach.
+    """
+    now = now or timezone.now()
+    unit = excursion.storage_unit
+    if unit.is_freezer and excursion.highest_c > 0:
+        return f"Thawed: {excursion.highest_c} °C in a freezer"
+    end = excursion.exposure_end(now)
+    length = minutes((end - excursion.started_at).total_seconds())
+    sides = []
+    if excursion.highest_c > unit.max_c:
+        sides.append(
+            ("too warm", unit.warm_after_minutes, unit.warm_cumulative_minutes, Q(highest_c__gt=unit.max_c))
+        )
+    if excursion.lowest_c < unit.min_c:
+        sides.append(
+            ("too cold", unit.cold_after_minutes, unit.cold_cumulative_minutes, Q(lowest_c__lt=unit.min_c))
+        )
+    for label, continuous, cumulative, side in sides:
+        if length >= continuous:
+            rule = "any reading out of range" if continuous == 0 else f"{continuous} min continuously"
+            return f"{label.capitalize()} for {length} min (rule: {rule})"
+        if cumulative:
+            window = unit.excursions.filter(
+                side, started_at__gte=end - dt.timedelta(hours=24), started_at__lte=end
+            )
+            total = (
+                sum(
+                    minutes((e.exposure_end(now) - e.started_at).total_seconds())
+                    for e in window.exclude(pk=excursion.pk)
+                )
+                + length
+            )
+            if total >= cumulative:
+                return f"{label.capitalize()} for {total} min within 24 h (rule: {cumulative} min)"
+    return ""
+
+
+def _apply_breach_rules(excursion: Excursion, actor) -> None:
+    """Record each lot's exposure; once the excursion meets a breach rule, hold the stock and
+    alert the managers (once). Below the rules it is recorded and visible, and holds nothing."""
+    if not excursion.breach:
+        breach = breach_of(excursion)
+        if breach:
+            excursion.breach = breach[:160]
+            excursion.save(update_fields=["breach"])
+            audit_record(
+                actor=actor,
+                action="excursion.breach",
+                obj=excursion,
+                location=excursion.storage_unit.location,
+                after={"breach": excursion.breach},
+            )
+            _alert_managers(excursion)
+    excursion_refresh_exposure(excursion=excursion, actor=actor, hold=bool(excursion.breach))
+
+
+def excursion_refresh_exposure(
+    *, excursion: Excursion, actor, now: dt.datetime | None = None, hold: bool = True
+) -> None:
     """Hold every lot that was in the unit while it was out of range, with its minutes there.
 
     Read from the stock ledger, not from what is in the unit today: a lot received after the
@@ -214,19 +276,25 @@ def excursion_refresh_exposure(*, excursion: Excursion, actor, now: dt.datetime 
         )
         present, seconds = overlap(intervals, start, end, now)
         item = held.get(lot.pk)
-        if item is not None:
-            if item.exposed_minutes != minutes(seconds):
-                item.exposed_minutes = minutes(seconds)
-                item.save(update_fields=["exposed_minutes"])
-        elif present:
+        if item is None and not present:
+            continue
+        exposed = minutes(seconds)
+        if item is None:
             first_there = max(start, min(since for since, _ in intervals if since is not None))
-            excursion_hold_lot(
-                excursion=excursion,
-                lot=lot,
-                actor=actor,
-                quantity_at_start=balance_at(movements, first_there),
-                exposed_minutes=minutes(seconds),
+            quantity = balance_at(movements, first_there)
+        else:
+            quantity = item.quantity_at_start
+        if hold and present:  # idempotent: quarantines only a lot not already held
+            item = excursion_hold_lot(
+                excursion=excursion, lot=lot, actor=actor, quantity_at_start=quantity, exposed_minutes=exposed
             )
+        elif item is None:  # below the breach rules: recorded, not held
+            item = ExcursionLot.objects.create(
+                excursion=excursion, lot=lot, quantity_at_start=quantity, exposed_minutes=exposed
+            )
+        if item.exposed_minutes != exposed:
+            item.exposed_minutes = exposed
+            item.save(update_fields=["exposed_minutes"])
 
 
 def _alert_managers(excursion: Excursion) -> None:
@@ -321,7 +389,7 @@ def excursion_close(
             "record a reading first."
         )
     else:  # the exposure as the decisions are taken, from the final span and the ledger
-        excursion_refresh_exposure(excursion=excursion, actor=actor)
+        excursion_refresh_exposure(excursion=excursion, actor=actor, hold=bool(excursion.breach))
     for name, label in (
         ("what_happened", "what happened"),
         ("found_by", "who found it"),
@@ -329,7 +397,8 @@ def excursion_close(
     ):
         if not getattr(excursion, name):
             problems.append(f"Record {label}.")
-    held = list(excursion.lots.select_related("lot"))
+    # Below the breach rules nothing was held: the record is closed without decisions.
+    held = list(excursion.lots.select_related("lot")) if excursion.breach else []
     for item in held:
         decision, reason = decisions.get(item.lot_id, ("", ""))
         if decision not in Decision.values or not reason.strip():

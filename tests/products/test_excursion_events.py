@@ -332,3 +332,87 @@ class TestTheFourBugs:
                 found_by="y",
                 prevention="z",
             )
+
+
+class TestBreachRules:
+    @pytest.fixture
+    def lot(self, unit, manager):
+        with time_machine.travel(at(*DAY, 7, 0), tick=False):
+            return make_lot(unit=unit, actor=manager, lot_number="IN-FRIDGE")
+
+    def rules(self, unit, **rules):
+        for name, value in rules.items():
+            setattr(unit, name, value)
+        unit.save()
+
+    def test_by_default_any_reading_out_of_range_is_a_breach(self, unit, manager, lot):
+        import_file(unit, manager, two_events_file())
+        assert [e.breach for e in Excursion.objects.order_by("started_at")] == [
+            "Too warm for 20 min (rule: any reading out of range)",
+            "Too cold for 20 min (rule: any reading out of range)",
+        ]
+
+    def test_too_warm_and_too_cold_have_their_own_continuous_rules(self, unit, manager, lot):
+        from clinic.models import Notification
+
+        self.rules(unit, warm_after_minutes=30, cold_after_minutes=20)
+        import_file(unit, manager, two_events_file())
+        warm, cold = Excursion.objects.order_by("started_at")
+        assert warm.breach == "" and warm.lots.get().exposed_minutes == 20  # recorded, visible
+        assert cold.breach == "Too cold for 20 min (rule: 20 min continuously)"
+        assert Lot.objects.get(pk=lot.pk).hold_reason.startswith(f"Temperature excursion #{cold.pk}")
+        assert {n.dedupe_key.split(":")[1] for n in Notification.objects.filter(kind="excursion.opened")} == {
+            str(cold.pk)
+        }
+
+    def test_a_dip_below_every_rule_holds_nothing_and_closes_without_decisions(self, unit, manager, lot):
+        self.rules(unit, warm_after_minutes=30, cold_after_minutes=30)
+        import_file(unit, manager, two_events_file())
+        assert Lot.objects.get(pk=lot.pk).status == LotStatus.AVAILABLE
+        warm = Excursion.objects.order_by("started_at").first()
+        excursion_close(
+            excursion=warm, actor=manager, decisions={}, what_happened="Restock", found_by="Logger",
+            prevention="Quicker restocking",
+        )  # fmt: skip
+        assert not Excursion.objects.get(pk=warm.pk).is_open
+
+    def test_a_cumulative_rule_adds_up_the_sides_excursions_within_24_hours(self, unit, manager, lot):
+        self.rules(unit, warm_after_minutes=60, warm_cumulative_minutes=30, cold_after_minutes=60)
+        lines = ["Timestamp,Temperature (°C)"]
+        for minute in range(0, 6 * 60, 5):  # 20 min too warm at 08:00 and again at 11:00
+            when = at(*DAY, 7, 0) + dt.timedelta(minutes=minute + 60)
+            warm = any(dt.timedelta(0) <= when - at(*DAY, h, 0) < dt.timedelta(minutes=20) for h in (8, 11))
+            lines.append(f"{timezone.localtime(when):%Y-%m-%d %H:%M:%S},{'9.5' if warm else '5'}")
+        import_file(unit, manager, ("\n".join(lines) + "\n").encode())
+        first, second = Excursion.objects.order_by("started_at")
+        assert first.breach == ""
+        assert second.breach == "Too warm for 40 min within 24 h (rule: 30 min)"
+        assert Lot.objects.get(pk=lot.pk).status == LotStatus.QUARANTINED
+
+    def test_an_ongoing_excursion_breaches_once_it_lasts_long_enough(self, unit, manager):
+        self.rules(unit, warm_after_minutes=30)
+        with time_machine.travel(NOW - dt.timedelta(hours=1), tick=False):
+            lot = make_lot(unit=unit, actor=manager)
+        reading_record(
+            unit=unit, actor=manager, temperature_c=D("9"), taken_at=NOW - dt.timedelta(minutes=20)
+        )
+        assert Excursion.objects.get().breach == ""
+        assert Lot.objects.get(pk=lot.pk).status == LotStatus.AVAILABLE
+        with time_machine.travel(NOW + dt.timedelta(minutes=15), tick=False):
+            reading_record(unit=unit, actor=manager, temperature_c=D("9.4"))
+        assert Excursion.objects.get().breach == "Too warm for 35 min (rule: 30 min continuously)"
+        assert Lot.objects.get(pk=lot.pk).status == LotStatus.QUARANTINED
+
+    def test_a_thawed_freezer_is_its_own_breach(self, location, manager):
+        freezer = StorageUnitFactory(
+            location=location, name="Freezer", kind="freezer_20", min_c=D("-25"), max_c=D("-15"),
+            warm_after_minutes=600,
+        )  # fmt: skip
+        reading_record(
+            unit=freezer, actor=manager, temperature_c=D("-12"), taken_at=NOW - dt.timedelta(hours=2)
+        )
+        assert Excursion.objects.get().breach == ""
+        reading_record(
+            unit=freezer, actor=manager, temperature_c=D("1.5"), taken_at=NOW - dt.timedelta(hours=1)
+        )
+        assert Excursion.objects.get().breach == "Thawed: 1.50 °C in a freezer"
