@@ -51,6 +51,15 @@ class StorageUnitForm(forms.ModelForm):
     def __init__(self, *args, locations, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["location"].queryset = locations
+        for name in ("warm_after_minutes", "cold_after_minutes"):
+            self.fields[name].required = False  # empty is the default: any reading out of range
+            self.fields[name].help_text = "0 or empty: any reading out of range is a breach."
+
+    def clean_warm_after_minutes(self) -> int:
+        return self.cleaned_data.get("warm_after_minutes") or 0
+
+    def clean_cold_after_minutes(self) -> int:
+        return self.cleaned_data.get("cold_after_minutes") or 0
 
 
 class ReceiveForm(forms.Form):
