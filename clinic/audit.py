@@ -74,6 +74,7 @@ class AuditAction(models.TextChoices):
     READING_IMPORT = "reading.import", "Logger file imported"
     EXCURSION_OPEN = "excursion.open", "Excursion opened"
     EXCURSION_EXTEND = "excursion.extend", "Excursion extended"
+    EXCURSION_BREACH = "excursion.breach", "Excursion breached the unit's rule"
     EXCURSION_REVIEW = "excursion.review", "Excursion reviewed"
     EXCURSION_CLOSE = "excursion.close", "Excursion closed"
     EXCURSION_ADDENDUM = "excursion.addendum", "Excursion addendum"

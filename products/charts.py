@@ -80,12 +80,54 @@ def temperature_series(unit: StorageUnit, *, start: dt.datetime, end: dt.datetim
     ]
     return {
         "points": points,
+        "ticks": axis_ticks(start, end),
         "bucket_seconds": size,
         "min_c": float(unit.min_c),
         "max_c": float(unit.max_c),
         "start": int(start.timestamp() * 1000),
         "end": int(end.timestamp() * 1000),
     }
+
+
+def axis_ticks(start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """The time axis's ticks, {v: ms, label}: one per hour up to two days, one per day (local
+    midnight) up to a month, then one per week (Mondays), then one per month (the 1st).
+
+    Chosen here, in the clinic's time zone, rather than by Chart.js, whose linear axis picks
+    round numbers of milliseconds: uneven days, and dates skipped.
+    """
+    tz = timezone.get_current_timezone()
+    span = end - start
+    local_start, local_end = timezone.localtime(start, tz), timezone.localtime(end, tz)
+    instants: list[dt.datetime] = []
+    if span <= dt.timedelta(days=2):
+        hour = local_start.replace(minute=0, second=0, microsecond=0)
+        # Hours as instants (UTC steps), so the night clocks change has no missing or doubled tick.
+        when = hour.astimezone(dt.UTC)
+        while when <= end:
+            if when >= start:
+                instants.append(when)
+            when += dt.timedelta(hours=1)
+        fmt = "%H:%M"
+    else:
+        days = []
+        day = local_start.date()
+        while day <= local_end.date():
+            days.append(day)
+            day += dt.timedelta(days=1)
+        if span > dt.timedelta(days=100):
+            days = [d for d in days if d.day == 1]
+            fmt = "%b %Y"
+        elif span > dt.timedelta(days=31):
+            days = [d for d in days if d.weekday() == 0]
+            fmt = "%d %b"
+        else:
+            fmt = "%d %b"
+        instants = [dt.datetime.combine(d, dt.time.min, tz) for d in days]
+        instants = [i for i in instants if start <= i <= end]
+    return [
+        {"v": int(i.timestamp() * 1000), "label": timezone.localtime(i, tz).strftime(fmt)} for i in instants
+    ]
 
 
 def daily_extremes(unit: StorageUnit, *, days: int = 14) -> list[dict]:

@@ -51,6 +51,15 @@ class StorageUnitForm(forms.ModelForm):
     def __init__(self, *args, locations, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["location"].queryset = locations
+        for name in ("warm_after_minutes", "cold_after_minutes"):
+            self.fields[name].required = False  # empty is the default: any reading out of range
+            self.fields[name].help_text = "0 or empty: any reading out of range is a breach."
+
+    def clean_warm_after_minutes(self) -> int:
+        return self.cleaned_data.get("warm_after_minutes") or 0
+
+    def clean_cold_after_minutes(self) -> int:
+        return self.cleaned_data.get("cold_after_minutes") or 0
 
 
 class ReceiveForm(forms.Form):
@@ -67,6 +76,12 @@ class ReceiveForm(forms.Form):
     expiry_date = forms.DateField(widget=DateInput, required=False)
     quantity = forms.IntegerField(label="Vials received", min_value=1)
     storage_unit = forms.ModelChoiceField(queryset=StorageUnit.objects.none())
+    hold_confirmed = forms.BooleanField(
+        label="If the unit is out of range right now, receive the lot into it anyway and hold it",
+        required=False,
+        help_text="Stock put in a unit during an excursion is quarantined with it; "
+        "without this, such a move is refused.",
+    )
     gtin = forms.CharField(label="GTIN", max_length=14, required=False)
     record_gtin = forms.BooleanField(
         label="Record this GTIN on the chosen product",
@@ -182,6 +197,12 @@ class AdjustForm(forms.Form):
 
 class TransferForm(forms.Form):
     to_unit = forms.ModelChoiceField(queryset=StorageUnit.objects.none(), label="Move to")
+    hold_confirmed = forms.BooleanField(
+        label="If the unit is out of range right now, move the lot into it anyway and hold it",
+        required=False,
+        help_text="Stock put in a unit during an excursion is quarantined with it; "
+        "without this, such a move is refused.",
+    )
     note = forms.CharField(max_length=300, required=False)
 
     def __init__(self, *args, units, **kwargs):
@@ -257,11 +278,18 @@ class ExcursionReviewForm(forms.ModelForm):
 
     def __init__(self, *args, held, **kwargs):
         super().__init__(*args, **kwargs)
-        self.held = held
-        for item in held:
+        # Below the unit's breach rules nothing is held, so there is nothing to decide.
+        self.held = held if self.instance.breach else []
+        for item in self.held:
             lot = item.lot
+            exposure = (
+                f"{_minutes_text(item.exposed_minutes)} out of range in this excursion, "
+                f"{_minutes_text(getattr(item, 'lifetime_minutes', None) or item.exposed_minutes)} "
+                "over its life"
+            )
             self.fields[f"decision_{lot.pk}"] = forms.ChoiceField(
                 label=f"Decision for lot {lot.lot_number} ({lot.product})",
+                help_text=exposure.capitalize() + ".",
                 choices=[("", "—"), *Decision.choices],
                 required=False,
                 initial=item.decision,
@@ -281,6 +309,11 @@ class ExcursionReviewForm(forms.ModelForm):
 
     def review(self) -> dict:
         return {name: self.cleaned_data.get(name) for name in REVIEW_FIELDS}
+
+
+def _minutes_text(value: int) -> str:
+    hours, minutes = divmod(value or 0, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 class AddendumForm(forms.Form):

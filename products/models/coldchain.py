@@ -45,6 +45,25 @@ class StorageUnit(models.Model):
     logger_id = models.CharField("data-logger id", max_length=60, blank=True)
     calibration_expires_on = models.DateField("calibration certificate expires", null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # Checks are due from here on: a unit is not "missing" checks from before it existed.
+    created_at = models.DateTimeField(default=timezone.now)
+    # Breach rules: when an excursion holds the stock and alerts managers. 0 minutes is any
+    # reading out of range (CDC); e.g. mSupply's defaults are 30/60 too warm, 20/40 too cold.
+    # Shorter dips are still recorded, with each lot's minutes, but hold nothing.
+    warm_after_minutes = models.PositiveIntegerField(
+        "too warm: breach after (minutes continuously)", default=0
+    )
+    warm_cumulative_minutes = models.PositiveIntegerField(
+        "too warm: breach after (minutes within 24 h)", null=True, blank=True,
+        help_text="Leave empty for no cumulative rule.",
+    )  # fmt: skip
+    cold_after_minutes = models.PositiveIntegerField(
+        "too cold: breach after (minutes continuously)", default=0
+    )
+    cold_cumulative_minutes = models.PositiveIntegerField(
+        "too cold: breach after (minutes within 24 h)", null=True, blank=True,
+        help_text="Leave empty for no cumulative rule.",
+    )  # fmt: skip
 
     objects = LocationScopedQuerySet.as_manager()
 
@@ -70,6 +89,10 @@ class StorageUnit(models.Model):
             self.max_c = default_hi
         if self.min_c >= self.max_c:
             raise ValidationError({"max_c": "The maximum must be above the minimum."})
+
+    @property
+    def is_freezer(self) -> bool:
+        return self.kind in (UnitKind.FREEZER_20, UnitKind.FREEZER_80)
 
     def in_range(self, value: Decimal) -> bool:
         return self.min_c <= value <= self.max_c
@@ -166,23 +189,38 @@ class ExcursionQuerySet(LocationScopedQuerySet):
     location_lookup = "storage_unit__location"
 
     def open(self) -> ExcursionQuerySet:
+        """Not closed yet: awaiting review (the unit may be back in range)."""
         return self.filter(closed_at__isnull=True)
+
+    def ongoing(self) -> ExcursionQuerySet:
+        """Still going on: no reading back in range since (``Excursion.is_ongoing``)."""
+        return self.filter(closed_at__isnull=True, back_in_range_at__isnull=True, end_unknown=False)
 
 
 class Excursion(models.Model):
-    """A spell outside a unit's allowed range, from the first reading outside it.
+    """One spell outside a unit's allowed range: from the first reading outside it to the first
+    reading back inside (readings out of range separated by one in range are two excursions).
 
-    While open it holds every lot of the unit in quarantine; a manager closes it with the
-    CDC storage-troubleshooting record and a decision per lot. Closed means frozen:
-    corrections are addenda.
+    It holds the lots that were in the unit during the spell (read from the stock ledger),
+    each with its minutes of exposure; a manager closes it with the CDC
+    storage-troubleshooting record and a decision per lot. Closed means frozen: corrections
+    are addenda.
     """
 
     storage_unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="excursions")
     started_at = models.DateTimeField()
     last_out_at = models.DateTimeField(help_text="The last reading outside the range.")
     back_in_range_at = models.DateTimeField(null=True, blank=True)
+    end_unknown = models.BooleanField(
+        default=False,
+        help_text="No reading for a long time after the last one out of range (the next readings "
+        "belong to another event): the end is not known, the duration counts to the last reading out.",
+    )
     lowest_c = models.DecimalField(max_digits=5, decimal_places=2)
     highest_c = models.DecimalField(max_digits=5, decimal_places=2)
+    breach = models.CharField(
+        max_length=160, blank=True, help_text="The breach rule it met (stock held); empty: below the rules."
+    )
     # The review (CDC vaccine storage troubleshooting record).
     what_happened = models.TextField(blank=True)
     temperature_when_found_c = models.DecimalField(
@@ -213,11 +251,11 @@ class Excursion(models.Model):
             models.CheckConstraint(
                 condition=Q(lowest_c__lte=F("highest_c")), name="excursion_low_below_high"
             ),
-            # At most one open excursion per unit: new readings extend it.
+            # Several may await review, but only one can still be going on in a unit.
             models.UniqueConstraint(
                 fields=["storage_unit"],
-                condition=Q(closed_at__isnull=True),
-                name="excursion_one_open_per_unit",
+                condition=Q(closed_at__isnull=True, back_in_range_at__isnull=True, end_unknown=False),
+                name="excursion_one_ongoing_per_unit",
             ),
         ]
         indexes = [models.Index(fields=["storage_unit", "started_at"])]
@@ -232,12 +270,23 @@ class Excursion(models.Model):
 
     @property
     def ended_at(self):
-        return self.back_in_range_at or (None if self.is_open else self.last_out_at)
+        if self.back_in_range_at or self.end_unknown:
+            return self.back_in_range_at or self.last_out_at
+        return None if self.is_open else self.last_out_at
 
     @property
     def is_ongoing(self) -> bool:
         """Still out of range: open and no reading back inside the range yet."""
-        return self.is_open and self.back_in_range_at is None
+        return self.is_open and self.back_in_range_at is None and not self.end_unknown
+
+    def exposure_end(self, now: dt.datetime | None = None) -> dt.datetime:
+        """Until when stock in the unit counts as exposed: back in range, else the last
+        reading out (end unknown), else now (still going on)."""
+        if self.back_in_range_at:
+            return self.back_in_range_at
+        if self.end_unknown or not self.is_open:
+            return self.last_out_at
+        return max(now or timezone.now(), self.last_out_at)
 
     @property
     def duration(self):
@@ -261,11 +310,14 @@ class Decision(models.TextChoices):
 
 
 class ExcursionLot(models.Model):
-    """A lot held by an excursion, and the manager's decision about it at review."""
+    """A lot that was in the unit during an excursion, how long, and the manager's decision."""
 
     excursion = models.ForeignKey(Excursion, on_delete=models.CASCADE, related_name="lots")
     lot = models.ForeignKey("products.Lot", on_delete=models.PROTECT, related_name="excursions")
-    quantity_at_start = models.IntegerField()
+    quantity_at_start = models.IntegerField(help_text="Sealed vials when its exposure began.")
+    exposed_minutes = models.PositiveIntegerField(
+        default=0, help_text="Minutes in the unit while it was out of range (so far, while ongoing)."
+    )
     decision = models.CharField(max_length=10, choices=Decision.choices, blank=True)
     reason = models.CharField(max_length=300, blank=True)
 

@@ -45,6 +45,10 @@ UNIT_FIELDS = (
     "logger_id",
     "calibration_expires_on",
     "is_active",
+    "warm_after_minutes",
+    "warm_cumulative_minutes",
+    "cold_after_minutes",
+    "cold_cumulative_minutes",
 )
 
 

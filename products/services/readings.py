@@ -21,7 +21,7 @@ from django.utils import timezone
 from clinic.audit import AuditAction, audit_record, snapshot
 from products.models import StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingImport, ReadingSource
-from products.services.excursions import apply_readings
+from products.services.excursions import ApplyResult, apply_readings
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -99,6 +99,7 @@ class ImportResult:
     batch: ReadingImport
     added: int
     already_imported: bool = False
+    excursions: ApplyResult | None = None
 
 
 def _temperature_unit(header: list[str]) -> str:
@@ -210,8 +211,8 @@ def readings_import_csv(
         location=unit.location,
         after={"filename": filename, "rows": len(rows), "added": added, "sha256": digest},
     )
-    apply_readings(unit=unit, readings=TemperatureReading.objects.filter(batch=batch), actor=actor)
-    return ImportResult(batch=batch, added=added)
+    applied = apply_readings(unit=unit, readings=TemperatureReading.objects.filter(batch=batch), actor=actor)
+    return ImportResult(batch=batch, added=added, excursions=applied)
 
 
 def _insert_logger_rows(*, unit: StorageUnit, batch: ReadingImport, rows) -> int:
@@ -297,8 +298,12 @@ def last_manual_check_periods(now: dt.datetime, count: int) -> list[tuple[dt.dat
 
 
 def missed_checks(unit: StorageUnit, *, since: dt.datetime, until: dt.datetime | None = None) -> list[Gap]:
-    """Gaps longer than expected: manual checks half a working day apart, logger samples 30 min."""
+    """Gaps longer than expected: manual checks half a working day apart, logger samples 30 min.
+
+    Nothing is missed before the unit existed (``created_at``)."""
     until = until or timezone.now()
+    if unit.created_at and unit.created_at > since:
+        since = unit.created_at
     gaps: list[Gap] = []
     manual = list(
         unit.readings.filter(source=ReadingSource.MANUAL, taken_at__gte=since, taken_at__lte=until)

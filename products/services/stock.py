@@ -149,11 +149,27 @@ def _check_storage_fits(product: Product, unit: StorageUnit) -> None:
 
 
 @transaction.atomic
-def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor: User | None) -> ExcursionLot:
-    """Put one lot under the excursion's hold ("do not use"), through the ledger."""
+def excursion_hold_lot(
+    *,
+    excursion: Excursion,
+    lot: Lot,
+    actor: User | None,
+    quantity_at_start: int | None = None,
+    exposed_minutes: int = 0,
+) -> ExcursionLot:
+    """Put one lot under the excursion's hold ("do not use"), through the ledger.
+
+    ``quantity_at_start``: vials when its exposure began (default: on hand now);
+    ``exposed_minutes``: how long it was in the unit while out of range.
+    """
     lot = lock_lot(lot)
     held, _created = ExcursionLot.objects.get_or_create(
-        excursion=excursion, lot=lot, defaults={"quantity_at_start": lot.quantity_on_hand}
+        excursion=excursion,
+        lot=lot,
+        defaults={
+            "quantity_at_start": lot.quantity_on_hand if quantity_at_start is None else quantity_at_start,
+            "exposed_minutes": exposed_minutes,
+        },
     )
     if not lot.is_quarantined:
         before = snapshot(lot, ("is_quarantined", "hold_reason"))
@@ -165,13 +181,22 @@ def excursion_hold_lot(*, excursion: Excursion, lot: Lot, actor: User | None) ->
     return held
 
 
-def _hold_for_open_excursion(lot: Lot, actor: User | None) -> None:
-    """Stock placed in a unit during an open excursion is held with the rest of the unit."""
+def _hold_for_open_excursion(lot: Lot, actor: User | None, *, hold_confirmed: bool) -> None:
+    """Stock placed in a unit that is out of range right now is held with the rest of it, and
+    only when the person moving it said so: otherwise the move is refused (and undone, being
+    in the caller's transaction), so nobody quarantines a lot by surprise."""
     # Wait for any reading that is opening an excursion in this unit right now, then look.
-    StorageUnit.objects.select_for_update(of=("self",)).get(pk=lot.storage_unit_id)
-    excursion = lot.storage_unit.excursions.open().first()
-    if excursion is not None:
-        excursion_hold_lot(excursion=excursion, lot=lot, actor=actor)
+    unit = StorageUnit.objects.select_for_update(of=("self",)).get(pk=lot.storage_unit_id)
+    excursion = unit.excursions.ongoing().first()
+    if excursion is None:
+        return
+    if not hold_confirmed:
+        raise ValidationError(
+            f"{unit.name} is out of range right now (excursion #{excursion.pk}, since "
+            f"{timezone.localtime(excursion.started_at):%d %b %H:%M}): stock put in it is quarantined. "
+            "Choose another unit, or confirm that the lot will be held."
+        )
+    excursion_hold_lot(excursion=excursion, lot=lot, actor=actor)
 
 
 @transaction.atomic
@@ -193,11 +218,14 @@ def lot_receive(
     packaging_intact: bool = True,
     certificate_concentration_per_ml: Decimal | None = None,
     record_gtin: bool = False,
+    hold_confirmed: bool = False,
 ) -> Lot:
     """Book a delivered lot into a storage unit; doubtful condition on receipt quarantines it.
 
     ``record_gtin``: the scanned GTIN also goes on a product that has none yet (through
     ``product_save``, audited, in the same transaction), so the next scan finds the product.
+    ``hold_confirmed``: the unit is out of range now and the lot is to be received (and held)
+    anyway; without it such a receipt is refused.
     """
     _positive(quantity)
     lot_number = lot_number.strip()
@@ -266,7 +294,7 @@ def lot_receive(
     if doubts:
         lot_quarantine(lot=lot, actor=actor, reason="On receipt: " + ", ".join(doubts))
         lot.refresh_from_db()
-    _hold_for_open_excursion(lot, actor)
+    _hold_for_open_excursion(lot, actor, hold_confirmed=hold_confirmed)
     return lot
 
 
@@ -313,8 +341,13 @@ def stock_adjust(*, lot: Lot, counted: int, reason: str, actor: User | None) -> 
 
 
 @transaction.atomic
-def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor: User | None, note: str = "") -> StockMovement:
-    """Move a lot's stock to another storage unit, at this location or another."""
+def stock_transfer(
+    *, lot: Lot, to_unit: StorageUnit, actor: User | None, note: str = "", hold_confirmed: bool = False
+) -> StockMovement:
+    """Move a lot's stock to another storage unit, at this location or another.
+
+    Into a unit out of range right now only with ``hold_confirmed`` (the lot is then held).
+    """
     lot = lock_lot(lot)
     if to_unit.pk == lot.storage_unit_id:
         raise ValidationError(f"Lot {lot.lot_number} is already in {to_unit.name}.")
@@ -345,7 +378,7 @@ def stock_transfer(*, lot: Lot, to_unit: StorageUnit, actor: User | None, note: 
             location=from_unit.location,
             before=before,
         )
-    _hold_for_open_excursion(lot, actor)
+    _hold_for_open_excursion(lot, actor, hold_confirmed=hold_confirmed)
     return movement
 
 

@@ -60,3 +60,9 @@ def duration(value: dt.timedelta) -> str:
         parts.append(f"{hours} h")
     parts.append(f"{minutes} min")
     return " ".join(parts)
+
+
+@register.filter
+def minutes_span(value: int | None) -> str:
+    """Whole minutes as "1 h 5 min" (exposure times are stored in minutes)."""
+    return duration(dt.timedelta(minutes=value or 0))

@@ -7,7 +7,7 @@ import datetime as dt
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Q, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -19,7 +19,7 @@ from clinic.tables import paginate, sort_queryset
 from products import services
 from products.charts import DEFAULT_RANGE, RANGES, daily_extremes, temperature_series
 from products.forms import AddendumForm, ExcursionReviewForm, ImportForm, ReadingForm
-from products.models import Excursion, StorageUnit
+from products.models import Excursion, ExcursionLot, StorageUnit
 from products.models.compliance import cleared_condition, lot_documents_condition
 
 UNIT_QS = StorageUnit.objects.select_related("location")
@@ -142,6 +142,21 @@ def readings_import(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(
                     request, f"{result.added} readings imported ({result.batch.rows} in the file)."
                 )
+                applied = result.excursions
+                if applied and applied.opened:
+                    numbers = ", ".join(f"#{e.pk}" for e in applied.opened)
+                    messages.warning(
+                        request,
+                        f"{len(applied.opened)} excursion(s) recorded ({numbers}); "
+                        "the stock that was in the unit during them is quarantined.",
+                    )
+                if applied and applied.frozen:
+                    numbers = ", ".join(f"#{e.pk}" for e in applied.frozen)
+                    messages.warning(
+                        request,
+                        f"These readings fall within closed excursion(s) {numbers}, which are not "
+                        "changed: add an addendum if they change the record.",
+                    )
             return redirect("products:unit_detail", pk=unit.pk)
     return render(request, "products/import_form.html", {"unit": unit, "form": form})
 
@@ -176,13 +191,22 @@ def excursion_detail(request: HttpRequest, pk: int) -> HttpResponse:
     excursion = get_for_user_or_404(
         Excursion.objects.select_related("storage_unit__location", "reviewed_by"), request.user, pk=pk
     )
+    # Each lot's time out of range over its life: every excursion it was exposed to.
+    lifetime = (
+        ExcursionLot.objects.filter(lot=OuterRef("lot"))
+        .order_by()
+        .values("lot")
+        .annotate(total=Sum("exposed_minutes"))
+        .values("total")
+    )
     held = list(
         excursion.lots.select_related("lot__product", "lot__storage_unit").annotate(
             lot_is_cleared=ExpressionWrapper(
                 cleared_condition(product_ref="lot__product", prefix="lot__product__")
                 & lot_documents_condition(lot_ref="lot"),
                 output_field=BooleanField(),
-            )
+            ),
+            lifetime_minutes=Subquery(lifetime),
         )
     )
     for item in held:  # the held lots' badges say "Not cleared" rather than "Available"

@@ -203,7 +203,9 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .annotate(n_draws=Count("draws"))
         .order_by("-opened_at")
     )
-    excursions = lot.excursions.select_related("excursion__storage_unit").order_by("-excursion__started_at")
+    excursions = list(
+        lot.excursions.select_related("excursion__storage_unit").order_by("-excursion__started_at")
+    )
     documents = list(
         RegulatoryDocument.objects.filter(lot=lot)
         .select_related("uploaded_by", "superseded_by")
@@ -220,6 +222,7 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": [m for m in movements if m.kind in status_kinds],
             "vials": vials,
             "excursions": excursions,
+            "exposure_minutes": sum(item.exposed_minutes for item in excursions),
             "documents": [d for d in documents if d.superseded_by_id is None],
             "superseded_documents": [d for d in documents if d.superseded_by_id is not None],
             "clearance_problems": clearance_problems,
@@ -255,6 +258,7 @@ def lot_receive(request: HttpRequest) -> HttpResponse:
                 packaging_intact=d["packaging_intact"],
                 certificate_concentration_per_ml=d["certificate_concentration_per_ml"],
                 record_gtin=d["record_gtin"],
+                hold_confirmed=d["hold_confirmed"],
             )
         except ValidationError as exc:
             form.add_error(None, error_text(exc))
@@ -312,7 +316,9 @@ def _run_action(action: str, lot: Lot, d: dict, actor: User) -> str:
         services.stock_adjust(lot=lot, counted=d["counted"], reason=d["reason"], actor=actor)
         return f"Count adjusted to {d['counted']}."
     if action == "transfer":
-        services.stock_transfer(lot=lot, to_unit=d["to_unit"], note=d["note"], actor=actor)
+        services.stock_transfer(
+            lot=lot, to_unit=d["to_unit"], note=d["note"], actor=actor, hold_confirmed=d["hold_confirmed"]
+        )
         return f"Lot moved to {d['to_unit']}."
     if action == "quarantine":
         services.lot_quarantine(lot=lot, reason=d["reason"], actor=actor)

@@ -7,7 +7,6 @@
   if (!source || !canvas || typeof Chart === "undefined") return;
   const data = JSON.parse(source.textContent);
   const pts = data.points;
-  const span = data.end - data.start;
   const out = pts.filter((p) => p.hi > data.max_c || p.lo < data.min_c);
 
   // Excursions as red bands behind the lines.
@@ -27,12 +26,10 @@
   };
 
   const flat = (y) => [{ x: data.start, y: y }, { x: data.end, y: y }];
-  const fmt = (v) => {
-    const d = new Date(v);
-    return span > 3 * 86400000
-      ? d.toLocaleDateString(undefined, { day: "numeric", month: "short" })
-      : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
-  };
+  // The server chooses the ticks (one per hour, day, week or month, in the clinic's zone):
+  // Chart.js's linear axis would place round numbers of milliseconds, unevenly, skipping days.
+  const tickLabels = new Map((data.ticks || []).map((t) => [t.v, t.label]));
+  const fmt = (v) => tickLabels.get(v) || "";
 
   new Chart(canvas, {
     type: "line",
@@ -54,7 +51,15 @@
       maintainAspectRatio: false,
       interaction: { mode: "nearest", intersect: false },
       scales: {
-        x: { type: "linear", min: data.start, max: data.end, ticks: { callback: fmt, maxTicksLimit: 10 } },
+        x: {
+          type: "linear",
+          min: data.start,
+          max: data.end,
+          afterBuildTicks: (axis) => {
+            axis.ticks = (data.ticks || []).map((t) => ({ value: t.v }));
+          },
+          ticks: { callback: fmt, autoSkip: true, maxRotation: 0 },
+        },
         // Leave room around the allowed band so an excursion is visibly outside it.
         y: { title: { display: true, text: "°C" }, suggestedMin: data.min_c - 2, suggestedMax: data.max_c + 2 },
       },

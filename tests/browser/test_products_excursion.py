@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -27,13 +29,17 @@ def excursion_setup(location, manager):
         location=location, name="Treatment-room fridge", kind="fridge", min_c=Decimal("2"), max_c=Decimal("8")
     )
     expiry = timezone.localdate() + dt.timedelta(days=200)
-    keep = lot_receive(
-        actor=manager, product=product, lot_number="KEEP-1", expiry_date=expiry, quantity=5, storage_unit=unit
-    )
-    lose = lot_receive(
-        actor=manager, product=product, lot_number="LOSE-1", expiry_date=expiry, quantity=4, storage_unit=unit
-    )
     now = timezone.now()
+    # In the fridge before the excursion: an excursion holds the stock that was there then.
+    with time_machine.travel(now - dt.timedelta(hours=4), tick=False):
+        keep = lot_receive(
+            actor=manager, product=product, lot_number="KEEP-1", expiry_date=expiry, quantity=5,
+            storage_unit=unit,
+        )  # fmt: skip
+        lose = lot_receive(
+            actor=manager, product=product, lot_number="LOSE-1", expiry_date=expiry, quantity=4,
+            storage_unit=unit,
+        )  # fmt: skip
     reading_record(
         unit=unit, actor=manager, temperature_c=Decimal("11.2"), taken_at=now - dt.timedelta(hours=3)
     )
@@ -85,3 +91,28 @@ def test_the_storage_unit_chart_draws(page, manager, excursion_setup):
     assert page.evaluate("Chart.getChart('temperature-chart').data.datasets.length") == 6
     assert_accessible(page)
     assert page.console_errors == []
+
+
+def test_the_excursion_shows_each_lots_minutes_out_of_range(page, manager, excursion_setup):
+    excursion, _, keep, _ = excursion_setup
+    sign_in(page, manager.username)
+    page.goto(f"/products/excursions/{excursion.pk}/")
+    # Both lots were in the fridge for the whole two hours it was out of range.
+    expect(page.locator("td.exposure-here").first).to_have_text("2 h 0 min")
+    expect(page.locator("td.exposure-life").first).to_have_text("2 h 0 min")
+    page.goto(f"/products/lots/{keep.pk}/")
+    expect(page.locator("#lot-exposure")).to_contain_text("Time out of range over its life: 2 h 0 min")
+    assert_accessible(page)
+    assert page.console_errors == []
+
+
+def test_the_week_chart_has_one_evenly_spaced_tick_per_day(page, manager, excursion_setup):
+    _, unit, _, _ = excursion_setup
+    sign_in(page, manager.username)
+    page.goto(f"/products/units/{unit.pk}/?range=7d")
+    expect(page.locator("#temperature-chart")).to_be_visible()
+    values = page.evaluate("Chart.getChart('temperature-chart').scales.x.ticks.map((t) => t.value)")
+    assert len(values) == 7
+    hour = 3_600_000
+    # One local midnight after another (23 or 25 hours across a change of clocks).
+    assert {b - a for a, b in itertools.pairwise(values)} <= {23 * hour, 24 * hour, 25 * hour}

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from clinic.models import Notification
 from clinic.reports.periods import add_months, month_start
-from products.models import Excursion, ExcursionLot, TemperatureReading
+from products.models import Excursion, ExcursionLot, StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingSource
 from products.services import stock_use, stock_waste, vial_discard, vial_draw, vial_open
 from tests.products.factories import ProductFactory, StorageUnitFactory, make_lot
@@ -248,7 +248,10 @@ def test_dashboard_lists_open_excursions_and_units_missing_checks(ledger, client
     )
     ctx = client_for(manager).get("/clinic/reports/").context
     assert [e.storage_unit_id for e in ctx["excursions"]] == [ledger["unit"].pk]
-    # Nobody checked the unit by hand in the last working half-day.
+    # Nobody checked the unit by hand in the last working half-day (and it existed then: a
+    # unit created since was not due a check, issue 13).
+    StorageUnit.objects.update(created_at=now - dt.timedelta(days=14))
+    ctx = client_for(manager).get("/clinic/reports/").context
     assert [u["pk"] for u in ctx["missed_checks"]] == [ledger["unit"].pk]
 
 
@@ -256,6 +259,7 @@ def test_a_unit_checked_in_the_last_half_day_is_not_listed(ledger, client_for, m
     from products.services.readings import last_manual_check_periods
 
     start, _ = last_manual_check_periods(timezone.now(), 1)[0]
+    StorageUnit.objects.update(created_at=start - dt.timedelta(days=14))
     TemperatureReading.objects.create(
         storage_unit=ledger["unit"],
         taken_at=start + dt.timedelta(minutes=5),
