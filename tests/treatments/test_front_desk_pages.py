@@ -291,7 +291,7 @@ class TestBookingPages:
 
 class TestDueList:
     def test_it_lists_due_unbooked_plans_and_logs_contact(
-        self, client_for, front_desk, location, other_location, freeze
+        self, client_for, front_desk, location, other_location
     ):
         due = PlanFactory(patient__location=location, started_on=timezone.localdate() - dt.timedelta(days=3))
         PlanFactory(

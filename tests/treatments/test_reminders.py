@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
+import time_machine
 from django.core import mail
 from django.db import connection
 
@@ -248,13 +249,13 @@ class TestAppointmentReminders:
         [row] = appointment_rows()
         assert row.status == "cancelled"
 
-    def test_a_reminder_whose_session_was_cancelled_is_not_sent_even_before_the_sweep(self, location, freeze):
+    def test_a_reminder_whose_session_was_cancelled_is_not_sent_even_before_the_sweep(self, location):
         session = SessionFactory(patient=patient_at(location), starts_at=NOW + dt.timedelta(hours=5))
         appointment_reminders_sweep(now=NOW)
         [row] = appointment_rows()
         session.status, session.cancel_reason = SessionStatus.CANCELLED, "Patient unwell"
         session.save()
-        with freeze(NOW + dt.timedelta(minutes=1)):
+        with time_machine.travel(NOW + dt.timedelta(minutes=1), tick=False):
             assert outbox.notification_send(notification_id=row.pk) == "cancelled"
         assert mail.outbox == []
 
@@ -277,12 +278,12 @@ class TestAppointmentReminders:
         pending = Notification.objects.filter(status="pending").values_list("dedupe_key", flat=True)
         assert list(pending) == [appointment_key(other.pk, other.starts_at)]
 
-    def test_the_reminder_is_delivered_once(self, location, freeze):
+    def test_the_reminder_is_delivered_once(self, location):
         SessionFactory(patient=patient_at(location), starts_at=NOW + dt.timedelta(hours=5))
         appointment_reminders_sweep(now=NOW)
         appointment_reminders_sweep(now=NOW)
         [row] = appointment_rows()
-        with freeze(NOW + dt.timedelta(minutes=1)):
+        with time_machine.travel(NOW + dt.timedelta(minutes=1), tick=False):
             assert outbox.notification_send(notification_id=row.pk) == "sent"
             assert outbox.notification_send(notification_id=row.pk) == "not-claimed"
         assert len(mail.outbox) == 1
@@ -342,7 +343,7 @@ class TestNoClinicalDetail:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="real concurrency needs PostgreSQL")
-def test_two_sweeps_and_two_senders_at_once_send_one_message(location, freeze):
+def test_two_sweeps_and_two_senders_at_once_send_one_message(location):
     from django.db import connections
 
     SessionFactory(patient=patient_at(location), starts_at=NOW + dt.timedelta(hours=5))
@@ -360,7 +361,8 @@ def test_two_sweeps_and_two_senders_at_once_send_one_message(location, freeze):
             connections.close_all()
 
     threads = [threading.Thread(target=work) for _ in range(2)]
-    with freeze(NOW + dt.timedelta(minutes=1)):  # inside the clinic's day, not quiet hours
+    # Inside the clinic's day, not quiet hours; time-machine moves the clock for every thread.
+    with time_machine.travel(NOW + dt.timedelta(minutes=1), tick=False):
         for t in threads:
             t.start()
         for t in threads:
