@@ -101,8 +101,11 @@ def test_the_patient_and_session_pages_have_a_fixed_query_count(
 ):
     patient = PatientFactory(location=location)
     plan = PlanFactory(patient=patient)
+    # Sessions at 10:00 on later days, not "now + n days": at 23:30 a 45-minute session would end
+    # after midnight, outside any day's working hours, and the reschedules below be refused.
+    today = timezone.localdate()
     first = SessionFactory(
-        patient=patient, practitioner=practitioner_all_hours, starts_at=timezone.now() + dt.timedelta(days=3)
+        patient=patient, practitioner=practitioner_all_hours, starts_at=at(today + dt.timedelta(days=3), 10)
     )
     c = client_for(front_desk)
     urls = [
@@ -127,7 +130,7 @@ def test_the_patient_and_session_pages_have_a_fixed_query_count(
         )
         services.contact_attempt_record(actor=front_desk, plan=plan, outcome="called")
         services.session_reschedule(
-            actor=front_desk, session=first, starts_at=timezone.now() + dt.timedelta(days=4 + i)
+            actor=front_desk, session=first, starts_at=at(today + dt.timedelta(days=4 + i), 10)
         )
     for u, before in zip(urls, counts, strict=True):
         with count_queries() as q:
