@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.utils import timezone
 
@@ -31,9 +33,48 @@ class DateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
     def format_value(self, value):
+        # A form field hands the widget a naive clinic-time value (DateTimeField.prepare_value),
+        # a bare widget may get an aware one. Either way minutes, "T"-separated: str() of a
+        # datetime (microseconds, a space) is not a datetime-local value and the browser
+        # showed the field empty instead of the time the view filled in.
         if hasattr(value, "strftime"):
-            return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M") if timezone.is_aware(value) else value
+            local = timezone.localtime(value) if timezone.is_aware(value) else value
+            return local.strftime("%Y-%m-%dT%H:%M")
         return value
+
+
+class PastLocalDateTimeField(forms.DateTimeField):
+    """A clinic-time date and time of something that has happened (a check, a phone call).
+
+    A ``datetime-local`` input carries no offset. On the night the clocks go back 01:00–02:00
+    happens twice and Django refuses such a time as ambiguous, so a check made then could not
+    be saved, not even with the time the form filled in itself. It is read as the later of the
+    two instants once that one has begun, else the earlier: the one that has happened. A time
+    in the hour skipped when the clocks go forward is refused, saying so.
+    """
+
+    # A wall clock a few minutes fast still means "the one that has happened" (reading_record
+    # accepts readings up to five minutes ahead for the same reason).
+    SLACK = dt.timedelta(minutes=5)
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except forms.ValidationError as exc:
+            if exc.code != "ambiguous_timezone":
+                raise
+            naive = exc.params["datetime"]
+        zone = timezone.get_current_timezone()
+        first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+        if first.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != naive:
+            raise forms.ValidationError(
+                f"{naive:%H:%M} on {naive.day} {naive:%b %Y} did not happen here: the clocks went "
+                "forward an hour that night. Check the time.",
+                code="nonexistent_time",
+            )
+        # In UTC: Python never counts an aware time in the repeated hour equal to one in
+        # another zone (PEP 495), so the zone-local value would not match the stored reading.
+        return (second if second <= timezone.now() + self.SLACK else first).astimezone(dt.UTC)
 
 
 class ProductForm(forms.ModelForm):
@@ -224,7 +265,7 @@ class VialDiscardForm(forms.Form):
 
 
 class ReadingForm(forms.Form):
-    taken_at = forms.DateTimeField(label="Checked at", widget=DateTimeInput)
+    taken_at = PastLocalDateTimeField(label="Checked at", widget=DateTimeInput)
     temperature_c = forms.DecimalField(label="Current (°C)", max_digits=5, decimal_places=2)
     min_c = forms.DecimalField(
         label="Minimum since last check (°C)", max_digits=5, decimal_places=2, required=False
@@ -275,6 +316,7 @@ class ExcursionReviewForm(forms.ModelForm):
             "prevention": forms.Textarea(attrs={"rows": 2}),
             "manufacturer_contacted_at": DateTimeInput,
         }
+        field_classes = {"manufacturer_contacted_at": PastLocalDateTimeField}
 
     def __init__(self, *args, held, **kwargs):
         super().__init__(*args, **kwargs)

@@ -8,7 +8,6 @@ import zoneinfo
 
 import pytest
 import time_machine
-from django.test.utils import CaptureQueriesContext
 
 from clinic.roles import FRONT_DESK, MANAGER, PRACTITIONER
 from tests.factories import LocationFactory, staff
@@ -130,29 +129,6 @@ def client_for(client):
         return client
 
     return make
-
-
-class QueryCounter:
-    def __init__(self, connection):
-        self.ctx = CaptureQueriesContext(connection)
-
-    def __enter__(self):
-        self.ctx.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.ctx.__exit__(*exc)
-
-    @property
-    def count(self) -> int:
-        return len(self.ctx.captured_queries)
-
-
-@pytest.fixture
-def count_queries():
-    from django.db import connection
-
-    return lambda: QueryCounter(connection)
 
 
 def require_service(name: str, available: bool) -> None:

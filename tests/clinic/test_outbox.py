@@ -6,6 +6,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+import time_machine
 from django.core import mail
 from django.db import transaction
 from django.utils import timezone
@@ -280,7 +281,7 @@ class TestQuietHours:
     @pytest.mark.django_db
     def test_a_patient_message_reached_at_night_is_deferred_not_sent(self):
         n = _queue(due_at=self._at(12), quiet_hours=True)
-        with mock.patch("clinic.notifications.outbox.timezone.now", return_value=self._at(22)):
+        with time_machine.travel(self._at(22), tick=False):
             assert outbox.notification_send(notification_id=n.pk) == "deferred"
         n.refresh_from_db()
         assert n.status == "pending" and n.attempts == 0 and n.due_at == self._at(8, day=25)

@@ -7,9 +7,10 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
-from tests.treatments.factories import PatientFactory, PlanFactory
+from tests.treatments.factories import PatientFactory, PlanFactory, at
 from treatments.models import Patient
 from treatments.reminders import maintenance_reminders_sweep, opt_out_patient_id, opt_out_token
 
@@ -19,6 +20,15 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def patient(location):
     return PatientFactory(location=location, reminder_opt_in=True, reminder_channel="email")
+
+
+def this_morning() -> dt.datetime:
+    """10:00 today, clinic time: the sweep's day is the day the plans are dated from.
+
+    (10:00 UTC of the UTC day was yesterday's sweep between midnight and 01:00 BST, and the
+    plan due in seven days was then eight days away: no reminder.)
+    """
+    return at(timezone.localdate(), 10)
 
 
 def url_for(patient_id: int) -> str:
@@ -52,8 +62,8 @@ def test_get_asks_for_confirmation_and_changes_nothing(client, patient):
 
 
 def test_post_records_the_opt_out_with_an_audit_row_and_cancels_pending_reminders(client, patient, location):
-    PlanFactory(patient=patient, started_on=dt.date.today() + dt.timedelta(days=7))
-    maintenance_reminders_sweep(now=dt.datetime.now(dt.UTC).replace(hour=10))
+    PlanFactory(patient=patient, started_on=timezone.localdate() + dt.timedelta(days=7))
+    maintenance_reminders_sweep(now=this_morning())
     [pending] = Notification.objects.filter(regarding=f"treatments.patient:{patient.pk}")
     response = client.post(url_for(patient.pk))
     assert response.status_code == 200 and b"Reminders stopped" in response.content
@@ -92,8 +102,8 @@ def test_other_methods_are_refused(client, patient):
 
 def test_the_link_in_a_reminder_leads_to_the_page(client, patient, settings):
     settings.SITE_URL = "https://clinic.example"
-    PlanFactory(patient=patient, started_on=dt.date.today() + dt.timedelta(days=7))
-    maintenance_reminders_sweep(now=dt.datetime.now(dt.UTC).replace(hour=10))
+    PlanFactory(patient=patient, started_on=timezone.localdate() + dt.timedelta(days=7))
+    maintenance_reminders_sweep(now=this_morning())
     reminder = Notification.objects.get(regarding=f"treatments.patient:{patient.pk}")
     links = set(re.findall(r"https://clinic\.example(/clinic/reminders/stop/[^\s\"<]+)", reminder.body))
     assert links and links == set(

@@ -71,21 +71,20 @@ class TestDashboard:
         assert "No gaps: every product and lot in stock is cleared." in page
 
     def test_the_query_count_does_not_grow_with_data(
-        self, client_for, manager, unit, other_unit, count_queries
+        self, client_for, manager, unit, other_unit, django_assert_num_queries
     ):
         c = client_for(manager)
         _gaps_world(unit, other_unit)
         c.get("/products/compliance/")
-        with count_queries() as few:
+        with django_assert_num_queries(9, info="the gaps world"):
             assert c.get("/products/compliance/").status_code == 200
         for i in range(6):
             product = ProductFactory(cleared=bool(i % 2))
             make_lot(unit=unit, product=product, lot_number=f"G{i}", coa=bool(i % 3))
             add_document(doc_type=T.SDS, product=product, expires_on=TODAY() + dt.timedelta(days=10))
         StorageUnitFactory(location=unit.location, calibration_expires_on=TODAY())
-        with count_queries() as many:
+        with django_assert_num_queries(9, info="six more products with lots and documents"):
             assert c.get("/products/compliance/").status_code == 200
-        assert many.count == few.count
 
     def test_the_csv_export_streams_products_lots_and_gaps(self, client_for, manager, unit, other_unit):
         w = _gaps_world(unit, other_unit)
@@ -141,19 +140,18 @@ class TestProductPage:
         assert f"Superseded {timezone.localdate():%-d %b %Y} by IFU-NEW" in page
 
     def test_the_query_count_does_not_grow_with_documents(
-        self, client_for, manager, product, unit, count_queries
+        self, client_for, manager, product, unit, django_assert_num_queries
     ):
         c = client_for(manager)
         url = f"/products/catalogue/{product.pk}/compliance/"
         c.get(url)
-        with count_queries() as few:
+        with django_assert_num_queries(8, info="no documents"):
             c.get(url)
         for i in range(5):
             add_document(doc_type=T.SDS, product=product, reference=f"S{i}")
             make_lot(unit=unit, product=product, lot_number=f"PL{i}", coa=bool(i % 2))
-        with count_queries() as many:
+        with django_assert_num_queries(8, info="five documents and five lots"):
             assert c.get(url).status_code == 200
-        assert many.count == few.count
 
     def test_classifying_revokes_the_approval_and_says_so(self, client_for, manager, product):
         response = client_for(manager).post(

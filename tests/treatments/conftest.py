@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
-from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -10,18 +8,6 @@ from django.utils import timezone
 from clinic.roles import PRACTITIONER
 from tests.factories import staff
 from tests.treatments.factories import PatientFactory, RoomFactory, all_week_hours
-
-
-@contextmanager
-def frozen(moment: dt.datetime):
-    """Time travel: every timezone.now() (and so localdate()) answers ``moment``."""
-    with mock.patch("django.utils.timezone.now", return_value=moment):
-        yield
-
-
-@pytest.fixture
-def freeze():
-    return frozen
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import time_machine
 
 from tests.treatments.factories import PlanFactory, SessionFactory, at, template
 from treatments.models import PlanPhase, SessionStatus, TreatmentPlan
@@ -71,8 +72,8 @@ class TestDueState:
 
 
 class TestRefreshProgressFromSessions:
-    def test_only_completed_sessions_count(self, location, freeze):
-        with freeze(at(D(2026, 1, 5), 9)):
+    def test_only_completed_sessions_count(self, location):
+        with time_machine.travel(at(D(2026, 1, 5), 9), tick=False):
             plan = PlanFactory(patient__location=location)
         for day, status in [
             (D(2026, 1, 5), SessionStatus.COMPLETED),
@@ -86,8 +87,8 @@ class TestRefreshProgressFromSessions:
         assert plan.progress.label == "Induction 3 of 3"
         assert plan.next_due_on == D(2026, 3, 4)
 
-    def test_the_plan_moves_to_maintenance_by_itself_and_appears_on_the_due_list(self, location, freeze):
-        with freeze(at(D(2026, 1, 5), 9)):
+    def test_the_plan_moves_to_maintenance_by_itself_and_appears_on_the_due_list(self, location):
+        with time_machine.travel(at(D(2026, 1, 5), 9), tick=False):
             plan = PlanFactory(patient__location=location)
         for day in (D(2026, 1, 5), D(2026, 2, 2), D(2026, 3, 2)):
             SessionFactory(
@@ -101,8 +102,8 @@ class TestRefreshProgressFromSessions:
         assert plan.due_state(D(2026, 6, 29)) == "due"
         assert plan.due_state(D(2026, 7, 1)) == "overdue"
 
-    def test_a_booked_session_takes_the_plan_off_the_due_list(self, location, freeze):
-        with freeze(at(D(2026, 1, 5), 9)):
+    def test_a_booked_session_takes_the_plan_off_the_due_list(self, location):
+        with time_machine.travel(at(D(2026, 1, 5), 9), tick=False):
             plan = PlanFactory(patient__location=location)
         assert list(TreatmentPlan.objects.due(D(2026, 1, 5))) == [plan]
         SessionFactory(patient=plan.patient, plan=plan, starts_at=at(D(2026, 1, 7), 10))

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
 from clinic.notifications import NotificationKind, notification_queue
-from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, all_week_hours
+from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, all_week_hours, at
 from treatments import services
 from treatments.reminders import appointment_key, maintenance_key
 
@@ -39,9 +39,10 @@ def test_cancelling_a_session_cancels_its_reminder_at_once(front_desk, location)
 
 
 def test_moving_a_session_cancels_the_reminder_for_the_old_time(front_desk, location):
-    session = SessionFactory(
-        patient=PatientFactory(location=location), starts_at=timezone.now() + dt.timedelta(days=1)
-    )
+    # Tomorrow at 10:00, not "now + 1 day": a session booked at 23:30 would end after midnight,
+    # outside any day's working hours, and the move would be refused.
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+    session = SessionFactory(patient=PatientFactory(location=location), starts_at=at(tomorrow, 10))
     all_week_hours(session.practitioner, location)
     reminder = _pending(appointment_key(session.pk, session.starts_at))
     services.session_reschedule(
