@@ -56,11 +56,12 @@ fmt: dev-venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Sets up and runs the whole suite: lint (ruff, import layers), migrations check, tests on
+# Sets up and runs the whole suite: lint (ruff, import layers, mypy), migrations check, tests on
 # SQLite, the non-browser tests again at four awkward instants, then everything on PostgreSQL.
 test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=clinic.settings_test
 	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-clock
 	$(MAKE) --no-print-directory test-postgres
 
 # In parallel (one test database per xdist worker) and in random order (pytest-randomly
