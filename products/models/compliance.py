@@ -222,9 +222,6 @@ RULES: dict[str, Rule] = {
 }
 LOT_REQUIRES: tuple[tuple[str, ...], ...] = ((DocumentType.COA,),)
 
-# Types the rules ever ask for (the upload form and the dashboard list gaps by these).
-REQUIRED_TYPES = sorted({t for rule in RULES.values() for group in rule.requires for t in group})
-
 
 # --- The same rules in SQL -----------------------------------------------------------------------
 
