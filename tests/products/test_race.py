@@ -55,29 +55,35 @@ def test_twenty_threads_drawing_from_a_lot_of_five(unit, manager, practitioner):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are only meaningful on PostgreSQL")
 @pytest.mark.django_db(transaction=True)
-def test_a_lot_received_while_an_excursion_opens_is_held_too(unit, manager):
-    """Receiving and the reading that opens an excursion race; the new lot never escapes."""
-    import datetime as dt
+@pytest.mark.parametrize("confirmed", [True, False], ids=["hold-confirmed", "not-confirmed"])
+def test_a_lot_received_while_an_excursion_opens_is_held_too(unit, manager, confirmed):
+    """Receiving and the reading that opens an excursion race; the new lot never escapes.
+
+    Receiving into a unit out of range needs the receiver's confirmation that the lot will be
+    held. Confirmed, the lot is received and held whichever commits first; not confirmed, it
+    is refused if the excursion won the race and held if the receipt did, never free.
+    """
     from decimal import Decimal
 
+    from django.core.exceptions import ValidationError
     from django.utils import timezone
 
     from products.models import Excursion
     from products.services import reading_record
 
     for attempt in range(5):
+        # Back in range, then the previous attempt's excursion closed: the next warm reading
+        # is a new event (one excursion per event).
+        reading_record(unit=unit, actor=manager, temperature_c=Decimal("5"), taken_at=timezone.now())
         Excursion.objects.filter(storage_unit=unit).update(closed_at=timezone.now())
         start = threading.Barrier(2)
         problems: list[BaseException] = []
         received: list[Lot] = []
 
-        def warm(i=attempt, start=start, problems=problems) -> None:
+        def warm(start=start, problems=problems) -> None:
             try:
                 start.wait()
-                reading_record(
-                    unit=unit, actor=manager, temperature_c=Decimal("12"),
-                    taken_at=timezone.now() - dt.timedelta(minutes=10 + i),
-                )  # fmt: skip
+                reading_record(unit=unit, actor=manager, temperature_c=Decimal("12"), taken_at=timezone.now())
             except BaseException as exc:
                 problems.append(exc)
             finally:
@@ -86,7 +92,7 @@ def test_a_lot_received_while_an_excursion_opens_is_held_too(unit, manager):
         def receive(start=start, problems=problems, received=received) -> None:
             try:
                 start.wait()
-                received.append(make_lot(unit=unit, quantity=2, actor=manager))
+                received.append(make_lot(unit=unit, quantity=2, actor=manager, hold_confirmed=confirmed))
             except BaseException as exc:
                 problems.append(exc)
             finally:
@@ -97,7 +103,14 @@ def test_a_lot_received_while_an_excursion_opens_is_held_too(unit, manager):
             t.start()
         for t in threads:
             t.join()
-        assert problems == []
+        refused = [p for p in problems if isinstance(p, ValidationError)]
+        assert [p for p in problems if p not in refused] == []
+        if refused:
+            assert not confirmed and len(refused) == 1 and not received, attempt
+            assert "held" in " ".join(refused[0].messages)
+            free = Lot.objects.filter(storage_unit=unit, quantity_on_hand=2, is_quarantined=False)
+            assert not free.exists(), attempt
+            continue
         lot = Lot.objects.get(pk=received[0].pk)
         excursion = Excursion.objects.get(storage_unit=unit, closed_at__isnull=True)
         assert lot.is_quarantined, attempt
