@@ -110,7 +110,7 @@ def reading_create(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, error_text(exc))
         else:
-            if unit.excursions.filter(closed_at__isnull=True, last_out_at=d["taken_at"]).exists():
+            if unit.excursions.open().filter(last_out_at=d["taken_at"]).exists():
                 messages.warning(request, "Outside the allowed range: the unit's stock is quarantined.")
             else:
                 messages.success(request, "Reading recorded.")
