@@ -28,7 +28,7 @@ SIGNATURES: dict[str, tuple[bytes, ...]] = {
     "png": (b"\x89PNG\r\n\x1a\n",),
 }
 CONTENT_TYPES = {"pdf": "application/pdf", "jpeg": "image/jpeg", "png": "image/png"}
-EXTENSIONS = {"pdf": ".pdf", "jpeg": ".jpg", "png": ".png"}
+EXTENSIONS = {"pdf": ".pdf", "jpeg": ".jpg", "png": ".png", "text": ".txt"}
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from clinic.notifications import (
 )
 from products.models import Excursion, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingSource
-from products.services.readings import last_manual_check_periods
+from products.services.checks import last_manual_check_periods
 
 # Who is alerted, by permission (roles grant them; see clinic/roles.py).
 EXPIRY_PERMISSION = "products.hold_stock"

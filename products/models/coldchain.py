@@ -28,6 +28,14 @@ UNIT_RANGES: dict[str, tuple[Decimal, Decimal]] = {
 }
 
 
+class LoggerClock(models.TextChoices):
+    """The clock a unit's data logger writes its times in (times in a file carry no zone)."""
+
+    LOCAL = "local", "The clinic's local time (follows daylight saving)"
+    UTC = "utc", "UTC all year"
+    FIXED = "fixed", "A fixed offset from UTC, no daylight saving"
+
+
 class StorageUnit(models.Model):
     """A refrigerator, freezer or cabinet at one location, with its allowed range."""
 
@@ -43,6 +51,20 @@ class StorageUnit(models.Model):
         help_text="Leave empty to use the kind's default.",
     )  # fmt: skip
     logger_id = models.CharField("data-logger id", max_length=60, blank=True)
+    logger_clock = models.CharField(
+        "data-logger clock", max_length=10, choices=LoggerClock.choices, default=LoggerClock.LOCAL,
+        help_text="How the logger's times are read. On the nights the clocks change, a local "
+        "time that does not exist, or happens twice, is resolved by this or reported.",
+    )  # fmt: skip
+    logger_utc_offset_minutes = models.SmallIntegerField(
+        "fixed offset from UTC (minutes)", null=True, blank=True,
+        help_text="For a fixed-offset clock: e.g. 0 for GMT all year, 60 for CET without summer time.",
+    )  # fmt: skip
+    logger_interval_minutes = models.PositiveSmallIntegerField(
+        "data-logger interval (minutes)", null=True, blank=True,
+        help_text="How often the logger records. Learnt from its files when empty; a longer "
+        "spacing between samples is missing data.",
+    )  # fmt: skip
     calibration_expires_on = models.DateField("calibration certificate expires", null=True, blank=True)
     is_active = models.BooleanField(default=True)
     # Checks are due from here on: a unit is not "missing" checks from before it existed.
@@ -74,6 +96,15 @@ class StorageUnit(models.Model):
                 fields=["location", "name"], name="storage_unit_name_unique_per_location"
             ),
             models.CheckConstraint(condition=Q(min_c__lt=F("max_c")), name="storage_unit_range_ordered"),
+            models.CheckConstraint(
+                condition=~Q(logger_clock="fixed")
+                | Q(logger_utc_offset_minutes__gte=-720, logger_utc_offset_minutes__lte=840),
+                name="storage_unit_fixed_clock_has_offset",
+            ),
+            models.CheckConstraint(
+                condition=Q(logger_interval_minutes__isnull=True) | Q(logger_interval_minutes__gte=1),
+                name="storage_unit_logger_interval_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -89,6 +120,29 @@ class StorageUnit(models.Model):
             self.max_c = default_hi
         if self.min_c >= self.max_c:
             raise ValidationError({"max_c": "The maximum must be above the minimum."})
+        if self.logger_clock == LoggerClock.FIXED:
+            offset = self.logger_utc_offset_minutes
+            if offset is None:
+                raise ValidationError(
+                    {"logger_utc_offset_minutes": "Give the logger clock's offset from UTC, e.g. 0 or 60."}
+                )
+            if not -720 <= offset <= 840:
+                raise ValidationError(
+                    {"logger_utc_offset_minutes": "An offset from UTC lies between −720 and +840 minutes."}
+                )
+
+    @property
+    def logger_tzinfo(self) -> dt.tzinfo:
+        """The zone the logger's wall-clock times are written in."""
+        if self.logger_clock == LoggerClock.UTC:
+            return dt.UTC
+        if self.logger_clock == LoggerClock.FIXED:
+            return dt.timezone(dt.timedelta(minutes=self.logger_utc_offset_minutes or 0))
+        return timezone.get_current_timezone()
+
+    @property
+    def logger_interval(self) -> dt.timedelta | None:
+        return dt.timedelta(minutes=self.logger_interval_minutes) if self.logger_interval_minutes else None
 
     @property
     def is_freezer(self) -> bool:
@@ -159,15 +213,50 @@ class TemperatureReading(models.Model):
         return max(v for v in (self.temperature_c, self.max_c) if v is not None)
 
 
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the date format"
+    IMPORTED = "imported", "Imported"
+    REFUSED = "refused", "Refused"
+
+
+class ImportChannel(models.TextChoices):
+    UPLOAD = "upload", "Uploaded"
+    COMMAND = "command", "Import command"
+    FEED = "feed", "Networked logger"
+
+
 class ReadingImport(models.Model):
-    """One imported data-logger file; its hash makes a second import of it a no-op."""
+    """One data-logger file or pushed batch, with the summary that accounts for every line.
+
+    Its hash makes a second import of the same file a no-op. A refused file is kept too, with
+    its reasons, so the unit page shows what was tried and why nothing was imported.
+    """
 
     storage_unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="imports")
     sha256 = models.CharField(max_length=64)
     filename = models.CharField(max_length=200)
-    date_format = models.CharField(max_length=40)
-    rows = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.IMPORTED)
+    channel = models.CharField(max_length=10, choices=ImportChannel.choices, default=ImportChannel.UPLOAD)
+    # The original file, kept privately with its summary (and read again once a pending
+    # import's date format is answered).
+    file_name = models.CharField(max_length=255, blank=True, editable=False)
+    layout = models.CharField(max_length=40, blank=True, help_text="The export layout recognised.")
+    date_format = models.CharField(max_length=40, blank=True)
+    temperature_unit = models.CharField(max_length=1, blank=True)
+    logger_clock = models.CharField(max_length=40, blank=True, help_text="The clock the times were read in.")
+    lines = models.PositiveIntegerField(default=0, help_text="Lines in the file.")
+    skipped = models.PositiveIntegerField(default=0, help_text="Preamble, header and blank lines.")
+    rows = models.PositiveIntegerField(default=0, help_text="Readings found in the file.")
     added = models.PositiveIntegerField(default=0)
+    already_held = models.PositiveIntegerField(
+        default=0, help_text="Readings the unit already had, or repeated within the file."
+    )
+    refused = models.PositiveIntegerField(default=0, help_text="Lines that could not be read.")
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+    # Line numbers and reasons (refused lines, skipped groups, clock notes, the preamble's
+    # device details, the date-format question): see products.services.readings.
+    summary = models.JSONField(default=dict, blank=True)
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -177,12 +266,44 @@ class ReadingImport(models.Model):
         ordering = ["-imported_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["storage_unit", "sha256"], name="reading_import_file_once_per_unit"
+                fields=["storage_unit", "sha256"],
+                condition=Q(status="imported"),
+                name="reading_import_file_once_per_unit",
             )
         ]
 
     def __str__(self) -> str:
         return f"{self.filename} → {self.storage_unit.name}"
+
+
+class LoggerFeedToken(models.Model):
+    """A revocable token with which one networked logger or gateway pushes one unit's readings.
+
+    Only its SHA-256 is stored (the token is 256 random bits, shown once); ``prefix`` lets
+    staff tell tokens apart.
+    """
+
+    storage_unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="feed_tokens")
+    name = models.CharField(max_length=80, help_text="Which logger or gateway uses it.")
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) → {self.storage_unit.name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
 
 
 class ExcursionQuerySet(LocationScopedQuerySet):

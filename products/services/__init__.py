@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from products.services.catalogue import product_save, storage_unit_save
+from products.services.checks import missed_checks
 from products.services.compliance import (
     document_renew,
     document_upload,
@@ -18,7 +19,6 @@ from products.services.excursions import (
 )
 from products.services.readings import (
     ImportResult,
-    missed_checks,
     parse_logger_csv,
     reading_record,
     readings_import_csv,

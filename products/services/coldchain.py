@@ -1,11 +1,18 @@
 """The cold-chain services, kept importable under their first name.
 
-They live in ``products.services.readings`` (manual checks, logger imports, missed checks)
+They live in ``products.services.readings`` (manual checks, logger imports),
+``products.services.checks`` (missed checks)
 and ``products.services.excursions`` (opening, holding stock, review, addenda).
 """
 
 from __future__ import annotations
 
+from products.services.checks import (  # noqa: F401
+    LOGGER_INTERVAL,
+    MANUAL_WORKING_HOURS,
+    Gap,
+    missed_checks,
+)
 from products.services.excursions import (  # noqa: F401
     REVIEW_FIELDS,
     apply_readings,
@@ -17,11 +24,7 @@ from products.services.excursions import (  # noqa: F401
 from products.services.readings import (  # noqa: F401
     DATE_FORMAT_CHOICES,
     DATE_FORMATS,
-    LOGGER_INTERVAL,
-    MANUAL_WORKING_HOURS,
-    Gap,
     ImportResult,
-    missed_checks,
     parse_logger_csv,
     reading_record,
     readings_import_csv,

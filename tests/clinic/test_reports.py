@@ -256,7 +256,7 @@ def test_dashboard_lists_open_excursions_and_units_missing_checks(ledger, client
 
 
 def test_a_unit_checked_in_the_last_half_day_is_not_listed(ledger, client_for, manager):
-    from products.services.readings import last_manual_check_periods
+    from products.services.checks import last_manual_check_periods
 
     start, _ = last_manual_check_periods(timezone.now(), 1)[0]
     StorageUnit.objects.update(created_at=start - dt.timedelta(days=14))

@@ -27,7 +27,7 @@ def units_missing_checks(locations, *, now: dt.datetime | None = None) -> list[d
     check recorded since that half-day ended counts too (the unit has been checked: nothing
     to do now), and a unit that did not exist when it began was not due one.
     """
-    from products.services.readings import last_manual_check_periods
+    from products.services.checks import last_manual_check_periods
 
     now = now or timezone.now()
     slots = last_manual_check_periods(now, 1)
