@@ -250,3 +250,22 @@ def _insert_logger_rows(*, unit: StorageUnit, batch: ReadingImport, rows) -> int
         ignore_conflicts=True,
     )
     return TemperatureReading.objects.filter(batch=batch).count()
+
+
+def readings_import_parsed(
+    *,
+    unit: StorageUnit,
+    parsed,
+    sha256: str,
+    filename: str,
+    actor: User | None,
+    channel: str,
+):
+    """Import what a parser read (a ``products.loggerfiles.LoggerFile``) into ``unit``.
+
+    Every line is accounted for in the returned batch (``ReadingImport``): added, already
+    held, refused (then nothing is imported and the batch's status is "refused"), or waiting
+    for an answer ("pending"). Times without an offset are read in the unit's logger clock.
+    Idempotent on (unit, time). Returns an ``ImportResult``. (Being written for issue 14.)
+    """
+    raise NotImplementedError
