@@ -72,6 +72,7 @@ class AuditAction(models.TextChoices):
     # Cold chain
     READING_RECORD = "reading.record", "Temperature recorded"
     READING_IMPORT = "reading.import", "Logger file imported"
+    READING_IMPORT_REFUSED = "reading.import_refused", "Logger file refused"
     EXCURSION_OPEN = "excursion.open", "Excursion opened"
     EXCURSION_EXTEND = "excursion.extend", "Excursion extended"
     EXCURSION_BREACH = "excursion.breach", "Excursion breached the unit's rule"

@@ -18,11 +18,10 @@ from products.models import (
     Product,
     StorageUnit,
 )
-from products.models.coldchain import Decision
+from products.models.coldchain import Decision, LoggerClock
 from products.models.stock import WasteReason
 from products.services.catalogue import PRODUCT_FIELDS, UNIT_FIELDS
 from products.services.excursions import REVIEW_FIELDS
-from products.services.readings import DATE_FORMAT_CHOICES
 
 
 class DateInput(forms.DateInput):
@@ -95,6 +94,10 @@ class StorageUnitForm(forms.ModelForm):
         for name in ("warm_after_minutes", "cold_after_minutes"):
             self.fields[name].required = False  # empty is the default: any reading out of range
             self.fields[name].help_text = "0 or empty: any reading out of range is a breach."
+        self.fields["logger_clock"].required = False  # empty: the clinic's local time
+
+    def clean_logger_clock(self) -> str:
+        return self.cleaned_data.get("logger_clock") or LoggerClock.LOCAL
 
     def clean_warm_after_minutes(self) -> int:
         return self.cleaned_data.get("warm_after_minutes") or 0
@@ -277,12 +280,10 @@ class ReadingForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label="Logger file (CSV)", help_text="Timestamp and temperature columns; comma or semicolon."
-    )
-    date_format = forms.ChoiceField(
-        label="Date format in the file",
-        choices=[("", "—"), *DATE_FORMAT_CHOICES],
-        help_text="As the logger writes it. Times are read as the clinic's local time.",
+        label="Logger file (CSV or text export)",
+        help_text="As the logger's software exports it: LogTag, Fridge-tag, Elitech or any CSV with a "
+        "time and a temperature column. The layout, separator, date format and °C/°F are read from "
+        "the file; you are asked when the file does not tell.",
     )
 
     MAX_BYTES = 20 * 1024 * 1024
@@ -292,6 +293,22 @@ class ImportForm(forms.Form):
         if f.size > self.MAX_BYTES:
             raise forms.ValidationError("The file is larger than 20 MB; split it by month.")
         return f
+
+
+class ImportAnswerForm(forms.Form):
+    """The questions a file left open (its date order, its temperature unit), one radio each,
+    each choice showing how the file's sample line reads with it."""
+
+    def __init__(self, *args, questions: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        for q in questions:
+            self.fields[q["key"]] = forms.ChoiceField(
+                label=q["prompt"],
+                choices=[(key, f"{reading}") for key, reading in q["choices"].items()],
+                widget=forms.RadioSelect,
+                help_text=f"Line {q['line']} of the file reads “{q['text']}”.",
+                error_messages={"required": "Choose how the file should be read."},
+            )
 
 
 class StockFilterForm(forms.Form):

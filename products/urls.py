@@ -25,6 +25,7 @@ urlpatterns = [
     path("units/<int:pk>/edit/", views.unit_edit, name="unit_edit"),
     path("units/<int:pk>/readings/new/", views.reading_create, name="reading_create"),
     path("units/<int:pk>/import/", views.readings_import, name="readings_import"),
+    path("imports/<int:pk>/", views.import_detail, name="import_detail"),
     path("excursions/", views.excursion_list, name="excursion_list"),
     path("excursions/<int:pk>/", views.excursion_detail, name="excursion_detail"),
     path("excursions/<int:pk>/addendum/", views.excursion_addendum, name="excursion_addendum"),

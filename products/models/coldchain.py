@@ -213,6 +213,10 @@ class TemperatureReading(models.Model):
         return max(v for v in (self.temperature_c, self.max_c) if v is not None)
 
 
+class ImportQuerySet(LocationScopedQuerySet):
+    location_lookup = "storage_unit__location"
+
+
 class ImportStatus(models.TextChoices):
     PENDING = "pending", "Waiting for the date format"
     IMPORTED = "imported", "Imported"
@@ -261,6 +265,8 @@ class ReadingImport(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     imported_at = models.DateTimeField(default=timezone.now)
+
+    objects = ImportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-imported_at", "-id"]

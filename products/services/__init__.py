@@ -19,9 +19,9 @@ from products.services.excursions import (
 )
 from products.services.readings import (
     ImportResult,
-    parse_logger_csv,
     reading_record,
-    readings_import_csv,
+    readings_import_file,
+    readings_import_parsed,
 )
 from products.services.stock import (
     lot_quarantine,
@@ -50,13 +50,13 @@ __all__ = [
     "lot_receive",
     "lot_release",
     "missed_checks",
-    "parse_logger_csv",
     "product_approve",
     "product_classify",
     "product_revoke_approval",
     "product_save",
     "reading_record",
-    "readings_import_csv",
+    "readings_import_file",
+    "readings_import_parsed",
     "stock_adjust",
     "stock_transfer",
     "stock_use",

@@ -22,10 +22,7 @@ from products.services.excursions import (  # noqa: F401
     excursion_review,
 )
 from products.services.readings import (  # noqa: F401
-    DATE_FORMAT_CHOICES,
-    DATE_FORMATS,
     ImportResult,
-    parse_logger_csv,
     reading_record,
-    readings_import_csv,
+    readings_import_file,
 )

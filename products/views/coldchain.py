@@ -6,7 +6,8 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import storages
 from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Q, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,8 +19,8 @@ from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
 from products import services
 from products.charts import DEFAULT_RANGE, RANGES, daily_extremes, temperature_series
-from products.forms import AddendumForm, ExcursionReviewForm, ImportForm, ReadingForm
-from products.models import Excursion, ExcursionLot, StorageUnit
+from products.forms import AddendumForm, ExcursionReviewForm, ImportAnswerForm, ImportForm, ReadingForm
+from products.models import Excursion, ExcursionLot, ImportStatus, ReadingImport, StorageUnit
 from products.models.compliance import cleared_condition, lot_documents_condition
 
 UNIT_QS = StorageUnit.objects.select_related("location")
@@ -125,40 +126,78 @@ def readings_import(request: HttpRequest, pk: int) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        try:
-            result = services.readings_import_csv(
-                unit=unit, content=upload.read(), filename=upload.name,
-                date_format=form.cleaned_data["date_format"], actor=request.user,
-            )  # fmt: skip
-        except ValidationError as exc:
-            for message in exc.messages:
-                form.add_error("file", message)
-        else:
-            if result.already_imported:
-                messages.info(
-                    request, f"This file was already imported on {result.batch.imported_at:%d %b %Y}."
-                )
-            else:
-                messages.success(
-                    request, f"{result.added} readings imported ({result.batch.rows} in the file)."
-                )
-                applied = result.excursions
-                if applied and applied.opened:
-                    numbers = ", ".join(f"#{e.pk}" for e in applied.opened)
-                    messages.warning(
-                        request,
-                        f"{len(applied.opened)} excursion(s) recorded ({numbers}); "
-                        "the stock that was in the unit during them is quarantined.",
-                    )
-                if applied and applied.frozen:
-                    numbers = ", ".join(f"#{e.pk}" for e in applied.frozen)
-                    messages.warning(
-                        request,
-                        f"These readings fall within closed excursion(s) {numbers}, which are not "
-                        "changed: add an addendum if they change the record.",
-                    )
-            return redirect("products:unit_detail", pk=unit.pk)
+        result = services.readings_import_file(
+            unit=unit, file=upload.file, filename=upload.name, actor=request.user
+        )
+        return _after_import(request, result)
     return render(request, "products/import_form.html", {"unit": unit, "form": form})
+
+
+def _after_import(request: HttpRequest, result: services.ImportResult) -> HttpResponse:
+    batch = result.batch
+    if result.already_imported:
+        messages.info(
+            request, f"This file was already imported on {batch.imported_at:%d %b %Y}; nothing added."
+        )
+        return redirect("products:import_detail", pk=batch.pk)
+    if batch.status == ImportStatus.PENDING:
+        return redirect("products:import_detail", pk=batch.pk)
+    if batch.status == ImportStatus.REFUSED:
+        messages.error(
+            request,
+            f"Nothing was imported: {batch.refused} line(s) of the file cannot be read (listed below).",
+        )
+        return redirect("products:import_detail", pk=batch.pk)
+    messages.success(
+        request,
+        f"{batch.added} readings added, {batch.already_held} already held, from {batch.lines} lines.",
+    )
+    applied = result.excursions
+    if applied and applied.opened:
+        numbers = ", ".join(f"#{e.pk}" for e in applied.opened)
+        messages.warning(
+            request,
+            f"{len(applied.opened)} excursion(s) recorded ({numbers}); "
+            "the stock that was in the unit during them is quarantined.",
+        )
+    if applied and applied.frozen:
+        numbers = ", ".join(f"#{e.pk}" for e in applied.frozen)
+        messages.warning(
+            request,
+            f"These readings fall within closed excursion(s) {numbers}, which are not "
+            "changed: add an addendum if they change the record.",
+        )
+    return redirect("products:import_detail", pk=batch.pk)
+
+
+@permission_required("products.view_storageunit", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """An import's summary (every line accounted for), or the question a pending one asks."""
+    batch = get_for_user_or_404(
+        ReadingImport.objects.select_related("storage_unit__location", "imported_by"),
+        request.user,
+        pk=pk,
+    )
+    unit = batch.storage_unit
+    questions = batch.summary.get("questions", []) if batch.status == ImportStatus.PENDING else []
+    form = ImportAnswerForm(request.POST or None, questions=questions) if questions else None
+    if request.method == "POST":
+        if not request.user.has_perm("products.import_readings") or form is None:
+            raise PermissionDenied
+        if form.is_valid():
+            answers = {**batch.summary.get("answers", {}), **form.cleaned_data}
+            with storages["private"].open(batch.file_name, "rb") as stored:
+                result = services.readings_import_file(
+                    unit=unit, file=stored, filename=batch.filename, actor=request.user,
+                    answers=answers, pending=batch,
+                )  # fmt: skip
+            return _after_import(request, result)
+    return render(
+        request,
+        "products/import_detail.html",
+        {"batch": batch, "unit": unit, "summary": batch.summary, "form": form},
+    )
 
 
 @permission_required("products.view_excursion", raise_exception=True)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from products.models import DocumentType, Excursion, RegulatoryDocument
-from products.services import reading_record, vial_open
+from products.services import reading_record, readings_import_file, vial_open
 from tests.access import Row, World, access_tests
 from tests.products.factories import StorageUnitFactory
 
@@ -27,7 +27,10 @@ def world(lot, other_lot, unit, other_unit, manager, other_manager, practitioner
 
     def side(lot, unit, vial, excursion):
         coa = RegulatoryDocument.objects.get(lot=lot, doc_type=DocumentType.COA)
-        return {"lot": lot, "unit": unit, "vial": vial, "excursion": excursion, "coa": coa}
+        log = readings_import_file(
+            unit=unit, file=b"Time,Temp (C)\n2026-03-01 00:00:00,5\n", filename="log.csv", actor=None
+        ).batch
+        return {"lot": lot, "unit": unit, "vial": vial, "excursion": excursion, "coa": coa, "import": log}
 
     return World(
         own=side(lot, unit, vial, Excursion.objects.get(storage_unit=spare)),
@@ -89,6 +92,7 @@ ROWS = [
     managers("unit_edit", args=_pk("unit"), scoped=True, wrong_method="put"),
     managers("reading_create", args=_pk("unit"), scoped=True, wrong_method="put"),
     managers("readings_import", args=_pk("unit"), scoped=True, wrong_method="put"),
+    managers("import_detail", args=_pk("import"), scoped=True, wrong_method="put"),
     managers("excursion_list"),
     managers("excursion_detail", args=_pk("excursion"), scoped=True, wrong_method="put"),
     managers(

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
-from products.models import Excursion, Lot, LotStatus, StockMovement, TemperatureReading
+from products.models import Excursion, Lot, LotStatus, ReadingImport, StockMovement, TemperatureReading
 from products.services import (
     excursion_addendum,
     excursion_close,
@@ -19,7 +19,7 @@ from products.services import (
     lot_release,
     missed_checks,
     reading_record,
-    readings_import_csv,
+    readings_import_file,
     stock_use,
 )
 from tests.factories import staff
@@ -191,64 +191,80 @@ LOGGER_CSV = (
 )
 
 
+def import_text(unit, actor, content: bytes | str, name: str = "log.csv", **kwargs):
+    data = content.encode() if isinstance(content, str) else content
+    return readings_import_file(unit=unit, file=data, filename=name, actor=actor, **kwargs)
+
+
 class TestImport:
-    def test_it_imports_semicolons_with_decimal_commas_in_the_stated_format(self, unit, manager):
-        result = readings_import_csv(
-            unit=unit, content=LOGGER_CSV.encode(), filename="log.csv", date_format="dmy_min", actor=manager
-        )
-        assert result.added == 3
+    def test_it_imports_semicolons_with_decimal_commas_and_finds_the_format(self, unit, manager):
+        result = import_text(unit, manager, LOGGER_CSV)
+        assert result.added == 3 and result.batch.date_format == "dmy"
         values = list(unit.readings.order_by("taken_at").values_list("taken_at", "temperature_c", "source"))
         assert values[0] == (at(2026, 3, 31, 10, 0), D("4.50"), "logger")
+        batch = result.batch
+        assert (batch.lines, batch.skipped, batch.added, batch.already_held, batch.refused) == (5, 2, 3, 0, 0)
 
     def test_fahrenheit_is_converted_from_the_header(self, unit, manager):
-        content = b"time,temp (F)\n2026-03-31 10:00:00,41\n2026-03-31 10:05:00,46.4\n"
-        readings_import_csv(unit=unit, content=content, filename="f.csv", date_format="iso", actor=manager)
+        import_text(unit, manager, b"time,temp (F)\n2026-03-31 10:00:00,41\n2026-03-31 10:05:00,46.4\n")
         assert list(unit.readings.order_by("taken_at").values_list("temperature_c", flat=True)) == [
             D("5"),
             D("8"),
         ]
 
     def test_the_same_file_twice_adds_nothing(self, unit, manager):
-        kwargs = {"unit": unit, "content": LOGGER_CSV.encode(), "filename": "a.csv", "date_format": "dmy_min"}
-        readings_import_csv(**kwargs, actor=manager)
-        again = readings_import_csv(**kwargs, actor=manager)
+        import_text(unit, manager, LOGGER_CSV, "a.csv")
+        again = import_text(unit, manager, LOGGER_CSV, "a.csv")
         assert again.already_imported and again.added == 0
         assert TemperatureReading.objects.count() == 3
 
     def test_an_overlapping_file_adds_only_new_samples(self, unit, manager):
-        readings_import_csv(
-            unit=unit, content=LOGGER_CSV.encode(), filename="a.csv", date_format="dmy_min", actor=manager
-        )
-        overlap = LOGGER_CSV + "31/03/2026 10:15;4,3\n"
-        result = readings_import_csv(
-            unit=unit, content=overlap.encode(), filename="b.csv", date_format="dmy_min", actor=manager
-        )
+        import_text(unit, manager, LOGGER_CSV, "a.csv")
+        result = import_text(unit, manager, LOGGER_CSV + "31/03/2026 10:15;4,3\n", "b.csv")
         assert result.added == 1 and TemperatureReading.objects.count() == 4
+        assert result.batch.already_held == 3
 
     @pytest.mark.parametrize(
-        ("content", "message"),
+        ("content", "line", "message"),
         [
-            ("Timestamp;Temperature (°C)\n31/03/2026 10:00;4,5\n2026-03-31 10:05;4,6\n", "Line 3"),
-            ("Timestamp;Temperature (°C)\n31/03/2026 10:00;4,5\n31/03/2026 10:05;warm\n", "Line 3: “warm”"),
-            ("Timestamp;Temperature (°C)\n31/03/2026 10:00\n", "Line 2: expected"),
-            ("Timestamp;Temperature\n31/03/2026 10:00;4,5\n", "°C or °F"),
-            ("", "empty"),
+            (
+                "Timestamp;Temperature (°C)\n31/03/2026 10:00;4,5\n2026-03-31 10:05;4,6\n",
+                3,
+                "not written like",
+            ),
+            ("Timestamp;Temperature (°C)\n31/03/2026 10:00;4,5\n31/03/2026 10:05;warm\n", 3, "“warm”"),
+            ("Timestamp;Temperature (°C)\n31/03/2026 10:00\n", 2, "expected a time"),
+            ("", 0, "no line reads as a reading"),
         ],
     )
-    def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(self, unit, manager, content, message):
-        with pytest.raises(ValidationError) as err:
-            readings_import_csv(
-                unit=unit, content=content.encode(), filename="bad.csv", date_format="dmy_min", actor=manager
-            )
-        assert message in " ".join(err.value.messages)
+    def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(
+        self, unit, manager, content, line, message
+    ):
+        result = import_text(unit, manager, content, "bad.csv")
+        batch = result.batch
+        assert batch.status == "refused" and batch.refused == 1
+        [note] = batch.summary["refused_lines"]
+        assert note["line"] == line and message in note["reason"]
+        assert not TemperatureReading.objects.exists()
+        assert ReadingImport.objects.filter(status="refused").count() == 1  # kept, with its reasons
+
+    def test_a_file_that_does_not_say_c_or_f_is_asked(self, unit, manager):
+        result = import_text(unit, manager, "Timestamp;Temperature\n31/03/2026 10:00;4,5\n")
+        assert result.status == "pending" and [q["key"] for q in result.questions] == ["temperature_unit"]
         assert not TemperatureReading.objects.exists()
 
-    def test_the_date_format_is_the_one_stated_not_guessed(self, unit, manager):
+    def test_the_date_format_is_the_one_answered_not_guessed(self, unit, manager):
         content = b"Date,Temp C\n03/04/2026 10:00,5\n"
-        readings_import_csv(
-            unit=unit, content=content, filename="us.csv", date_format="mdy_min", actor=manager
-        )
+        asked = import_text(unit, manager, content, "us.csv")
+        assert asked.status == "pending" and not TemperatureReading.objects.exists()
+        [question] = asked.questions
+        assert question["choices"] == {
+            "dmy": "Friday 3 April 2026, 10:00",
+            "mdy": "Wednesday 4 March 2026, 10:00",
+        }
+        import_text(unit, manager, content, "us.csv", answers={"date_format": "mdy"}, pending=asked.batch)
         assert unit.readings.get().taken_at == at(2026, 3, 4, 10, 0)
+        assert ReadingImport.objects.get().status == "imported"
 
     def test_an_imported_spell_out_of_range_opens_an_excursion(self, unit, manager):
         with time_machine.travel(recent(4), tick=False):  # in the unit before the spell
@@ -256,9 +272,7 @@ class TestImport:
         start = timezone.localtime(recent(3)).replace(second=0, microsecond=0)
         rows = [(start + dt.timedelta(minutes=5 * i), t) for i, t in enumerate([5, 9.5, 10.2, 6, 5])]
         content = "Timestamp,Temperature (°C)\n" + "".join(f"{w:%Y-%m-%d %H:%M:%S},{t}\n" for w, t in rows)
-        readings_import_csv(
-            unit=unit, content=content.encode(), filename="x.csv", date_format="iso", actor=manager
-        )
+        import_text(unit, manager, content, "x.csv")
         excursion = Excursion.objects.get()
         assert (excursion.started_at, excursion.last_out_at) == (rows[1][0], rows[2][0])
         assert excursion.back_in_range_at == rows[3][0]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from products.models import (
     Excursion,
@@ -50,13 +52,9 @@ class TestImportCommand:
         )
         (tmp_path / "UNKNOWN-1.csv").write_text("Time,Temp (°C)\n2026-03-01 00:00:00,5\n")
         out, err = io.StringIO(), io.StringIO()
-        call_command(
-            "import_logger_files", "--dir", str(tmp_path), "--date-format", "iso", stdout=out, stderr=err
-        )
+        call_command("import_logger_files", "--dir", str(tmp_path), stdout=out, stderr=err)
         assert "2 readings added" in out.getvalue() and "UNKNOWN-1.csv" in err.getvalue()
-        call_command(
-            "import_logger_files", "--dir", str(tmp_path), "--date-format", "iso", stdout=out, stderr=err
-        )
+        call_command("import_logger_files", "--dir", str(tmp_path), stdout=out, stderr=err)
         assert "already imported" in out.getvalue()
         assert unit.readings.count() == 2
 
@@ -64,9 +62,34 @@ class TestImportCommand:
         unit = StorageUnitFactory(location=location)
         bad = tmp_path / "bad.csv"
         bad.write_text("Time,Temp (°C)\n2026-03-01 00:00:00,5\nnot a date,5\n")
+        err = io.StringIO()
         with pytest.raises(CommandError, match="1 file"):
             call_command(
-                "import_logger_files", "--unit", str(unit.pk), str(bad), "--date-format", "iso",
-                stdout=io.StringIO(), stderr=io.StringIO(),
-            )  # fmt: skip
+                "import_logger_files", "--unit", str(unit.pk), str(bad), stdout=io.StringIO(), stderr=err
+            )
         assert not unit.readings.exists()
+        assert "line 3: “not a date” is not a date and time" in err.getvalue()
+
+    def test_a_file_whose_dates_read_both_ways_is_asked_then_answered(self, tmp_path, location):
+        unit = StorageUnitFactory(location=location)
+        us = tmp_path / "us.csv"
+        us.write_text("Date,Time,Temperature (°F)\n03/04/2026,1:05 PM,41\n")
+        err = io.StringIO()
+        with pytest.raises(CommandError):
+            call_command(
+                "import_logger_files", "--unit", str(unit.pk), str(us), stdout=io.StringIO(), stderr=err
+            )
+        assert "Which way round" in err.getvalue() and "--date-format" in err.getvalue()
+        assert not unit.readings.exists()
+        call_command(
+            "import_logger_files",
+            "--unit",
+            str(unit.pk),
+            str(us),
+            "--date-format",
+            "mdy",
+            stdout=io.StringIO(),
+        )
+        reading = unit.readings.get()
+        assert timezone.localtime(reading.taken_at).replace(tzinfo=None) == dt.datetime(2026, 3, 4, 13, 5)
+        assert reading.temperature_c == 5

@@ -16,7 +16,7 @@ from products.models import Excursion, Lot, LotStatus, StockMovement
 from products.services import (
     excursion_close,
     reading_record,
-    readings_import_csv,
+    readings_import_file,
     stock_transfer,
     stock_use,
 )
@@ -62,7 +62,7 @@ def two_events_file(*, start=FILE_START, end=FILE_END) -> bytes:
 
 
 def import_file(unit, manager, content: bytes, name: str = "logger.csv"):
-    return readings_import_csv(unit=unit, content=content, filename=name, date_format="iso", actor=manager)
+    return readings_import_file(unit=unit, file=content, filename=name, actor=manager)
 
 
 def spans():
