@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import BinaryIO
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Sample:
     """One reading: its line in the file, the time as written (naive unless the file gave an
     offset), and the temperature in °C to two decimals."""
@@ -152,19 +152,17 @@ TEMP_WORDS = ("temp", "°", "celsius", "fahrenheit", "degc", "degf", "value", "r
 NOT_TEMP_WORDS = ("alarm", "limit", "humid", "rh", "%", "dew", "battery", "status", "event")
 
 
-@dataclass(frozen=True)
 class Stamp:
     """A timestamp cut into its parts, before the date order is known."""
 
-    kind: str  # "ymd", "num" (day and month order unknown) or "named"
-    a: int
-    b: int
-    year: int
-    hour: int
-    minute: int
-    second: int
-    ampm: str  # "", "am" or "pm"
-    offset: dt.tzinfo | None
+    __slots__ = ("a", "ampm", "b", "hour", "kind", "minute", "offset", "second", "year")
+
+    def __init__(self, kind, a, b, year, hour, minute, second, ampm, offset):
+        self.kind = kind  # "ymd", "num" (day and month order unknown) or "named"
+        self.a, self.b, self.year = a, b, year
+        self.hour, self.minute, self.second = hour, minute, second
+        self.ampm = ampm  # "", "am" or "pm"
+        self.offset = offset
 
     def orders(self) -> tuple[str, ...]:
         if self.kind != "num":
@@ -205,9 +203,58 @@ def _year(text: str) -> int:
     return year + 2000 if len(text) == 2 else year
 
 
+# The common shapes, matched first: "31/03/2026 14:05[:00]", "2026-03-31T14:05:00", and a date
+# and a time in two cells.
+FAST_STAMP = re.compile(r"\s*(\d{1,4})([./-])(\d{1,2})\2(\d{2,4})[T ]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*")
+FAST_DATE = re.compile(r"\s*(\d{1,4})([./-])(\d{1,2})\2(\d{2,4})\s*")
+FAST_TIME = re.compile(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*")
+
+
+def _fast_stamp(text: str, time_text: str | None) -> Stamp | None:
+    if time_text is None:
+        m = FAST_STAMP.fullmatch(text)
+        if m is None:
+            return None
+        a, _, b, c, hh, mm, ss = m.groups()
+    else:
+        d, t = FAST_DATE.fullmatch(text), FAST_TIME.fullmatch(time_text)
+        if d is None or t is None:
+            return None
+        a, _, b, c = d.groups()
+        hh, mm, ss = t.groups()
+    if len(a) == 4:
+        return Stamp("ymd", int(b), int(c), int(a), int(hh), int(mm), int(ss or 0), "", None)
+    if len(a) == 3 or len(c) == 3:
+        return None
+    return Stamp("num", int(a), int(b), _year(c), int(hh), int(mm), int(ss or 0), "", None)
+
+
+def _date_parts(text: str) -> tuple[str, int, int, int] | None:
+    m = FAST_DATE.fullmatch(text)
+    if m is None:
+        return None
+    a, _, b, c = m.groups()
+    if len(a) == 4:
+        return ("ymd", int(b), int(c), int(a))
+    if len(a) == 3 or len(c) == 3:
+        return None
+    return ("num", int(a), int(b), _year(c))
+
+
+def _time_parts(text: str) -> tuple[int, int, int, str, dt.tzinfo | None] | None:
+    m = TIME_ONLY.fullmatch(text)
+    if m is None:
+        return None
+    ampm = (m["ampm"] or "").lower().replace(".", "").replace(" ", "")
+    return (int(m["H"]), int(m["M"]), int(m["S"] or 0), ampm, _offset(m["tz"]))
+
+
 def parse_stamp(text: str, time_text: str | None = None) -> Stamp | None:
     """Cut "31/03/2026 14:05", "2026-03-31T14:05:00Z", "Mar 31, 2026 2:05 PM" (and a separate
     time cell) into parts; None when it is not a timestamp."""
+    fast = _fast_stamp(text, time_text)
+    if fast is not None:
+        return fast
     m = STAMP.match(text)
     if m is None:
         return None
@@ -304,7 +351,7 @@ class ClockReader:
         self.notes: list[str] = []
         self._hours: dict[tuple[int, int, int, int], dt.timedelta | None] = {}
 
-    def _uniform_offset(self, naive: dt.datetime) -> dt.timedelta | None:
+    def uniform_offset(self, naive: dt.datetime) -> dt.timedelta | None:
         """The zone's offset throughout this wall-clock hour, or None when it changes in it."""
         key = (naive.year, naive.month, naive.day, naive.hour)
         if key not in self._hours:
@@ -320,7 +367,7 @@ class ClockReader:
 
     def read(self, naive: dt.datetime) -> dt.datetime | str:
         """The instant (UTC) or, for a time that cannot be read in this zone, the reason."""
-        offset = self._uniform_offset(naive)
+        offset = self.uniform_offset(naive)
         if offset is not None:
             when = (naive - offset).replace(tzinfo=dt.UTC)
         else:
@@ -395,6 +442,11 @@ class Columns:
     unit: str  # from the header: "C", "F" or ""
     header: list[str] | None
 
+    needed: int = 0
+
+    def __post_init__(self) -> None:
+        self.needed = max(self.date, self.time or 0, self.temperature)
+
 
 def _header_columns(line: str) -> Columns | None:
     """A header naming a time column (or date and time) and a temperature column."""
@@ -455,18 +507,19 @@ NO_READING = {"--.-", "---", "--", "-.-", "n/a", "na", "err", "error", "no data"
 LAYOUTS = (
     ("logtag", ("logtag",)),
     ("fridgetag", ("fridge-tag", "fridgetag", "berlinger")),
-    ("elitech", ("elitech",)),
+    ("elitech", ("elitech", "rc-4", "rc-5", "rc-51")),
 )
 
 
-@dataclass
 class _Event:
-    kind: str  # "skip", "refuse", "data"
-    line: int
-    reason: str = ""
-    stamp: Stamp | None = None
-    value: Decimal | None = None
-    unit: str = ""
+    __slots__ = ("kind", "line", "reason", "stamp", "text")
+
+    def __init__(self, kind: str, line: int, reason: str = "", stamp: Stamp | None = None, text: str = ""):
+        self.kind = kind  # "skip", "refuse" or "data"
+        self.line = line
+        self.reason = reason
+        self.stamp = stamp
+        self.text = text  # the temperature cell, as written
 
 
 class _Walker:
@@ -478,6 +531,9 @@ class _Walker:
         self.preamble_text: list[str] = []
         self.header_line: int | None = None
         self.layout = "generic"
+        self.header_text: str | None = None
+        self._dates: dict[str, tuple[str, str, str] | bool | None] = {}
+        self._times: dict[str, tuple | bool | None] = {}
 
     def walk(self, lines: Iterator[str]) -> Iterator[_Event]:
         berlinger = False
@@ -520,7 +576,7 @@ class _Walker:
             if self.columns is None:
                 header = _header_columns(line)
                 if header is not None:
-                    self.columns, self.header_line = header, number
+                    self.columns, self.header_line, self.header_text = header, number, line
                     yield _Event("skip", number, "header")
                     continue
                 data = _data_columns(line)
@@ -535,27 +591,39 @@ class _Walker:
                 self.columns = data
             yield self._data(number, line, self.columns)
 
+    def _stamp(self, date_cell: str, time_cell: str | None) -> Stamp | None:
+        """``parse_stamp``, with each distinct date and time of day parsed once: a year of
+        5-minute samples holds 365 dates and 288 times of day, not 105 120 timestamps."""
+        date_text, time_text = date_cell, time_cell
+        if time_text is None:
+            date_text, sep, time_text = date_cell.strip().partition(" ")
+            if not sep:
+                date_text, sep, time_text = date_text.partition("T")
+        date = self._dates.get(date_text, False)
+        if date is False:
+            date = self._dates[date_text] = _date_parts(date_text)
+        when = self._times.get(time_text, False)
+        if when is False:
+            when = self._times[time_text] = _time_parts(time_text)
+        if date is None or when is None:
+            return parse_stamp(date_cell, time_cell)
+        return Stamp(*date, *when)
+
     def _data(self, number: int, line: str, cols: Columns) -> _Event:
-        cells = _split(line, cols.delimiter)
-        if cols.header is not None and [c.strip().strip('"').strip() for c in cells] == cols.header:
+        if line == self.header_text:
             return _Event("skip", number, "header")
-        needed = max(cols.date, cols.time or 0, cols.temperature)
-        if len(cells) <= needed:
+        cells = _split(line, cols.delimiter)
+        if len(cells) <= cols.needed:
             return _Event("refuse", number, "expected a time and a temperature on this line")
-        raw_time = cells[cols.time].strip() if cols.time is not None else None
-        stamp = parse_stamp(cells[cols.date], raw_time)
+        raw_time = cells[cols.time] if cols.time is not None else None
+        stamp = self._stamp(cells[cols.date], raw_time)
         if stamp is None:
-            shown = cells[cols.date].strip() + (f" {raw_time}" if raw_time else "")
+            shown = cells[cols.date].strip() + (f" {raw_time.strip()}" if raw_time else "")
             return _Event("refuse", number, f"“{shown[:40]}” is not a date and time")
         raw = cells[cols.temperature].strip()
-        if raw.lower() in NO_READING:
+        if not raw[-1:].isdigit() and raw.lower() in NO_READING:
             return _Event("skip", number, f"no reading (the logger wrote “{raw}”)")
-        number_unit = parse_number(raw)
-        if number_unit is None:
-            shown = raw[:20] or "nothing"
-            return _Event("refuse", number, f"“{shown}” is not a temperature")
-        value, unit = number_unit
-        return _Event("data", number, stamp=stamp, value=value, unit=unit)
+        return _Event("data", number, stamp=stamp, text=raw)
 
 
 def _metadata_unit(metadata: dict[str, str], preamble: list[str]) -> str:
@@ -580,32 +648,6 @@ def _metadata_interval(metadata: dict[str, str]) -> dt.timedelta | None:
 
 def _describe(when: dt.datetime) -> str:
     return f"{when:%A} {when.day} {when:%B %Y, %H:%M}"
-
-
-@dataclass
-class _Order:
-    """One way of reading the file's dates, tried on every line during the first pass."""
-
-    key: str
-    clock: ClockReader
-    refused: list[LineNote] = field(default_factory=list)
-    bad: int = 0
-
-    def refuse(self, line: int, reason: str) -> None:
-        self.bad += 1
-        if len(self.refused) < MAX_NOTES:
-            self.refused.append(LineNote(line, reason))
-
-
-def _instant(stamp: Stamp, order: _Order | None, key: str, clock: ClockReader) -> dt.datetime | str:
-    try:
-        when = stamp.datetime(key)
-    except ValueError:
-        return "is not a date and time that exists"
-    if when.tzinfo is not None:
-        clock.previous = when.astimezone(dt.UTC)
-        return clock.previous
-    return clock.read(when)
 
 
 def analyse(
@@ -647,135 +689,116 @@ def analyse(
 def _analyse(
     fileobj: BinaryIO, encoding: str, clock: dt.tzinfo, answers: dict[str, str], now: dt.datetime
 ) -> LoggerFile:
+    """The first pass: what the file is, and which way round its dates are. Only what needs
+    no date order is checked here; ``samples()`` checks the rest (see ``_samples``)."""
     result = LoggerFile(encoding=encoding)
     walker = _Walker()
-    latest = now + FUTURE_SLACK
-    orders = {key: _Order(key, ClockReader(clock)) for key in DATE_ORDERS}
-    if answers.get("date_format") in ("dmy", "mdy"):
-        orders.pop("mdy" if answers["date_format"] == "dmy" else "dmy")
-    common: list[LineNote] = []
-    common_count = 0
-    unit = ""
+    # Lines each date order fits, counted rather than tried: "num" dates fit day-first when
+    # the second number can be a month, month-first when the first can.
+    kinds = {"ymd": 0, "named": 0}
+    dmy = mdy = data_lines = 0
+    first_fits: tuple[str, ...] = ()
+    telling: Stamp | None = None  # a line that reads differently day-first and month-first
+    telling_line = 0
+    unit_sample: _Event | None = None
     cell_units: set[str] = set()
-    data_lines = 0
-    telling: tuple[int, str, Stamp] | None = None  # a line whose date reads differently dmy/mdy
-    sample_value: tuple[int, str, Decimal] | None = None
-    first_fits: tuple[str, ...] | None = None
     for event in walker.walk(_lines(fileobj, encoding)):
         result.lines = event.line
         if event.kind == "skip":
             result.skipped.setdefault(event.reason, []).append(event.line)
             continue
         if event.kind == "refuse":
-            common_count += 1
-            if len(common) < MAX_NOTES:
-                common.append(LineNote(event.line, event.reason))
+            result.refused_count += 1
+            if len(result.refused) < MAX_NOTES:
+                result.refused.append(LineNote(event.line, event.reason))
             continue
         data_lines += 1
+        stamp = event.stamp
+        assert stamp is not None
+        if stamp.kind == "num":
+            a_month, b_month = 1 <= stamp.a <= 12, 1 <= stamp.b <= 12
+            if b_month and stamp.a <= 31:
+                dmy += 1
+            if a_month and stamp.b <= 31:
+                mdy += 1
+            if telling is None and a_month and b_month and stamp.a != stamp.b:
+                telling, telling_line = stamp, event.line
+        else:
+            kinds[stamp.kind] += 1
         if data_lines == 1:
-            assert walker.columns is not None
-            unit = answers.get("temperature_unit") or walker.columns.unit
-            unit = unit or _metadata_unit(walker.metadata, walker.preamble_text)
-        stamp, value = event.stamp, event.value
-        assert stamp is not None and value is not None
-        if event.unit:
-            cell_units.add(event.unit)
-        line_unit = event.unit or unit
-        if line_unit:
-            celsius = to_celsius(value, line_unit)
-            if not PLAUSIBLE_C[0] <= celsius <= PLAUSIBLE_C[1]:
-                shown = f"{value} °{line_unit}"
-                common_count += 1
-                if len(common) < MAX_NOTES:
-                    common.append(LineNote(event.line, f"{shown} is not a plausible temperature"))
-                continue
-        elif sample_value is None:
-            sample_value = (event.line, str(value), value)
-        fits = stamp.orders()
-        if first_fits is None:
-            first_fits = fits
-        if telling is None and stamp.kind == "num" and len(fits) == 2 and stamp.a != stamp.b:
-            telling = (event.line, "", stamp)
-        for key, order in orders.items():
-            if key not in fits:
-                order.refuse(event.line, "the date is not written like the file's other dates")
-                continue
-            when = _instant(stamp, None, key, order.clock)
-            if isinstance(when, str):
-                order.refuse(event.line, when)
-            elif when < EARLIEST:
-                order.refuse(
-                    event.line, f"{when:%d %b %Y} is before the year 2000: the logger's clock was not set"
-                )
-            elif when > latest:
-                order.refuse(
-                    event.line,
-                    f"{timezone_text(when)} is in the future: check the logger's clock and time zone",
-                )
+            first_fits = stamp.orders()
+        if event.text[-1:].isalpha():  # "4.5°C", "40F"
+            parsed = parse_number(event.text)
+            if parsed and parsed[1]:
+                cell_units.add(parsed[1])
+        if unit_sample is None:
+            unit_sample = event
     result.layout = walker.layout if walker.layout != "generic" else _layout(walker)
     result.metadata = walker.metadata
     result.interval = _metadata_interval(walker.metadata)
     result.header_line = walker.header_line
     if walker.columns is not None:
         result.delimiter = walker.columns.delimiter
-    if data_lines == 0 and not common_count:
-        common.append(
-            LineNote(
-                0,
-                "no line reads as a reading: a logger export needs a date-and-time column and a "
-                "temperature column",
+    if data_lines == 0:
+        if not result.refused_count:
+            reason = (
+                "this report holds daily minimum and maximum temperatures only, no logged readings "
+                "(a Data section): import the logger's full report, or record the daily min/max as checks"
+                if walker.layout == "fridgetag"
+                else "no line reads as a reading: a logger export needs a date-and-time column and a "
+                "temperature column"
             )
-        )
-        common_count = 1
-    # The date order: the one every line fits; two that fit equally are asked, never guessed.
-    # A tie between orders with bad lines goes to the orders the first reading fits.
-    best = min(orders.values(), key=lambda o: (o.bad, o.key not in (first_fits or ()))) if orders else None
-    tied = [
-        o
-        for o in orders.values()
-        if best is not None
-        and o.bad == best.bad
-        and (o.key in (first_fits or ())) == (best.key in (first_fits or ()))
-    ]
-    if best is not None and len(tied) > 1:
-        keys = {o.key for o in tied}
-        if keys == {"dmy", "mdy"} and telling is not None:
-            line, _, stamp = telling
+            result.refused.append(LineNote(0, reason))
+            result.refused_count = 1
+        return result
+    # The date order: the one every line fits (or most, the rest refused); two that fit
+    # equally are asked, never guessed. A tie goes to the orders the first reading fits.
+    fits = {"ymd": kinds["ymd"], "named": kinds["named"], "dmy": dmy, "mdy": mdy}
+    answer = answers.get("date_format")
+    if answer in ("dmy", "mdy"):
+        fits.pop("mdy" if answer == "dmy" else "dmy")
+    top = max(fits.values())
+    best = [key for key, n in fits.items() if n == top]
+    best = [key for key in best if key in first_fits] or best
+    if set(best) == {"dmy", "mdy"}:
+        if telling is not None:
             result.questions.append(
                 Question(
                     key="date_format",
                     prompt="Which way round does this logger write its dates?",
-                    line=line,
-                    text=_stamp_text(stamp),
+                    line=telling_line,
+                    text=_stamp_text(telling),
                     choices={
-                        key: _describe(stamp.datetime(key).replace(tzinfo=None)) for key in ("dmy", "mdy")
+                        key: _describe(telling.datetime(key).replace(tzinfo=None)) for key in ("dmy", "mdy")
                     },
                 )
             )
-        elif keys == {"dmy", "mdy"}:
-            best = orders["dmy"]  # every day equals its month: both readings are the same
-    unit = unit or ("" if len(cell_units) != 1 else cell_units.pop())
-    if data_lines and not unit and sample_value is not None:
-        line, text, value = sample_value
+        best = ["dmy"]  # (with no telling line, every day equals its month: both read the same)
+    result.date_format = best[0]
+    assert walker.columns is not None
+    unit = answers.get("temperature_unit") or walker.columns.unit
+    unit = unit or _metadata_unit(walker.metadata, walker.preamble_text)
+    unit = unit or (next(iter(cell_units)) if len(cell_units) == 1 else "")
+    if not unit and unit_sample is not None:
+        value = parse_number(unit_sample.text)
+        shown = value[0] if value else unit_sample.text
+        choices = {"C": f"{shown} °C", "F": f"{shown} °F"}
+        if value:
+            choices["F"] += f" ({to_celsius(value[0], 'F')} °C)"
         result.questions.append(
             Question(
                 key="temperature_unit",
                 prompt="The file does not say whether its temperatures are in °C or °F. Which is it?",
-                line=line,
-                text=text,
-                choices={"C": f"{value} °C", "F": f"{value} °F ({to_celsius(value, 'F')} °C)"},
+                line=unit_sample.line,
+                text=unit_sample.text,
+                choices=choices,
             )
         )
     result.temperature_unit = unit
-    refused = common + (best.refused if best is not None and data_lines else [])
-    result.refused = sorted(refused, key=lambda n: n.line)[:MAX_NOTES]
-    result.refused_count = common_count + (best.bad if best is not None and data_lines else 0)
-    if best is not None:
-        result.date_format = best.key
-        result.notes = best.clock.notes
-    result.readings = result.lines - result.skipped_count - result.refused_count if result.lines else 0
-    if result.ok and best is not None:
-        result.samples = lambda: _samples(fileobj, encoding, clock, best.key, unit)
+    result.readings = data_lines
+    if not result.questions:
+        order, notes = result.date_format, result.notes
+        result.samples = lambda: _samples(fileobj, encoding, clock, order, unit, now, notes)
     return result
 
 
@@ -799,13 +822,105 @@ def _layout(walker: _Walker) -> str:
     return "generic"
 
 
-def _samples(fileobj: BinaryIO, encoding: str, tz: dt.tzinfo, order: str, unit: str) -> Iterator[Sample]:
-    """The second pass: the readings, in file order, with their instants."""
+def _samples(
+    fileobj: BinaryIO,
+    encoding: str,
+    tz: dt.tzinfo,
+    order: str,
+    unit: str,
+    now: dt.datetime,
+    notes: list[str],
+) -> Iterator[Sample | LineNote]:
+    """The second pass: each reading with its instant and °C, in file order — or, for a line
+    that cannot be read in the file's date order, unit and logger clock, the reason. Lines
+    the first pass refused are not repeated here."""
     clock = ClockReader(tz)
+    latest = now + FUTURE_SLACK
+    low, high = PLAUSIBLE_C
+    decimals = Decimal("0.01")
+    dmy = order == "dmy"
+    hours: dict[tuple[int, int, int, int], dt.timedelta | None | bool] = {}
+    UTC = dt.UTC
+    month = day = 0
     for event in _Walker().walk(_lines(fileobj, encoding)):
         if event.kind != "data":
             continue
-        assert event.stamp is not None and event.value is not None
-        when = _instant(event.stamp, None, order, clock)
-        assert not isinstance(when, str)
-        yield Sample(event.line, when, to_celsius(event.value, event.unit or unit))
+        stamp = event.stamp
+        assert stamp is not None
+        if stamp.kind != order and not (stamp.kind == "num" and order in ("dmy", "mdy")):
+            yield LineNote(event.line, "the date is not written like the file's other dates")
+            continue
+        # The hot path, for an hour with one offset: one constructor, one subtraction.
+        offset = None
+        if stamp.offset is None and not stamp.ampm:
+            if stamp.kind != "num":
+                month, day = stamp.a, stamp.b
+            elif dmy:
+                day, month = stamp.a, stamp.b
+            else:
+                month, day = stamp.a, stamp.b
+            key = (stamp.year, month, day, stamp.hour)
+            offset = hours.get(key, False)
+            if offset is False and 1 <= month <= 12 and 1 <= day <= 31 and stamp.hour < 24:
+                try:
+                    offset = hours[key] = clock.uniform_offset(
+                        dt.datetime(stamp.year, month, day, stamp.hour)
+                    )
+                except ValueError:
+                    offset = None
+        if offset is not None and offset is not False:
+            try:
+                when = (
+                    dt.datetime(stamp.year, month, day, stamp.hour, stamp.minute, stamp.second, tzinfo=UTC)
+                    - offset
+                )
+            except ValueError:
+                yield LineNote(event.line, f"“{_stamp_text(stamp)}” is not a date and time that exists")
+                continue
+            clock.previous = when
+        else:
+            try:
+                naive = stamp.datetime(order)
+            except ValueError:
+                yield LineNote(event.line, f"“{_stamp_text(stamp)}” is not a date and time that exists")
+                continue
+            if naive.tzinfo is not None:
+                when = clock.previous = naive.astimezone(UTC)
+            else:
+                read = clock.read(naive)
+                if isinstance(read, str):
+                    yield LineNote(event.line, read)
+                    continue
+                when = read
+        if when < EARLIEST:
+            yield LineNote(
+                event.line, f"{when:%d %b %Y} is before the year 2000: the logger's clock was not set"
+            )
+            continue
+        if when > latest:
+            yield LineNote(
+                event.line, f"{timezone_text(when)} is in the future: check the logger's clock and zone"
+            )
+            continue
+        text = event.text
+        try:
+            value = Decimal(text.replace(",", ".")) if text[-1:].isdigit() and text[:1] != "+" else None
+        except InvalidOperation:
+            value = None
+        line_unit = unit
+        if value is None:
+            parsed = parse_number(text)
+            if parsed is None:
+                yield LineNote(event.line, f"“{text[:20] or 'nothing'}” is not a temperature")
+                continue
+            value, line_unit = parsed[0], parsed[1] or unit
+        if line_unit == "F":
+            value = (value - 32) * 5 / 9
+        if not value.is_finite() or not low <= value <= high:
+            yield LineNote(event.line, f"{text} °{line_unit} is not a plausible temperature")
+            continue
+        dot = text.find(".") if "," not in text else text.find(",")
+        if line_unit == "F" or (dot != -1 and len(text) - dot > 3) or not text[-1:].isdigit():
+            value = value.quantize(decimals, rounding=ROUND_HALF_EVEN)
+        yield Sample(event.line, when, value)
+    notes[:] = clock.notes

@@ -250,7 +250,8 @@ class ReadingImport(models.Model):
     logger_clock = models.CharField(max_length=40, blank=True, help_text="The clock the times were read in.")
     lines = models.PositiveIntegerField(default=0, help_text="Lines in the file.")
     skipped = models.PositiveIntegerField(default=0, help_text="Preamble, header and blank lines.")
-    rows = models.PositiveIntegerField(default=0, help_text="Readings found in the file.")
+    # lines = skipped + rows + refused; once imported, rows = added + already_held.
+    rows = models.PositiveIntegerField(default=0, help_text="Readings read from the file.")
     added = models.PositiveIntegerField(default=0)
     already_held = models.PositiveIntegerField(
         default=0, help_text="Readings the unit already had, or repeated within the file."

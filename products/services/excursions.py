@@ -130,6 +130,10 @@ def apply_readings(*, unit: StorageUnit, readings, actor: User | None) -> ApplyR
         window = window.filter(taken_at__gte=before)
     if after is not None:
         window = window.filter(taken_at__lte=after)
+    if not window.filter(_out_of_range(unit)).exists():
+        # Nothing out of range around the new readings: no event to record or change (a
+        # month of in-range samples is not read back into Python to find that out).
+        return result
     rows = (
         window.order_by("taken_at", "id")
         .values_list("taken_at", "temperature_c", "min_c", "max_c")
