@@ -839,7 +839,7 @@ def _samples(
     low, high = PLAUSIBLE_C
     decimals = Decimal("0.01")
     dmy = order == "dmy"
-    hours: dict[tuple[int, int, int, int], dt.timedelta | None | bool] = {}
+    hours: dict[tuple[int, int, int, int], dt.timedelta | bool | None] = {}
     UTC = dt.UTC
     month = day = 0
     for event in _Walker().walk(_lines(fileobj, encoding)):
