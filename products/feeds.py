@@ -192,9 +192,8 @@ def _window(key: str, rate: Rate) -> tuple[str, float]:
     return f"feed-rate:{key}:{start}", start + rate.seconds - now
 
 
-def rate_wait(key: str, rate: Rate, *, count: bool = True) -> int | None:
-    """Count a hit on ``key`` (unless ``count`` is false: only look); the seconds to wait when
-    the window is already full, else None.
+def rate_wait(key: str, rate: Rate) -> int | None:
+    """Count a hit on ``key``; the seconds to wait when it is over the window's limit, else None.
 
     A cache that does not answer (Redis down) lets the request through, logged: the readings
     of a fridge matter more than a rate limit.
@@ -202,17 +201,13 @@ def rate_wait(key: str, rate: Rate, *, count: bool = True) -> int | None:
     cache_key, remaining = _window(key, rate)
     cache = caches[RATE_CACHE]
     try:
-        if count:
-            cache.add(cache_key, 0, timeout=rate.seconds + 1)
-            try:
-                hits = cache.incr(cache_key)
-            except ValueError:  # expired between add and incr
-                cache.set(cache_key, 1, timeout=rate.seconds + 1)
-                hits = 1
-            over = hits > rate.limit
-        else:
-            over = (cache.get(cache_key) or 0) >= rate.limit
+        cache.add(cache_key, 0, timeout=rate.seconds + 1)
+        try:
+            hits = cache.incr(cache_key)
+        except ValueError:  # expired between add and incr
+            cache.set(cache_key, 1, timeout=rate.seconds + 1)
+            hits = 1
     except Exception:  # any cache backend's connection error; see the docstring
         logger.warning("Rate-limit cache unavailable; %s not limited", key, exc_info=True)
         return None
-    return max(1, math.ceil(remaining)) if over else None
+    return max(1, math.ceil(remaining)) if hits > rate.limit else None
