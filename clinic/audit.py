@@ -79,6 +79,8 @@ class AuditAction(models.TextChoices):
     EXCURSION_REVIEW = "excursion.review", "Excursion reviewed"
     EXCURSION_CLOSE = "excursion.close", "Excursion closed"
     EXCURSION_ADDENDUM = "excursion.addendum", "Excursion addendum"
+    FEED_TOKEN_CREATE = "feed_token.create", "Logger feed token created"
+    FEED_TOKEN_REVOKE = "feed_token.revoke", "Logger feed token revoked"
     # Patients, plans and the schedule
     PATIENT_CREATE = "patient.create", "Patient registered"
     PATIENT_UPDATE = "patient.update", "Patient changed"

@@ -257,6 +257,25 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 # --- Celery and Redis -----------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+
+# --- Caches ---------------------------------------------------------------------------
+# The networked-logger feed's rate counters (products.feeds) must be shared by every web
+# worker: in Redis when REDIS_URL is set in the environment (production). Without it (a
+# developer's machine) each process counts on its own in memory. Short socket timeouts: a dead
+# Redis must not hold a request up; the feed then lets batches through unlimited, logged.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "clinic",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if env_str("REDIS_URL", None)
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
+    ),
+}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from products import views
+from products.views import feeds
 
 app_name = "products"
 
@@ -26,6 +27,12 @@ urlpatterns = [
     path("units/<int:pk>/readings/new/", views.reading_create, name="reading_create"),
     path("units/<int:pk>/import/", views.readings_import, name="readings_import"),
     path("imports/<int:pk>/", views.import_detail, name="import_detail"),
+    path("units/<int:pk>/feed/", feeds.feed_tokens, name="feed_tokens"),
+    path(
+        "units/<int:pk>/feed/<int:token_pk>/revoke/", feeds.feed_token_revoke_view, name="feed_token_revoke"
+    ),
+    # The networked loggers' endpoint (token in the header, no session): see README.md.
+    path("units/<int:pk>/feed/readings", feeds.feed_readings, name="feed_readings"),
     path("excursions/", views.excursion_list, name="excursion_list"),
     path("excursions/<int:pk>/", views.excursion_detail, name="excursion_detail"),
     path("excursions/<int:pk>/addendum/", views.excursion_addendum, name="excursion_addendum"),

@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record, snapshot
-from products.loggerfiles import MAX_NOTES, PLAUSIBLE_C, LineNote, LoggerFile, Sample, analyse
+from products.loggerfiles import MAX_NOTES, PLAUSIBLE_C, ClockReader, LineNote, LoggerFile, Sample, analyse
 from products.models import StorageUnit, TemperatureReading
 from products.models.coldchain import ImportChannel, ImportStatus, LoggerClock, ReadingImport, ReadingSource
 from products.services.excursions import ApplyResult, apply_readings
@@ -312,7 +312,7 @@ def _insert_samples(
     """Stream the samples into the readings table, skipping any the unit already has (the
     unique (unit, time, source) key); lines that cannot be read go to ``refused`` (the caller
     then rolls back). Returns (readings in the file, added, first, last)."""
-    readings = _only_samples(samples, refused)
+    readings = _only_samples(samples, refused, ClockReader(unit.logger_tzinfo))
     if connection.vendor == "postgresql":
         return _copy_samples(unit=unit, batch=batch, samples=readings, refused=refused)
     rows = added = 0
@@ -342,12 +342,23 @@ def _insert_samples(
     return rows, added, first, last
 
 
-def _only_samples(items: Iterator[Sample | LineNote], refused: list[LineNote]) -> Iterator[Sample]:
+def _only_samples(
+    items: Iterator[Sample | LineNote], refused: list[LineNote], clock: ClockReader
+) -> Iterator[Sample]:
+    """The readings, each at its instant: a time without an offset (a networked logger's
+    batch) is read in the unit's logger clock. What cannot be read goes to ``refused``."""
     for item in items:
-        if isinstance(item, Sample):
-            yield item
-        else:
+        if isinstance(item, LineNote):
             refused.append(item)
+        elif item.when.tzinfo is None:
+            when = clock.read(item.when)
+            if isinstance(when, str):
+                refused.append(LineNote(item.line, when))
+            else:
+                yield Sample(item.line, when, item.celsius)
+        else:
+            clock.previous = item.when
+            yield item
 
 
 def _chunks(items: Iterator[Sample], size: int) -> Iterator[list[Sample]]:

@@ -16,6 +16,7 @@ PUBLIC = {
     "admin:logout",  # POST-only; does nothing for an anonymous user
     "treatments:ical_feed",  # private token URL for calendar apps (no login possible)
     "clinic:reminder_opt_out",  # signed link in patient reminders; patients have no login
+    "products:feed_readings",  # networked loggers push with a bearer token (no login possible)
 }
 
 SAMPLE = {"int": "1", "str": "x", "slug": "x", "uuid": str(uuid.uuid4()), "path": "x"}

@@ -8,6 +8,7 @@ import pytest
 
 from products.models import DocumentType, Excursion, RegulatoryDocument
 from products.services import reading_record, readings_import_file, vial_open
+from products.services.feeds import feed_token_create
 from tests.access import Row, World, access_tests
 from tests.products.factories import StorageUnitFactory
 
@@ -18,7 +19,8 @@ FD, PRAC, MGR = "front_desk", "practitioner", "manager"
 
 @pytest.fixture
 def world(lot, other_lot, unit, other_unit, manager, other_manager, practitioner):
-    """A lot (with its certificate of analysis), an open vial and an open excursion at each location."""
+    """A lot (with its certificate of analysis), an open vial, an open excursion and a logger feed token
+    at each location."""
     vial = vial_open(lot=lot, actor=practitioner)
     other_vial = vial_open(lot=other_lot, actor=other_manager)
     spare = StorageUnitFactory(location=unit.location, name="Spare fridge")
@@ -30,7 +32,16 @@ def world(lot, other_lot, unit, other_unit, manager, other_manager, practitioner
         log = readings_import_file(
             unit=unit, file=b"Time,Temp (C)\n2026-03-01 00:00:00,5\n", filename="log.csv", actor=None
         ).batch
-        return {"lot": lot, "unit": unit, "vial": vial, "excursion": excursion, "coa": coa, "import": log}
+        feed_token, _ = feed_token_create(unit=unit, name="Wi-Fi logger", actor=manager)
+        return {
+            "lot": lot,
+            "unit": unit,
+            "vial": vial,
+            "excursion": excursion,
+            "coa": coa,
+            "import": log,
+            "feed_token": feed_token,
+        }
 
     return World(
         own=side(lot, unit, vial, Excursion.objects.get(storage_unit=spare)),
@@ -40,6 +51,10 @@ def world(lot, other_lot, unit, other_unit, manager, other_manager, practitioner
 
 def _pk(key):
     return lambda o: [o[key].pk]
+
+
+def _token(o):
+    return [o["unit"].pk, o["feed_token"].pk]
 
 
 def _product(o):
@@ -93,6 +108,9 @@ ROWS = [
     managers("reading_create", args=_pk("unit"), scoped=True, wrong_method="put"),
     managers("readings_import", args=_pk("unit"), scoped=True, wrong_method="put"),
     managers("import_detail", args=_pk("import"), scoped=True, wrong_method="put"),
+    managers("feed_tokens", args=_pk("unit"), scoped=True, wrong_method="put"),
+    managers("feed_token_revoke", args=_token, scoped=True, wrong_method="put"),
+    managers("feed_token_revoke", method="post", args=_token, scoped=True, wrong_method="put", label="post"),
     managers("excursion_list"),
     managers("excursion_detail", args=_pk("excursion"), scoped=True, wrong_method="put"),
     managers(
