@@ -334,6 +334,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "products.tasks.missed_check_alerts",
         "schedule": crontab(minute=20, hour="13,18", day_of_week="mon-fri"),
     },
+    # Missing data-logger data, including gaps a late file has just revealed: hourly, every
+    # day (loggers run at night and at weekends too).
+    "alerts-logger-gaps": {
+        "task": "products.tasks.logger_gap_alerts",
+        "schedule": crontab(minute=35),
+    },
 }
 
 # --- Clinic rules -----------------------------------------------------------------------

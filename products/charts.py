@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce, Greatest, Least, TruncDate
 from django.utils import timezone
 
 from products.models import StorageUnit, TemperatureReading
+from products.services.checks import Gap, logger_gaps
 
 MAX_BUCKETS = 500
 MIN_BUCKET_SECONDS = 300
@@ -51,8 +52,16 @@ def bucket_seconds(start: dt.datetime, end: dt.datetime, max_buckets: int = MAX_
     return max(MIN_BUCKET_SECONDS, math.ceil(span / max_buckets / MIN_BUCKET_SECONDS) * MIN_BUCKET_SECONDS)
 
 
-def temperature_series(unit: StorageUnit, *, start: dt.datetime, end: dt.datetime) -> dict:
-    """Buckets of {t (ms), lo, hi, avg, n} plus the allowed band, ready for Chart.js."""
+def temperature_series(
+    unit: StorageUnit, *, start: dt.datetime, end: dt.datetime, gaps: list[Gap] | None = None
+) -> dict:
+    """Buckets of {t (ms), lo, hi, avg, n} plus the allowed band and the logger gaps
+    ({start, end} in ms, drawn as "No logger data"), ready for Chart.js.
+
+    ``gaps`` passes logger gaps already found (``logger_gaps``) for a period holding this one.
+    """
+    if gaps is None:
+        gaps = logger_gaps(unit, since=start, until=end)
     size = bucket_seconds(start, end)
     rows = (
         TemperatureReading.objects.filter(storage_unit=unit, taken_at__gte=start, taken_at__lt=end)
@@ -86,6 +95,11 @@ def temperature_series(unit: StorageUnit, *, start: dt.datetime, end: dt.datetim
         "max_c": float(unit.max_c),
         "start": int(start.timestamp() * 1000),
         "end": int(end.timestamp() * 1000),
+        "gaps": [
+            {"start": int(g.after.timestamp() * 1000), "end": int(g.before.timestamp() * 1000)}
+            for g in gaps
+            if g.before > start and g.after < end
+        ],
     }
 
 

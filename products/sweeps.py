@@ -6,6 +6,8 @@
   products service already writes the in-site alert when it opens the excursion).
 - Missed temperature checks: a working half-day an active unit went without a manual
   check, once per unit and half-day.
+- Logger gaps: missing data-logger samples (``products.services.checks.logger_gaps``) long
+  enough to matter, once per unit and gap, including gaps a late file has just revealed.
 - Certificates: calibration certificates of storage units (and, through
   ``document_expiry_alerts``, any regulatory document) reaching 60 and 30 days.
 
@@ -37,7 +39,7 @@ from clinic.notifications import (
 )
 from products.models import Excursion, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingSource
-from products.services.checks import last_manual_check_periods
+from products.services.checks import Gap, LoggerInterval, last_manual_check_periods, logger_gaps_by_unit
 
 # Who is alerted, by permission (roles grant them; see clinic/roles.py).
 EXPIRY_PERMISSION = "products.hold_stock"
@@ -258,6 +260,78 @@ def missed_check_sweep(*, now: dt.datetime | None = None) -> int:
             link=safe_reverse("products:unit_detail", unit["pk"]),
         )
     return notifications_bulk_queue(rows)
+
+
+# --- Logger gaps ------------------------------------------------------------------------------
+
+# Files arrive late (a logger read out a week after): look back far enough that a gap an
+# import has just revealed is still alerted. The database finds the gaps; Python sees only them.
+LOGGER_GAP_LOOKBACK = dt.timedelta(days=35)
+LOGGER_GAP_ALERT_INTERVALS = 3
+LOGGER_GAP_ALERT_MINIMUM = dt.timedelta(minutes=15)
+
+
+def logger_gap_alert_after(interval: LoggerInterval) -> dt.timedelta:
+    """The shortest logger gap that alerts: three intervals and at least 15 minutes."""
+    return max(interval.value * LOGGER_GAP_ALERT_INTERVALS, LOGGER_GAP_ALERT_MINIMUM)
+
+
+def logger_gap_sweep(*, now: dt.datetime | None = None) -> int:
+    """Alert managers (those told of missed checks) about missing data-logger data.
+
+    Every gap of ``logger_gaps`` (samples more than 1.5 intervals apart) on an active unit in
+    the last ``LOGGER_GAP_LOOKBACK`` (35 days), from the last sample before to the first
+    after, is shown on the unit page and report; it alerts only when it lasts at least three
+    intervals and at least 15 minutes (``logger_gap_alert_after``), so a single dropped
+    sample of a 5-minute log pages nobody, and a gap wholly before the unit existed does not
+    count. Once per unit and gap (keyed on the gap's start, in UTC): running again, or a
+    later import that leaves the gap as it was, alerts nothing new. A fixed number of queries.
+    Returns the rows offered.
+    """
+    now, _ = _today(now)
+    units = list(StorageUnit.objects.filter(is_active=True).select_related("location").order_by("pk"))
+    found = logger_gaps_by_unit(units, since=now - LOGGER_GAP_LOOKBACK, until=now)
+    candidates: dict[str, tuple[StorageUnit, Gap]] = {}
+    for unit in units:
+        for gap in found.get(unit.pk, []):
+            if gap.interval is None or gap.duration < logger_gap_alert_after(gap.interval):
+                continue
+            if unit.created_at and gap.before <= unit.created_at:
+                continue
+            key = f"logger_gap:{unit.pk}:{gap.after.astimezone(dt.UTC).strftime(_STAMP)}"
+            candidates[key] = (unit, gap)
+    new = alert_marks_missing(candidates)
+    recipients = staff_recipients(COLD_CHAIN_PERMISSION, (candidates[k][0].location_id for k in new))
+    rows: list[Notification] = []
+    marked: list[str] = []
+    for key in sorted(new):
+        unit, gap = candidates[key]
+        people = recipients.get(unit.location_id)
+        if not people:
+            # Nobody to tell yet: leave it unmarked so a manager added later hears of it.
+            continue
+        rows += staff_alert_rows(
+            kind=NotificationKind.COLDCHAIN_LOGGER_GAP,
+            recipients=people,
+            location_id=unit.location_id,
+            dedupe_key=key,
+            template="logger_gap_alert",
+            context={
+                "unit_name": unit.name,
+                "location_name": unit.location.name,
+                "logger_id": unit.logger_id,
+                "gap_start": timezone.localtime(gap.after),
+                "gap_end": timezone.localtime(gap.before),
+                "gap_minutes": round(gap.duration.total_seconds() / 60),
+                "interval_label": gap.interval.label if gap.interval else "",
+            },
+            link=safe_reverse("products:unit_detail", unit.pk),
+        )
+        marked.append(key)
+    with transaction.atomic():
+        written = notifications_bulk_queue(rows)
+        alert_marks_set(marked)
+    return written
 
 
 # --- Certificates and documents ------------------------------------------------------------------

@@ -25,6 +25,11 @@ def missed_check_alerts() -> int:
 
 
 @shared_task(**SWEEP_TASK_OPTIONS)
+def logger_gap_alerts() -> int:
+    return send_due_after(sweeps.logger_gap_sweep())
+
+
+@shared_task(**SWEEP_TASK_OPTIONS)
 def calibration_expiry_alerts() -> int:
     return send_due_after(sweeps.calibration_expiry_sweep())
 

@@ -21,5 +21,6 @@ class NotificationKind(models.TextChoices):
     PRODUCT_EXPIRY_DIGEST = "product.expiry_digest", "Product expiry digest"
     EXCURSION_OPENED = "excursion.opened", "Excursion opened"
     COLDCHAIN_MISSED_CHECK = "coldchain.missed_check", "Missed temperature check"
+    COLDCHAIN_LOGGER_GAP = "coldchain.logger_gap", "Missing data-logger data"
     CALIBRATION_EXPIRY = "calibration.expiry", "Calibration certificate expiring"
     DOCUMENT_EXPIRY = "document.expiry", "Regulatory document expiring"

@@ -239,9 +239,13 @@ def coldchain(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, unit, month = _coldchain(request)
     context = {"form": form, "unit": unit, "month": month}
     if unit is not None:
-        days = coldchain_report.coldchain_days(unit, month)
+        interval, gaps = coldchain_report.coldchain_gaps(unit, month)
+        days = coldchain_report.coldchain_days(unit, month, gaps=gaps)
         context.update(
             days=days,
+            gaps=gaps,
+            gap_minutes=sum(d["gap_minutes"] for d in days),
+            logger_interval=interval,
             excursions=coldchain_report.coldchain_excursions(unit, month),
             out_days=sum(1 for d in days if d["out_of_range"]),
             empty_days=sum(1 for d in days if not d["n"]),
@@ -270,10 +274,11 @@ def coldchain_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
             d["n"],
             d["manual"],
             "yes" if d["out_of_range"] else "no",
+            d["gap_minutes"],
         )
         for d in coldchain_report.coldchain_days(unit, month)
     )
-    header = ["day", "min_c", "max_c", "readings", "manual_checks", "out_of_range"]
+    header = ["day", "min_c", "max_c", "readings", "manual_checks", "out_of_range", "logger_gap_minutes"]
     name = f"cold-chain-{unit.location.code}-{unit.pk}-{month:%Y-%m}.csv"
     return csv_response(name, header, rows)
 

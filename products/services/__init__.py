@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from products.services.catalogue import product_save, storage_unit_save
-from products.services.checks import missed_checks
+from products.services.checks import logger_gaps, logger_interval, missed_checks
 from products.services.compliance import (
     document_renew,
     document_upload,
@@ -45,6 +45,8 @@ __all__ = [
     "excursion_close",
     "excursion_hold_lot",
     "excursion_review",
+    "logger_gaps",
+    "logger_interval",
     "lot_quarantine",
     "lot_recall",
     "lot_receive",

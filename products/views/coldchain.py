@@ -60,7 +60,11 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
         range_key = DEFAULT_RANGE
     end = timezone.now()
     start = end - dt.timedelta(days=RANGES[range_key])
-    series = temperature_series(unit, start=start, end=end)
+    # Logger gaps once, for the chart's period and the fortnight of the missed-checks list.
+    checks_since = end - dt.timedelta(days=14)
+    interval = services.logger_interval(unit, until=end)
+    logger_gaps = services.logger_gaps(unit, since=min(start, checks_since), until=end, interval=interval)
+    series = temperature_series(unit, start=start, end=end, gaps=logger_gaps)
     excursions = list(unit.excursions.filter(Q(last_out_at__gte=start) | Q(closed_at__isnull=True))[:50])
     series["excursions"] = [
         {
@@ -70,7 +74,8 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
         for e in excursions
     ]
     recent = unit.readings.select_related("recorded_by").order_by("-taken_at")[:10]
-    gaps = services.missed_checks(unit, since=end - dt.timedelta(days=14), until=end)
+    gaps = services.missed_checks(unit, since=checks_since, until=end, logger=logger_gaps)
+    chart_gaps = [g for g in logger_gaps if g.before > start]
     return render(
         request,
         "products/unit_detail.html",
@@ -83,6 +88,10 @@ def unit_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "recent": recent,
             "daily": daily_extremes(unit),
             "gaps": gaps[:20],
+            "logger_interval": interval,
+            "chart_gaps": chart_gaps[-20:][::-1],
+            "chart_gap_count": len(chart_gaps),
+            "chart_gap_total": sum((g.overlap(start, end) for g in chart_gaps), dt.timedelta(0)),
             "lots": unit.lots.filter(quantity_on_hand__gt=0)
             .with_status()
             .with_clearance()

@@ -310,7 +310,7 @@ class TestMissedChecks:
             )
         assert missed_checks(unit, since=at(2026, 3, 6, 16, 0), until=at(2026, 3, 9, 9, 0)) == []
 
-    def test_logger_gaps_over_30_minutes_are_flagged(self, unit):
+    def test_logger_samples_further_apart_than_the_interval_are_flagged(self, unit):
         unit.logger_id = "LOG-1"
         base = at(2026, 3, 7, 0, 0)  # a Saturday: no manual checks expected
         for minutes in (0, 5, 10, 50, 55):
