@@ -74,7 +74,8 @@ class LoggerFile:
     interval: dt.timedelta | None = None  # stated in the preamble
     readings: int = 0  # lines holding a reading
     notes: list[str] = field(default_factory=list)  # how clock changes were read
-    samples: Callable[[], Iterator[Sample]] = field(default=lambda: iter(()), repr=False)
+    # The second pass: readings, and (for lines only it can judge) the reasons a line is refused.
+    samples: Callable[[], Iterator[Sample | LineNote]] = field(default=lambda: iter(()), repr=False)
 
     @property
     def ok(self) -> bool:
@@ -389,8 +390,9 @@ class ClockReader:
                 )
             else:
                 # The nearer the previous reading (not the same instant again); a tie goes forward.
-                candidates = [c for c in (a, b) if c != self.previous] or [a]
-                when = min(candidates, key=lambda c: (abs(c - self.previous), c < self.previous))
+                previous = self.previous
+                candidates = [c for c in (a, b) if c != previous] or [a]
+                when = min(candidates, key=lambda c: (abs(c - previous), c < previous))
         self.previous = when
         return when
 
@@ -413,7 +415,7 @@ def detect_encoding(head: bytes) -> str:
 
 def _lines(fileobj: BinaryIO, encoding: str) -> Iterator[str]:
     fileobj.seek(0)
-    wrapper = io.TextIOWrapper(fileobj, encoding=encoding, newline=None)  # type: ignore[type-var]
+    wrapper = io.TextIOWrapper(fileobj, encoding=encoding, newline=None)
     try:
         for line in wrapper:
             yield line.rstrip("\n")
@@ -532,8 +534,8 @@ class _Walker:
         self.header_line: int | None = None
         self.layout = "generic"
         self.header_text: str | None = None
-        self._dates: dict[str, tuple[str, str, str] | bool | None] = {}
-        self._times: dict[str, tuple | bool | None] = {}
+        self._dates: dict[str, tuple[str, int, int, int] | None] = {}
+        self._times: dict[str, tuple[int, int, int, str, dt.tzinfo | None] | None] = {}
 
     def walk(self, lines: Iterator[str]) -> Iterator[_Event]:
         berlinger = False
@@ -599,11 +601,13 @@ class _Walker:
             date_text, sep, time_text = date_cell.strip().partition(" ")
             if not sep:
                 date_text, sep, time_text = date_text.partition("T")
-        date = self._dates.get(date_text, False)
-        if date is False:
+        if date_text in self._dates:
+            date = self._dates[date_text]
+        else:
             date = self._dates[date_text] = _date_parts(date_text)
-        when = self._times.get(time_text, False)
-        if when is False:
+        if time_text in self._times:
+            when = self._times[time_text]
+        else:
             when = self._times[time_text] = _time_parts(time_text)
         if date is None or when is None:
             return parse_stamp(date_cell, time_cell)
@@ -839,7 +843,7 @@ def _samples(
     low, high = PLAUSIBLE_C
     decimals = Decimal("0.01")
     dmy = order == "dmy"
-    hours: dict[tuple[int, int, int, int], dt.timedelta | bool | None] = {}
+    hours: dict[tuple[int, int, int, int], dt.timedelta | None] = {}
     UTC = dt.UTC
     month = day = 0
     for event in _Walker().walk(_lines(fileobj, encoding)):
@@ -851,7 +855,7 @@ def _samples(
             yield LineNote(event.line, "the date is not written like the file's other dates")
             continue
         # The hot path, for an hour with one offset: one constructor, one subtraction.
-        offset = None
+        offset: dt.timedelta | None = None
         if stamp.offset is None and not stamp.ampm:
             if stamp.kind != "num":
                 month, day = stamp.a, stamp.b
@@ -860,15 +864,16 @@ def _samples(
             else:
                 month, day = stamp.a, stamp.b
             key = (stamp.year, month, day, stamp.hour)
-            offset = hours.get(key, False)
-            if offset is False and 1 <= month <= 12 and 1 <= day <= 31 and stamp.hour < 24:
+            if key in hours:
+                offset = hours[key]
+            elif 1 <= month <= 12 and 1 <= day <= 31 and stamp.hour < 24:
                 try:
                     offset = hours[key] = clock.uniform_offset(
                         dt.datetime(stamp.year, month, day, stamp.hour)
                     )
                 except ValueError:
                     offset = None
-        if offset is not None and offset is not False:
+        if offset is not None:
             try:
                 when = (
                     dt.datetime(stamp.year, month, day, stamp.hour, stamp.minute, stamp.second, tzinfo=UTC)

@@ -191,8 +191,8 @@ def readings_import_parsed(
         batch.rows = batch.added = batch.already_held = 0
         if parsed.refused_count:
             # The second pass still runs, so the summary lists every line that cannot be read.
-            late = [item for item in parsed.samples() if isinstance(item, LineNote)]
-            return _refuse(batch, parsed, late, actor)
+            unread: list[LineNote] = [n for n in parsed.samples() if isinstance(n, LineNote)]
+            return _refuse(batch, parsed, unread, actor)
         if parsed.questions:
             batch.status = ImportStatus.PENDING
             batch.rows = parsed.readings
