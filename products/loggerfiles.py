@@ -66,7 +66,10 @@ class LoggerFile:
     temperature_unit: str = ""  # "C" or "F"; empty: asked
     date_format: str = ""  # a key of DATE_ORDERS, with "12h" when times carry AM/PM
     header_line: int | None = None
-    skipped: dict[str, list[int]] = field(default_factory=dict)  # reason -> line numbers
+    # Lines that hold no reading, by reason: their count, and their line numbers as runs
+    # (first, last), at most MAX_RUNS runs kept per reason.
+    skipped_counts: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, list[list[int]]] = field(default_factory=dict)
     refused: list[LineNote] = field(default_factory=list)
     refused_count: int = 0
     questions: list[Question] = field(default_factory=list)
@@ -83,13 +86,22 @@ class LoggerFile:
 
     @property
     def skipped_count(self) -> int:
-        return sum(len(v) for v in self.skipped.values())
+        return sum(self.skipped_counts.values())
+
+    def skip(self, reason: str, line: int) -> None:
+        self.skipped_counts[reason] = self.skipped_counts.get(reason, 0) + 1
+        runs = self.skipped.setdefault(reason, [])
+        if runs and runs[-1][1] == line - 1:
+            runs[-1][1] = line
+        elif len(runs) < MAX_RUNS:
+            runs.append([line, line])
 
 
 # --- Limits -------------------------------------------------------------------------------------
 
 MAX_LINE = 1000  # characters: a logger line is a few dozen; anything longer is not a reading
 MAX_NOTES = 100  # refused lines kept with their reasons (all are counted)
+MAX_RUNS = 50  # runs of skipped line numbers kept per reason (all are counted)
 PLAUSIBLE_C = (Decimal("-100"), Decimal("60"))
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(minutes=5)
@@ -540,6 +552,7 @@ class _Walker:
     def walk(self, lines: Iterator[str]) -> Iterator[_Event]:
         berlinger = False
         section = ""
+        pending: tuple[int, str, Columns] | None = None  # a header waiting for its first reading
         for number, line in enumerate(lines, start=1):
             if number == 1 or (not berlinger and self.columns is None and line.startswith("Device:")):
                 berlinger = line.lstrip("\ufeff").startswith("Device:") and "tag" in line.lower()
@@ -578,20 +591,44 @@ class _Walker:
             if self.columns is None:
                 header = _header_columns(line)
                 if header is not None:
-                    self.columns, self.header_line, self.header_text = header, number, line
-                    yield _Event("skip", number, "header")
+                    # A header only counts when a reading follows it: a preamble line such as
+                    # "Date format: dd/mm/yyyy, Temperature unit: °C" names the same words.
+                    if pending is not None:
+                        yield self._preamble(*pending[:2])
+                    pending = (number, line, header)
                     continue
+                if pending is not None:
+                    p_number, p_line, p_columns = pending
+                    pending = None
+                    event = self._data(number, line, p_columns)
+                    cells = _split(line, p_columns.delimiter)
+                    # A reading, or a broken one: the header's shape, or a time in its first cells.
+                    broken = len(cells) == len(p_columns.header or ()) or any(
+                        parse_stamp(cell) for cell in cells[:3]
+                    )
+                    if event.kind == "data" or (event.kind == "refuse" and broken):
+                        self.columns, self.header_line, self.header_text = p_columns, p_number, p_line
+                        yield _Event("skip", p_number, "header")
+                        yield event
+                        continue
+                    yield self._preamble(p_number, p_line)
                 data = _data_columns(line)
                 if data is None:
-                    entry = _preamble_entry(line)
-                    if entry and entry[0] not in self.metadata:
-                        self.metadata[entry[0]] = entry[1][:200]
-                    if len(self.preamble_text) < 200:
-                        self.preamble_text.append(line[:200])
-                    yield _Event("skip", number, "preamble")
+                    yield self._preamble(number, line)
                     continue
                 self.columns = data
             yield self._data(number, line, self.columns)
+        if pending is not None:  # a header and no line after it
+            self.columns, self.header_line, self.header_text = pending[2], pending[0], pending[1]
+            yield _Event("skip", pending[0], "header")
+
+    def _preamble(self, number: int, line: str) -> _Event:
+        entry = _preamble_entry(line)
+        if entry and entry[0] not in self.metadata:
+            self.metadata[entry[0]] = entry[1][:200]
+        if len(self.preamble_text) < 200:
+            self.preamble_text.append(line[:200])
+        return _Event("skip", number, "preamble")
 
     def _stamp(self, date_cell: str, time_cell: str | None) -> Stamp | None:
         """``parse_stamp``, with each distinct date and time of day parsed once: a year of
@@ -707,9 +744,9 @@ def _analyse(
     unit_sample: _Event | None = None
     cell_units: set[str] = set()
     for event in walker.walk(_lines(fileobj, encoding)):
-        result.lines = event.line
+        result.lines = max(result.lines, event.line)
         if event.kind == "skip":
-            result.skipped.setdefault(event.reason, []).append(event.line)
+            result.skip(event.reason, event.line)
             continue
         if event.kind == "refuse":
             result.refused_count += 1

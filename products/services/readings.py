@@ -18,7 +18,16 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record, snapshot
-from products.loggerfiles import MAX_NOTES, PLAUSIBLE_C, ClockReader, LineNote, LoggerFile, Sample, analyse
+from products.loggerfiles import (
+    MAX_NOTES,
+    MAX_RUNS,
+    PLAUSIBLE_C,
+    ClockReader,
+    LineNote,
+    LoggerFile,
+    Sample,
+    analyse,
+)
 from products.models import StorageUnit, TemperatureReading
 from products.models.coldchain import ImportChannel, ImportStatus, LoggerClock, ReadingImport, ReadingSource
 from products.services.excursions import ApplyResult, apply_readings
@@ -269,7 +278,7 @@ def _summary(parsed: LoggerFile, answers: dict[str, str] | None) -> dict:
         "delimiter": {"\t": "tab", ";": "semicolon", ",": "comma"}.get(parsed.delimiter, parsed.delimiter),
         "header_line": parsed.header_line,
         "skipped": {reason: _ranges(lines) for reason, lines in parsed.skipped.items()},
-        "skipped_counts": {reason: len(lines) for reason, lines in parsed.skipped.items()},
+        "skipped_counts": dict(parsed.skipped_counts),
         "refused_lines": [{"line": n.line, "reason": n.reason} for n in parsed.refused],
         "notes": parsed.notes[:20],
         "device": {k: v for k, v in parsed.metadata.items() if _device_key(k)},
@@ -289,21 +298,10 @@ def _device_key(key: str) -> bool:
     )
 
 
-def _ranges(lines: list[int]) -> str:
-    """1,2,3,7,9,10 -> "1–3, 7, 9–10" (short enough to keep for a file of any length)."""
-    parts: list[str] = []
-    start = prev = None
-    for n in lines:
-        if prev is not None and n == prev + 1:
-            prev = n
-            continue
-        if start is not None:
-            parts.append(f"{start}–{prev}" if prev != start else str(start))
-        start = prev = n
-    if start is not None:
-        parts.append(f"{start}–{prev}" if prev != start else str(start))
-    text = ", ".join(parts[:30])
-    return text + (f" and {len(parts) - 30} more runs" if len(parts) > 30 else "")
+def _ranges(runs: list[list[int]]) -> str:
+    """[[1, 3], [7, 7], [9, 10]] -> "1–3, 7, 9–10" (at most MAX_RUNS runs are kept)."""
+    text = ", ".join(f"{a}–{b}" if b != a else str(a) for a, b in runs)
+    return text + (" and more" if len(runs) >= MAX_RUNS else "")
 
 
 def _insert_samples(

@@ -192,8 +192,11 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     questions = batch.summary.get("questions", []) if batch.status == ImportStatus.PENDING else []
     form = ImportAnswerForm(request.POST or None, questions=questions) if questions else None
     if request.method == "POST":
-        if not request.user.has_perm("products.import_readings") or form is None:
+        if not request.user.has_perm("products.import_readings"):
             raise PermissionDenied
+        if form is None:  # answered already (a second tab, a double click)
+            messages.info(request, "This import has no question waiting.")
+            return redirect("products:import_detail", pk=batch.pk)
         if form.is_valid():
             answers = {**batch.summary.get("answers", {}), **form.cleaned_data}
             with storages["private"].open(batch.file_name, "rb") as stored:

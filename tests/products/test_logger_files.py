@@ -438,3 +438,34 @@ def test_analyse_streams_without_holding_the_file(unit):
     )
     parsed = analyse(io.BytesIO(content.encode()), clock=UTC, now=NOW)
     assert parsed.ok and sum(1 for _ in parsed.samples()) == 288
+
+
+def test_a_preamble_line_that_names_date_and_temperature_is_not_taken_for_the_header(unit):
+    content = (
+        "Date/time format: dd/mm/yyyy hh:mm, Temperature unit: °C\n"
+        "Serial: 4007310288\n"
+        "Date,Time,Temperature (°C)\n"
+        "13/03/2026,10:00,4.5\n"
+    )
+    batch = run(unit, content).batch
+    assert batch.status == "imported" and batch.added == 1
+    assert batch.summary["skipped"] == {"preamble": "1–2", "header": "3"}
+
+
+def test_thousands_of_blank_lines_are_counted_in_little_space(unit):
+    content = "Time,Temp (C)\n" + "2026-03-13 10:00,5\n\n" * 3000
+    batch = run(unit, content).batch
+    assert batch.summary["skipped_counts"]["blank"] == 3000 and accounted(batch)
+    assert (
+        batch.summary["skipped"]["blank"].endswith("and more")
+        and len(batch.summary["skipped"]["blank"]) < 600
+    )
+
+
+def test_answering_twice_imports_once(client_for, manager, unit):
+    asked = run(unit, "Date,Temp C\n03/04/2026 10:00,5\n")
+    c = client_for(manager)
+    c.post(f"/products/imports/{asked.batch.pk}/", {"date_format": "dmy"})
+    again = c.post(f"/products/imports/{asked.batch.pk}/", {"date_format": "mdy"}, follow=True)
+    assert "no question waiting" in again.text
+    assert timezone_local(unit.readings.get().taken_at) == dt.datetime(2026, 4, 3, 10, 0)
