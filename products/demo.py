@@ -40,6 +40,7 @@ from products.services import (
     product_classify,
     product_save,
     reading_record,
+    readings_import_file,
     stock_use,
     stock_waste,
     storage_unit_save,
@@ -411,18 +412,30 @@ def _readings(unit: StorageUnit, manager, rng: random.Random) -> None:
     mid = (unit.min_c + unit.max_c) / 2
     swing = float(unit.max_c - unit.min_c) * 0.25
     if unit.logger_id:
-        samples = []
-        t = start
+        # Imported as its logger exports it (a LogTag-style file, local time, day-first), so
+        # the unit page shows the import and its summary; three hours are missing five days
+        # ago (the logger's battery), which the page and the chart flag as missing data.
+        gap = (now - dt.timedelta(days=5, hours=3), now - dt.timedelta(days=5))
+        lines = [
+            "Product,TRIX-8",
+            f"Serial #,{unit.logger_id}",
+            "Reading interval,15 minutes",
+            "",
+            "Reading,Date,Time,Temperature (°C)",
+        ]
+        t, k = start, 0
         while t < now:
             hours = (t - start).total_seconds() / 3600
             value = float(mid) + swing * math.sin(hours / 12 * math.pi) + rng.uniform(-0.2, 0.2)
-            samples.append(
-                TemperatureReading(
-                    storage_unit=unit, taken_at=t, temperature_c=D(f"{value:.2f}"), source="logger"
-                )
-            )
+            if not gap[0] <= t < gap[1]:
+                local = timezone.localtime(t)
+                k += 1
+                lines.append(f"{k},{local:%d/%m/%Y},{local:%H:%M:%S},{value:.2f}")
             t += dt.timedelta(minutes=15)
-        TemperatureReading.objects.bulk_create(samples, ignore_conflicts=True)
+        readings_import_file(
+            unit=unit, file=("\r\n".join(lines) + "\r\n").encode("utf-8-sig"),
+            filename=f"{unit.logger_id}-{now:%Y%m%d}.csv", actor=manager,
+        )  # fmt: skip
     tz = timezone.get_current_timezone()
     day = timezone.localdate() - dt.timedelta(days=21)
     while day < timezone.localdate():
