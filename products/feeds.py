@@ -97,7 +97,7 @@ def parse_json_batch(
         date_format="iso8601",
         refused=refused,
         refused_count=refused_count,
-        readings=len(readings),
+        readings=len(samples),  # the rest are refused: lines = readings + refused
         samples=lambda: iter(samples),
     )
 

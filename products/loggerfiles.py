@@ -82,7 +82,8 @@ class LoggerFile:
 
     @property
     def ok(self) -> bool:
-        return not self.refused_count and not self.questions
+        # (a note on line 0 is about the file as a whole and counts no line)
+        return not self.refused_count and not self.refused and not self.questions
 
     @property
     def skipped_count(self) -> int:
@@ -146,7 +147,10 @@ _TIME = (
 )
 STAMP = re.compile(rf"^\s*(?:{_NUM_DATE}|{_NAMED_DATE})(?:[T ,;]+{_TIME})?\s*$")
 TIME_ONLY = re.compile(rf"^\s*{_TIME}\s*$")
-NUMBER = re.compile(r"^\s*([+-−]?\d+(?:[.,]\d+)?)\s*(°?\s*[CcFf])?\s*$")
+NUMBER = re.compile(r"^\s*([+\-−]?\d+(?:[.,]\d+)?)\s*(°?\s*[CcFf])?\s*$")
+DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}:\d{2}")
+FOOTERISH = "\x00footer"  # marks a refused line with no date or time in it
+PLAIN_NUMBER = re.compile(r"-?\d{1,4}(?:[.,]\d{1,6})?")  # "4.5", "-18,25": the common case
 
 TIME_WORDS = (
     "date",
@@ -208,7 +212,10 @@ def _offset(text: str | None) -> dt.tzinfo | None:
         return dt.UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
-    return dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    hours, minutes = int(digits[:2]), int(digits[2:])
+    if hours > 14 or minutes > 59:  # no zone is further from UTC than ±14:00
+        raise ValueError(f"{text} is not an offset from UTC")
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
 
 
 def _year(text: str) -> int:
@@ -259,7 +266,10 @@ def _time_parts(text: str) -> tuple[int, int, int, str, dt.tzinfo | None] | None
     if m is None:
         return None
     ampm = (m["ampm"] or "").lower().replace(".", "").replace(" ", "")
-    return (int(m["H"]), int(m["M"]), int(m["S"] or 0), ampm, _offset(m["tz"]))
+    try:
+        return (int(m["H"]), int(m["M"]), int(m["S"] or 0), ampm, _offset(m["tz"]))
+    except ValueError:
+        return None
 
 
 def parse_stamp(text: str, time_text: str | None = None) -> Stamp | None:
@@ -282,7 +292,10 @@ def parse_stamp(text: str, time_text: str | None = None) -> Stamp | None:
     if g["H"] is None:
         return None  # a date alone is not a reading's time
     ampm = (g["ampm"] or "").lower().replace(".", "").replace(" ", "")
-    time_parts = (int(g["H"]), int(g["M"]), int(g["S"] or 0), ampm, _offset(g["tz"]))
+    try:
+        time_parts = (int(g["H"]), int(g["M"]), int(g["S"] or 0), ampm, _offset(g["tz"]))
+    except ValueError:
+        return None
     if g["a"] is not None:
         a, b, c = g["a"], g["b"], g["c"]
         if len(a) == 4:
@@ -354,13 +367,15 @@ class ClockReader:
     """Reads the wall-clock times of one file in a logger's zone, in file order.
 
     A local time that happens twice (the night the clocks go back) is the one nearer the
-    previous reading, so a log in either order reads right; a local time that does not exist
-    (the night they go forward) is refused: the logger's clock is not what the unit says.
+    previous reading, so a log in either order reads right (a tie goes the way the file runs);
+    a local time that does not exist (the night they go forward) is refused: the logger's
+    clock is not what the unit says.
     """
 
     def __init__(self, tz: dt.tzinfo):
         self.tz = tz
         self.previous: dt.datetime | None = None
+        self.last: dt.datetime | None = None  # the reading before ``previous``
         self.notes: list[str] = []
         self._hours: dict[tuple[int, int, int, int], dt.timedelta | None] = {}
 
@@ -380,6 +395,12 @@ class ClockReader:
 
     def read(self, naive: dt.datetime) -> dt.datetime | str:
         """The instant (UTC) or, for a time that cannot be read in this zone, the reason."""
+        try:
+            return self._read(naive)
+        except OverflowError:
+            return f"{naive:%d %b %Y %H:%M} is out of the range of dates"
+
+    def _read(self, naive: dt.datetime) -> dt.datetime | str:
         offset = self.uniform_offset(naive)
         if offset is not None:
             when = (naive - offset).replace(tzinfo=dt.UTC)
@@ -401,11 +422,16 @@ class ClockReader:
                     f"{naive:%d %b %Y %H:%M} happens twice; read as the first (before the clocks went back)"
                 )
             else:
-                # The nearer the previous reading (not the same instant again); a tie goes forward.
+                # The nearer the previous reading (not the same instant again); a tie goes the
+                # way the file runs (earlier in a file written newest first).
                 previous = self.previous
+                backwards = self.last is not None and previous < self.last
                 candidates = [c for c in (a, b) if c != previous] or [a]
-                when = min(candidates, key=lambda c: (abs(c - previous), c < previous))
-        self.previous = when
+                when = min(
+                    candidates,
+                    key=lambda c: (abs(c - previous), (c > previous) if backwards else (c < previous)),
+                )
+        self.last, self.previous = self.previous, when
         return when
 
 
@@ -526,14 +552,23 @@ LAYOUTS = (
 
 
 class _Event:
-    __slots__ = ("kind", "line", "reason", "stamp", "text")
+    __slots__ = ("kind", "line", "raw", "reason", "stamp", "text")
 
-    def __init__(self, kind: str, line: int, reason: str = "", stamp: Stamp | None = None, text: str = ""):
+    def __init__(
+        self,
+        kind: str,
+        line: int,
+        reason: str = "",
+        stamp: Stamp | None = None,
+        text: str = "",
+        raw: str = "",
+    ):
         self.kind = kind  # "skip", "refuse" or "data"
         self.line = line
         self.reason = reason
         self.stamp = stamp
         self.text = text  # the temperature cell, as written
+        self.raw = raw  # the date and time, as written
 
 
 class _Walker:
@@ -654,17 +689,19 @@ class _Walker:
         if line == self.header_text:
             return _Event("skip", number, "header")
         cells = _split(line, cols.delimiter)
+        footerish = "" if DATE_LIKE.search(line) else FOOTERISH
         if len(cells) <= cols.needed:
-            return _Event("refuse", number, "expected a time and a temperature on this line")
+            return _Event("refuse", number, "expected a time and a temperature on this line", raw=footerish)
         raw_time = cells[cols.time] if cols.time is not None else None
         stamp = self._stamp(cells[cols.date], raw_time)
         if stamp is None:
             shown = cells[cols.date].strip() + (f" {raw_time.strip()}" if raw_time else "")
-            return _Event("refuse", number, f"“{shown[:40]}” is not a date and time")
+            return _Event("refuse", number, f"“{shown[:40]}” is not a date and time", raw=footerish)
         raw = cells[cols.temperature].strip()
         if not raw[-1:].isdigit() and raw.lower() in NO_READING:
             return _Event("skip", number, f"no reading (the logger wrote “{raw}”)")
-        return _Event("data", number, stamp=stamp, text=raw)
+        written = cells[cols.date] if raw_time is None else f"{cells[cols.date]} {raw_time}"
+        return _Event("data", number, stamp=stamp, text=raw, raw=written)
 
 
 def _metadata_unit(metadata: dict[str, str], preamble: list[str]) -> str:
@@ -713,7 +750,6 @@ def analyse(
         result.refused.append(
             LineNote(0, "this is a spreadsheet (Excel) file: export or save it as CSV or text first")
         )
-        result.refused_count = 1
         return result
     encoding = detect_encoding(head)
     try:
@@ -722,7 +758,6 @@ def analyse(
         if encoding != "utf-8":
             result = LoggerFile()
             result.refused.append(LineNote(0, f"the file is not readable as {encoding} text"))
-            result.refused_count = 1
             return result
         return _analyse(fileobj, "latin-1", clock, answers, now)
 
@@ -743,16 +778,26 @@ def _analyse(
     telling_line = 0
     unit_sample: _Event | None = None
     cell_units: set[str] = set()
+    footer: list[LineNote] = []  # dateless lines after the last reading so far
     for event in walker.walk(_lines(fileobj, encoding)):
         result.lines = max(result.lines, event.line)
         if event.kind == "skip":
             result.skip(event.reason, event.line)
             continue
         if event.kind == "refuse":
+            if event.raw == FOOTERISH and data_lines:
+                # No date or time in it: a summary after the readings ("Max,12.3°C") if no
+                # reading follows, else a refused line.
+                footer.append(LineNote(event.line, event.reason))
+                continue
             result.refused_count += 1
             if len(result.refused) < MAX_NOTES:
                 result.refused.append(LineNote(event.line, event.reason))
             continue
+        if footer:
+            result.refused_count += len(footer)
+            result.refused.extend(footer[: max(MAX_NOTES - len(result.refused), 0)])
+            footer.clear()
         data_lines += 1
         stamp = event.stamp
         assert stamp is not None
@@ -774,6 +819,8 @@ def _analyse(
                 cell_units.add(parsed[1])
         if unit_sample is None:
             unit_sample = event
+    for note in footer:
+        result.skip("footer (after the last reading)", note.line)
     result.layout = walker.layout if walker.layout != "generic" else _layout(walker)
     result.metadata = walker.metadata
     result.interval = _metadata_interval(walker.metadata)
@@ -790,17 +837,16 @@ def _analyse(
                 "temperature column"
             )
             result.refused.append(LineNote(0, reason))
-            result.refused_count = 1
         return result
     # The date order: the one every line fits (or most, the rest refused); two that fit
     # equally are asked, never guessed. A tie goes to the orders the first reading fits.
+    # An answer only settles what the file leaves open: it never overrides what the file says.
     fits = {"ymd": kinds["ymd"], "named": kinds["named"], "dmy": dmy, "mdy": mdy}
-    answer = answers.get("date_format")
-    if answer in ("dmy", "mdy"):
-        fits.pop("mdy" if answer == "dmy" else "dmy")
     top = max(fits.values())
     best = [key for key, n in fits.items() if n == top]
     best = [key for key in best if key in first_fits] or best
+    if set(best) == {"dmy", "mdy"} and answers.get("date_format") in ("dmy", "mdy"):
+        best = [answers["date_format"]]
     if set(best) == {"dmy", "mdy"}:
         if telling is not None:
             result.questions.append(
@@ -817,9 +863,10 @@ def _analyse(
         best = ["dmy"]  # (with no telling line, every day equals its month: both read the same)
     result.date_format = best[0]
     assert walker.columns is not None
-    unit = answers.get("temperature_unit") or walker.columns.unit
-    unit = unit or _metadata_unit(walker.metadata, walker.preamble_text)
+    unit = walker.columns.unit or _metadata_unit(walker.metadata, walker.preamble_text)
     unit = unit or (next(iter(cell_units)) if len(cell_units) == 1 else "")
+    answered = answers.get("temperature_unit", "")
+    unit = unit or (answered if answered in ("C", "F") else "")
     if not unit and unit_sample is not None:
         value = parse_number(unit_sample.text)
         shown = value[0] if value else unit_sample.text
@@ -916,18 +963,20 @@ def _samples(
                     dt.datetime(stamp.year, month, day, stamp.hour, stamp.minute, stamp.second, tzinfo=UTC)
                     - offset
                 )
-            except ValueError:
-                yield LineNote(event.line, f"“{_stamp_text(stamp)}” is not a date and time that exists")
+            except (ValueError, OverflowError):
+                yield LineNote(event.line, f"“{event.raw.strip()[:40]}” is not a date and time that exists")
                 continue
-            clock.previous = when
+            clock.last, clock.previous = clock.previous, when
         else:
             try:
                 naive = stamp.datetime(order)
-            except ValueError:
-                yield LineNote(event.line, f"“{_stamp_text(stamp)}” is not a date and time that exists")
+                aware = naive.astimezone(UTC) if naive.tzinfo is not None else None
+            except (ValueError, OverflowError):
+                yield LineNote(event.line, f"“{event.raw.strip()[:40]}” is not a date and time that exists")
                 continue
-            if naive.tzinfo is not None:
-                when = clock.previous = naive.astimezone(UTC)
+            if aware is not None:
+                when = aware
+                clock.last, clock.previous = clock.previous, when
             else:
                 read = clock.read(naive)
                 if isinstance(read, str):
@@ -945,10 +994,7 @@ def _samples(
             )
             continue
         text = event.text
-        try:
-            value = Decimal(text.replace(",", ".")) if text[-1:].isdigit() and text[:1] != "+" else None
-        except InvalidOperation:
-            value = None
+        value = Decimal(text.replace(",", ".")) if PLAIN_NUMBER.fullmatch(text) else None
         line_unit = unit
         if value is None:
             parsed = parse_number(text)

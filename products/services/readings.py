@@ -198,9 +198,11 @@ def readings_import_parsed(
         batch.lines, batch.skipped, batch.refused = parsed.lines, parsed.skipped_count, parsed.refused_count
         batch.summary = _summary(parsed, answers)
         batch.rows = batch.added = batch.already_held = 0
-        if parsed.refused_count:
+        if parsed.refused_count or parsed.refused:
             # The second pass still runs, so the summary lists every line that cannot be read.
-            unread: list[LineNote] = [n for n in parsed.samples() if isinstance(n, LineNote)]
+            unread: list[LineNote] = []
+            for _ in _only_samples(parsed.samples(), unread, ClockReader(unit.logger_tzinfo)):
+                pass
             return _refuse(batch, parsed, unread, actor)
         if parsed.questions:
             batch.status = ImportStatus.PENDING
@@ -316,6 +318,22 @@ def _insert_samples(
     rows = added = 0
     first = last = None
     for chunk in _chunks(readings, 5000):
+        # A time the unit (or this file) already holds with another temperature is a clash,
+        # not a repeat: refused, so an out-of-range value is never hidden behind an in-range one.
+        held = {
+            when: (value, batch_id)
+            for when, value, batch_id in TemperatureReading.objects.filter(
+                storage_unit=unit, source=ReadingSource.LOGGER, taken_at__in={s.when for s in chunk}
+            ).values_list("taken_at", "temperature_c", "batch_id")
+        }
+        seen: dict[dt.datetime, tuple[Decimal, int]] = {}
+        for s in chunk:
+            if s.when in held and held[s.when][0] != s.celsius:
+                value, source = held[s.when]
+                refused.append(_clash(s, value, None if source != batch.pk else 0))
+            elif s.when in seen and seen[s.when][0] != s.celsius:
+                refused.append(_clash(s, seen[s.when][0], seen[s.when][1]))
+            seen.setdefault(s.when, (s.celsius, s.line))
         if refused:
             continue  # the file is refused: read on only to list every bad line
         rows += len(chunk)
@@ -338,6 +356,20 @@ def _insert_samples(
         )
         added += TemperatureReading.objects.filter(batch=batch).count() - before
     return rows, added, first, last
+
+
+def _clash(sample: Sample, other: Decimal, other_line: int | None) -> LineNote:
+    """``other_line``: the earlier line of this file with that time; None: an earlier import
+    (0: this file, line unknown)."""
+    when = f"{timezone.localtime(sample.when):%d %b %Y %H:%M:%S}"
+    where = (
+        "the unit already has a logger reading then, from an earlier import"
+        if other_line is None
+        else f"line {other_line} has the same time"
+        if other_line
+        else "an earlier line has the same time"
+    )
+    return LineNote(sample.line, f"{sample.celsius} °C at {when}, but {where} with {other} °C")
 
 
 def _only_samples(
@@ -377,21 +409,25 @@ def _copy_samples(
     CONFLICT DO NOTHING — the floor the benchmark measures this against."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS logger_import_rows"
-            " (taken_at timestamptz NOT NULL, temperature_c numeric(5, 2) NOT NULL) ON COMMIT DROP"
+            "CREATE TEMPORARY TABLE IF NOT EXISTS logger_import_rows (line integer NOT NULL,"
+            " taken_at timestamptz NOT NULL, temperature_c numeric(5, 2) NOT NULL) ON COMMIT DROP"
         )
         cursor.execute("TRUNCATE logger_import_rows")
-        with cursor.cursor.copy("COPY logger_import_rows (taken_at, temperature_c) FROM STDIN") as copy:
+        with cursor.cursor.copy("COPY logger_import_rows (line, taken_at, temperature_c) FROM STDIN") as copy:
             # COPY's text format written by hand, 64 KB at a time: adapting each value through
             # write_row costs more than parsing the line it came from.
             buffer: list[str] = []
             for s in samples:
-                buffer.append(f"{s.when.isoformat()}\t{s.celsius}\n")
+                buffer.append(f"{s.line}\t{s.when.isoformat()}\t{s.celsius}\n")
                 if len(buffer) == 2000:
                     copy.write("".join(buffer))
                     buffer.clear()
             if buffer:
                 copy.write("".join(buffer))
+        if refused:
+            cursor.execute("DROP TABLE logger_import_rows")
+            return 0, 0, None, None
+        refused += _copy_clashes(cursor, unit)
         if refused:
             cursor.execute("DROP TABLE logger_import_rows")
             return 0, 0, None, None
@@ -407,3 +443,29 @@ def _copy_samples(
         added = cursor.rowcount
         cursor.execute("DROP TABLE logger_import_rows")
     return rows, added, first, last
+
+
+def _copy_clashes(cursor, unit: StorageUnit) -> list[LineNote]:
+    """Lines whose time the file gives twice, or the unit already holds, with another
+    temperature (see the SQLite path in ``_insert_samples``)."""
+    cursor.execute(
+        "SELECT line, taken_at, temperature_c, first_temp, first_line FROM ("
+        " SELECT line, taken_at, temperature_c,"
+        "  first_value(temperature_c) OVER w AS first_temp, first_value(line) OVER w AS first_line"
+        " FROM logger_import_rows WINDOW w AS (PARTITION BY taken_at ORDER BY line)) AS x"
+        " WHERE temperature_c <> first_temp ORDER BY line"
+    )
+    notes = [
+        _clash(Sample(line, when, value), first_temp, first_line)
+        for line, when, value, first_temp, first_line in cursor.fetchall()
+    ]
+    cursor.execute(
+        "SELECT t.line, t.taken_at, t.temperature_c, r.temperature_c FROM logger_import_rows t"
+        " JOIN products_temperaturereading r ON r.storage_unit_id = %s AND r.source = %s"
+        " AND r.taken_at = t.taken_at WHERE r.temperature_c <> t.temperature_c ORDER BY t.line",
+        [unit.pk, ReadingSource.LOGGER.value],
+    )
+    notes += [
+        _clash(Sample(line, when, value), other, None) for line, when, value, other in cursor.fetchall()
+    ]
+    return sorted(notes, key=lambda n: n.line)

@@ -197,6 +197,9 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if form is None:  # answered already (a second tab, a double click)
             messages.info(request, "This import has no question waiting.")
             return redirect("products:import_detail", pk=batch.pk)
+        if not batch.file_name:  # (every pending import keeps its file; an old row might not)
+            messages.error(request, "The file of this import was not kept: import it again.")
+            return redirect("products:readings_import", pk=unit.pk)
         if form.is_valid():
             answers = {**batch.summary.get("answers", {}), **form.cleaned_data}
             with storages["private"].open(batch.file_name, "rb") as stored:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -46,7 +49,7 @@ JSON_TYPES = {"application/json"}
 CSV_TYPES = {"text/csv", "application/csv"}
 # Answers to what a CSV export may leave open, given in the query string in advance
 # (``?date_format=dmy``), since a logger cannot answer a question on the site.
-CSV_ANSWERS = ("date_format", "temperature_unit")
+CSV_ANSWERS = {"date_format": ("dmy", "mdy"), "temperature_unit": ("C", "F")}
 
 
 # --- The managers' pages --------------------------------------------------------------------
@@ -195,7 +198,10 @@ def feed_readings(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _parse_csv(request: HttpRequest, body: bytes, unit: StorageUnit) -> loggerfiles.LoggerFile:
-    answers = {key: request.GET[key][:40] for key in CSV_ANSWERS if request.GET.get(key)}
+    answers = {key: request.GET[key] for key in CSV_ANSWERS if request.GET.get(key)}
+    for key, allowed in CSV_ANSWERS.items():
+        if key in answers and answers[key] not in allowed:
+            raise FeedBodyError(f"{key} must be one of {', '.join(allowed)}, not “{answers[key][:20]}”.")
     parsed = loggerfiles.analyse(
         io.BytesIO(body), clock=unit.logger_tzinfo, answers=answers or None, now=timezone.now()
     )
@@ -211,6 +217,13 @@ def _import(
 ) -> HttpResponse:
     digest = hashlib.sha256(body).hexdigest()
     filename = f"{token.name} ({token.prefix}…) {timezone.now():%Y-%m-%dT%H:%M:%SZ}.{kind}"
+    # A CSV export is kept like an uploaded file: a question it asks is answered on the
+    # import's page, which reads it again (a JSON batch never asks).
+    stored = ""
+    if kind == "csv":
+        stored = storages["private"].save(
+            f"logger-files/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.txt", ContentFile(body)
+        )
     arguments = {
         "unit": token.storage_unit,
         "parsed": parsed,
@@ -218,6 +231,7 @@ def _import(
         "filename": filename[:200],
         "actor": None,  # a device, not a person: the batch's filename names the token
         "channel": ImportChannel.FEED,
+        "file_name": stored,
     }
     try:
         try:

@@ -61,7 +61,7 @@ class TestImportCommand:
     def test_a_bad_file_fails_the_run_and_imports_nothing(self, tmp_path, location):
         unit = StorageUnitFactory(location=location)
         bad = tmp_path / "bad.csv"
-        bad.write_text("Time,Temp (°C)\n2026-03-01 00:00:00,5\nnot a date,5\n")
+        bad.write_text("Time,Temp (°C)\n2026-03-01 00:00:00,5\nnot a date,5\n2026-03-01 00:10:00,5\n")
         err = io.StringIO()
         with pytest.raises(CommandError, match="1 file"):
             call_command(

@@ -86,7 +86,7 @@ class FakeImport:
     def __init__(self):
         self.calls = []
 
-    def __call__(self, *, unit, parsed, sha256, filename, actor, channel):
+    def __call__(self, *, unit, parsed, sha256, filename, actor, channel, file_name=""):
         samples = list(parsed.samples())
         self.calls.append(
             {"unit": unit, "parsed": parsed, "samples": samples, "sha256": sha256, "filename": filename,
@@ -547,11 +547,9 @@ class TestAccepted:
 
         monkeypatch.setattr(loggerfiles, "analyse", analyse, raising=False)
         body = b"Time,Temperature (C)\n28/03/2026 01:05,4.1\n"
-        response = push(
-            client, unit, body, token[1], content_type="text/csv", QUERY_STRING="date_format=dmy_min"
-        )
+        response = push(client, unit, body, token[1], content_type="text/csv", QUERY_STRING="date_format=dmy")
         assert response.status_code == 200 and response.json()["added"] == 1
-        assert seen == {"content": body, "answers": {"date_format": "dmy_min"}}
+        assert seen == {"content": body, "answers": {"date_format": "dmy"}}
 
     def test_a_csv_with_an_open_question_is_held_202(self, client, unit, token, fake_import, monkeypatch):
         question = Question("date_format", "Which date format?", 2, "03/04/2026 10:00", {"dmy": "3 April"})
@@ -639,3 +637,40 @@ class TestEndToEnd:
         assert first.status_code == 200, first.content
         assert first.json()["added"] == 2
         assert push(client, unit, body, token[1], content_type="text/csv").json()["added"] == 0
+
+
+class TestFoundByReview:
+    """What an outside review found, end to end with the real importer."""
+
+    def test_a_csv_batch_that_asks_is_answered_on_its_page(self, client, client_for, manager, unit, token):
+        body = b"Timestamp,Temperature (C)\n03/02/2026 10:00,5\n"
+        response = push(client, unit, body, token[1], content_type="text/csv")
+        assert response.status_code == 202
+        batch = ReadingImport.objects.get(pk=response.json()["batch"])
+        answered = client_for(manager).post(
+            f"/products/imports/{batch.pk}/", {"date_format": "dmy"}, follow=True
+        )
+        assert answered.status_code == 200 and "1 readings added" in answered.text
+        assert TemperatureReading.objects.filter(storage_unit=unit).count() == 1
+
+    @pytest.mark.parametrize("query", ["temperature_unit=K", "date_format=ymd"])
+    def test_an_answer_that_is_not_one_of_the_choices_is_400(self, client, unit, token, query):
+        body = b"Timestamp,Reading\n2026-03-13 10:00,5\n"
+        response = push(client, unit, body, token[1], content_type="text/csv", QUERY_STRING=query)
+        assert response.status_code == 400 and "must be one of" in response.json()["error"]
+        assert not TemperatureReading.objects.filter(storage_unit=unit).exists()
+
+    def test_refused_readings_are_counted_once_and_a_missing_local_time_is_listed(
+        self, client, location, manager
+    ):
+        unit = StorageUnitFactory(location=location, logger_clock=LoggerClock.LOCAL)
+        _, plaintext = feed_token_create(unit=unit, name="L", actor=manager)
+        body = batch(
+            {"taken_at": "2026-03-28T01:05:00Z", "temperature_c": 4.2},
+            {"taken_at": "2026-03-29T01:30:00", "temperature_c": 4.2},  # no such time in London
+            {"taken_at": "nope", "temperature_c": 4.2},
+        )
+        data = push(client, unit, body, plaintext).json()
+        assert data["status"] == "refused" and data["refused_count"] == 2
+        assert [n["line"] for n in data["refused"]] == [2, 3]
+        assert data["lines"] == data["rows"] + data["refused_count"]

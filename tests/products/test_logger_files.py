@@ -469,3 +469,97 @@ def test_answering_twice_imports_once(client_for, manager, unit):
     again = c.post(f"/products/imports/{asked.batch.pk}/", {"date_format": "mdy"}, follow=True)
     assert "no question waiting" in again.text
     assert timezone_local(unit.readings.get().taken_at) == dt.datetime(2026, 4, 3, 10, 0)
+
+
+# --- Found by an outside review ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2026-03-28T13:15:00+25:00", "0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-02:00"]
+)
+def test_impossible_offsets_and_dates_are_refused_lines_not_errors(client_for, manager, unit, stamp):
+    content = f"Time,Temp (C)\n2026-03-13 10:00,5\n{stamp},5\n".encode()
+    response = client_for(manager).post(
+        f"/products/units/{unit.pk}/import/", {"file": SimpleUploadedFile("o.csv", content)}, follow=True
+    )
+    assert response.status_code == 200 and "Nothing was imported" in response.text
+    batch = ReadingImport.objects.get()
+    assert [n["line"] for n in batch.summary["refused_lines"]] == [3] and accounted(batch)
+
+
+def test_a_fixed_clock_near_the_ends_of_time_is_refused_not_an_error(location):
+    unit = StorageUnitFactory(location=location, logger_clock=LoggerClock.FIXED, logger_utc_offset_minutes=60)
+    batch = run(unit, "Time,Temp (C)\n0001-01-01 00:30,5\n").batch
+    assert batch.status == "refused" and batch.summary["refused_lines"][0]["line"] == 2
+
+
+def test_an_answer_never_overrides_what_the_file_says(unit):
+    run(unit, "Date,Time,Temp °C\n2026-03-13,10:00,4.0\n", answers={"temperature_unit": "F"})
+    assert unit.readings.get().temperature_c == Decimal("4.0")
+
+
+def test_a_date_answer_applies_only_to_a_file_that_reads_both_ways(unit):
+    batch = run(unit, "Timestamp,Temp (C)\n03/28/2026 10:00,5\n", answers={"date_format": "dmy"}).batch
+    assert batch.status == "imported" and batch.date_format == "mdy"
+
+
+def test_a_descending_half_hourly_log_over_the_repeated_hour(unit):
+    instants = utc_log(dt.datetime(2026, 10, 24, 23, 30, tzinfo=UTC), 6 * 6)[::6]  # 00:30 BST … 02:00 GMT
+    lines = log_file(instants, LONDON).splitlines()
+    batch = run(unit, "\n".join([lines[0], *reversed(lines[1:])]) + "\n").batch
+    assert batch.added == 6 and times(unit) == instants
+
+
+@pytest.mark.parametrize("text", ["4_5", "4.5e1", "1E1", "0x10"])
+def test_numbers_in_odd_notations_are_not_temperatures(unit, text):
+    batch = run(unit, f"Time,Temp (C)\n2026-03-13 10:00,{text}\n").batch
+    assert batch.status == "refused" and "is not a temperature" in batch.summary["refused_lines"][0]["reason"]
+
+
+def test_a_time_given_twice_with_two_temperatures_is_refused_not_dropped(unit):
+    batch = run(unit, "Time,Temp (C)\n2026-03-13 10:05,4.1\n2026-03-13 10:05,9.9\n").batch
+    assert batch.status == "refused" and not TemperatureReading.objects.exists()
+    [note] = batch.summary["refused_lines"]
+    assert note["line"] == 3 and "line 2 has the same time with 4.10 °C" in note["reason"].replace(
+        "4.1 ", "4.10 "
+    )
+
+
+def test_a_time_the_unit_holds_with_another_temperature_is_refused(unit):
+    run(unit, "Time,Temp (C)\n2026-03-13 10:05,4.1\n", "first.csv")
+    batch = run(unit, "Time,Temp (C)\n2026-03-13 10:05,12.5\n2026-03-13 10:10,4.2\n", "second.csv").batch
+    assert (
+        batch.status == "refused" and "from an earlier import" in batch.summary["refused_lines"][0]["reason"]
+    )
+    assert unit.readings.count() == 1
+
+
+def test_a_summary_after_the_readings_is_a_footer(unit):
+    content = "Time,Temp (C)\n2026-03-13 10:00,5\n2026-03-13 10:05,5\n\nSummary\nMinimum,4.5\nMaximum,5.0\n"
+    batch = run(unit, content).batch
+    assert batch.status == "imported" and batch.added == 2 and accounted(batch)
+    assert batch.summary["skipped"]["footer (after the last reading)"] == "5–7"
+
+
+def test_a_dateless_line_between_readings_is_still_refused(unit):
+    batch = run(unit, "Time,Temp (C)\n2026-03-13 10:00,5\nMaximum,5.0\n2026-03-13 10:05,5\n").batch
+    assert batch.status == "refused" and batch.summary["refused_lines"][0]["line"] == 3
+
+
+def test_a_file_with_no_readings_still_adds_up(unit):
+    batch = run(unit, bytes(range(256)) * 10, "x.bin").batch
+    assert batch.status == "refused" and accounted(batch)
+
+
+def test_the_command_matches_the_longest_logger_id_and_goes_on_after_a_bad_file(location, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    short = StorageUnitFactory(location=location, name="S", logger_id="A1")
+    long_ = StorageUnitFactory(location=location, name="L", logger_id="A12")
+    (tmp_path / "A12-2026-03.csv").write_text("Time,Temp (C)\n2026-03-13 10:00,5\n")
+    (tmp_path / "A1-2026-03.csv").write_text("Time,Temp (C)\n2026-03-13 10:00,6\n")
+    (tmp_path / "A1-broken.csv").write_text("Time,Temp (C)\n2026-03-13T10:00+25:00,6\n")
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 file"):
+        call_command("import_logger_files", "--dir", str(tmp_path), stdout=io.StringIO(), stderr=err)
+    assert long_.readings.get().temperature_c == 5 and short.readings.get().temperature_c == 6

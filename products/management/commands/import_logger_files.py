@@ -55,7 +55,15 @@ class Command(BaseCommand):
             units = list(StorageUnit.objects.filter(is_active=True).exclude(logger_id=""))
             paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".txt"))
             for path in paths:
-                match = next((u for u in units if path.name.startswith(u.logger_id)), None)
+                # The longest logger id the name starts with, followed by a separator (or the
+                # end): unit "A1" does not take "A12-2026-03.csv".
+                matches = [
+                    u
+                    for u in units
+                    if path.name.startswith(u.logger_id)
+                    and not path.name[len(u.logger_id) : len(u.logger_id) + 1].isalnum()
+                ]
+                match = max(matches, key=lambda u: len(u.logger_id), default=None)
                 if match is None:
                     self.stderr.write(f"{path.name}: no storage unit has this logger id; skipped.")
                     continue
@@ -74,6 +82,12 @@ class Command(BaseCommand):
             except OSError as exc:
                 failed += 1
                 self.stderr.write(f"{path.name}: {exc}")
+                continue
+            except Exception as exc:  # one bad file must not stop a cron run's other files
+                failed += 1
+                self.stderr.write(
+                    f"{path.name}: not imported, unexpected error ({type(exc).__name__}: {exc})."
+                )
                 continue
             batch = result.batch
             if result.already_imported:
