@@ -150,6 +150,12 @@ TIME_ONLY = re.compile(rf"^\s*{_TIME}\s*$")
 NUMBER = re.compile(r"^\s*([+\-−]?\d+(?:[.,]\d+)?)\s*(°?\s*[CcFf])?\s*$")
 DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}:\d{2}")
 FOOTERISH = "\x00footer"  # marks a refused line with no date or time in it
+
+
+def _footerish(line: str) -> str:
+    return "" if DATE_LIKE.search(line) else FOOTERISH
+
+
 PLAIN_NUMBER = re.compile(r"-?\d{1,4}(?:[.,]\d{1,6})?")  # "4.5", "-18,25": the common case
 
 TIME_WORDS = (
@@ -568,7 +574,7 @@ class _Event:
         self.reason = reason
         self.stamp = stamp
         self.text = text  # the temperature cell, as written
-        self.raw = raw  # the date and time, as written
+        self.raw = raw  # the line (for a reading), or FOOTERISH
 
 
 class _Walker:
@@ -689,19 +695,19 @@ class _Walker:
         if line == self.header_text:
             return _Event("skip", number, "header")
         cells = _split(line, cols.delimiter)
-        footerish = "" if DATE_LIKE.search(line) else FOOTERISH
         if len(cells) <= cols.needed:
-            return _Event("refuse", number, "expected a time and a temperature on this line", raw=footerish)
+            return _Event(
+                "refuse", number, "expected a time and a temperature on this line", raw=_footerish(line)
+            )
         raw_time = cells[cols.time] if cols.time is not None else None
         stamp = self._stamp(cells[cols.date], raw_time)
         if stamp is None:
             shown = cells[cols.date].strip() + (f" {raw_time.strip()}" if raw_time else "")
-            return _Event("refuse", number, f"“{shown[:40]}” is not a date and time", raw=footerish)
+            return _Event("refuse", number, f"“{shown[:40]}” is not a date and time", raw=_footerish(line))
         raw = cells[cols.temperature].strip()
         if not raw[-1:].isdigit() and raw.lower() in NO_READING:
             return _Event("skip", number, f"no reading (the logger wrote “{raw}”)")
-        written = cells[cols.date] if raw_time is None else f"{cells[cols.date]} {raw_time}"
-        return _Event("data", number, stamp=stamp, text=raw, raw=written)
+        return _Event("data", number, stamp=stamp, text=raw, raw=line)
 
 
 def _metadata_unit(metadata: dict[str, str], preamble: list[str]) -> str:
@@ -890,6 +896,12 @@ def _analyse(
     return result
 
 
+def _written(line: str) -> str:
+    """The start of a line, to quote it in a reason."""
+    text = line.strip()
+    return text[:40] + ("…" if len(text) > 40 else "")
+
+
 def _stamp_text(stamp: Stamp) -> str:
     return f"{stamp.a:02d}/{stamp.b:02d}/{stamp.year} {stamp.hour:02d}:{stamp.minute:02d}" + (
         f" {stamp.ampm.upper()}" if stamp.ampm else ""
@@ -964,7 +976,7 @@ def _samples(
                     - offset
                 )
             except (ValueError, OverflowError):
-                yield LineNote(event.line, f"“{event.raw.strip()[:40]}” is not a date and time that exists")
+                yield LineNote(event.line, f"“{_written(event.raw)}” is not a date and time that exists")
                 continue
             clock.last, clock.previous = clock.previous, when
         else:
@@ -972,7 +984,7 @@ def _samples(
                 naive = stamp.datetime(order)
                 aware = naive.astimezone(UTC) if naive.tzinfo is not None else None
             except (ValueError, OverflowError):
-                yield LineNote(event.line, f"“{event.raw.strip()[:40]}” is not a date and time that exists")
+                yield LineNote(event.line, f"“{_written(event.raw)}” is not a date and time that exists")
                 continue
             if aware is not None:
                 when = aware

@@ -447,25 +447,37 @@ def _copy_samples(
 
 def _copy_clashes(cursor, unit: StorageUnit) -> list[LineNote]:
     """Lines whose time the file gives twice, or the unit already holds, with another
-    temperature (see the SQLite path in ``_insert_samples``)."""
+    temperature (see the SQLite path in ``_insert_samples``). Cheap questions first: most
+    files repeat no time and overlap nothing the unit holds."""
     cursor.execute(
-        "SELECT line, taken_at, temperature_c, first_temp, first_line FROM ("
-        " SELECT line, taken_at, temperature_c,"
-        "  first_value(temperature_c) OVER w AS first_temp, first_value(line) OVER w AS first_line"
-        " FROM logger_import_rows WINDOW w AS (PARTITION BY taken_at ORDER BY line)) AS x"
-        " WHERE temperature_c <> first_temp ORDER BY line"
-    )
-    notes = [
-        _clash(Sample(line, when, value), first_temp, first_line)
-        for line, when, value, first_temp, first_line in cursor.fetchall()
-    ]
-    cursor.execute(
-        "SELECT t.line, t.taken_at, t.temperature_c, r.temperature_c FROM logger_import_rows t"
-        " JOIN products_temperaturereading r ON r.storage_unit_id = %s AND r.source = %s"
-        " AND r.taken_at = t.taken_at WHERE r.temperature_c <> t.temperature_c ORDER BY t.line",
+        "SELECT EXISTS (SELECT 1 FROM logger_import_rows GROUP BY taken_at HAVING count(*) > 1),"
+        " EXISTS (SELECT 1 FROM products_temperaturereading WHERE storage_unit_id = %s AND source = %s"
+        " AND taken_at BETWEEN (SELECT min(taken_at) FROM logger_import_rows)"
+        " AND (SELECT max(taken_at) FROM logger_import_rows))",
         [unit.pk, ReadingSource.LOGGER.value],
     )
-    notes += [
-        _clash(Sample(line, when, value), other, None) for line, when, value, other in cursor.fetchall()
-    ]
+    repeats, overlaps = cursor.fetchone()
+    notes: list[LineNote] = []
+    if repeats:
+        cursor.execute(
+            "SELECT line, taken_at, temperature_c, first_temp, first_line FROM ("
+            " SELECT line, taken_at, temperature_c,"
+            "  first_value(temperature_c) OVER w AS first_temp, first_value(line) OVER w AS first_line"
+            " FROM logger_import_rows WINDOW w AS (PARTITION BY taken_at ORDER BY line)) AS x"
+            " WHERE temperature_c <> first_temp ORDER BY line"
+        )
+        notes += [
+            _clash(Sample(line, when, value), first_temp, first_line)
+            for line, when, value, first_temp, first_line in cursor.fetchall()
+        ]
+    if overlaps:
+        cursor.execute(
+            "SELECT t.line, t.taken_at, t.temperature_c, r.temperature_c FROM logger_import_rows t"
+            " JOIN products_temperaturereading r ON r.storage_unit_id = %s AND r.source = %s"
+            " AND r.taken_at = t.taken_at WHERE r.temperature_c <> t.temperature_c ORDER BY t.line",
+            [unit.pk, ReadingSource.LOGGER.value],
+        )
+        notes += [
+            _clash(Sample(line, when, value), other, None) for line, when, value, other in cursor.fetchall()
+        ]
     return sorted(notes, key=lambda n: n.line)
