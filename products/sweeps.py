@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from clinic.models import Notification
@@ -39,7 +39,13 @@ from clinic.notifications import (
 )
 from products.models import Excursion, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingSource
-from products.services.checks import Gap, LoggerInterval, last_manual_check_periods, logger_gaps_by_unit
+from products.services.checks import (
+    Gap,
+    LoggerInterval,
+    last_manual_check_periods,
+    logger_gaps_by_unit,
+    logger_intervals,
+)
 
 # Who is alerted, by permission (roles grant them; see clinic/roles.py).
 EXPIRY_PERMISSION = "products.hold_stock"
@@ -285,7 +291,9 @@ def logger_gap_sweep(*, now: dt.datetime | None = None) -> int:
     intervals and at least 15 minutes (``logger_gap_alert_after``), so a single dropped
     sample of a 5-minute log pages nobody, and a gap wholly before the unit existed does not
     count. Once per unit and gap (keyed on the gap's start, in UTC): running again, or a
-    later import that leaves the gap as it was, alerts nothing new. A fixed number of queries.
+    later import that leaves the gap as it was, alerts nothing new. A networked logger that
+    has gone silent is alerted while the silence lasts (``_silent_feed_loggers``), and the
+    gap its return closes is not alerted again. A fixed number of queries.
     Returns the rows offered.
     """
     now, _ = _today(now)
@@ -300,7 +308,13 @@ def logger_gap_sweep(*, now: dt.datetime | None = None) -> int:
                 continue
             key = f"logger_gap:{unit.pk}:{gap.after.astimezone(dt.UTC).strftime(_STAMP)}"
             candidates[key] = (unit, gap)
-    new = alert_marks_missing(candidates)
+    candidates.update(_silent_feed_loggers(units, now))
+    # A gap that ends a silence already alerted (the same unit and last sample) was told then.
+    twins = {
+        k: "logger_silent:" + k.removeprefix("logger_gap:") for k in candidates if k.startswith("logger_gap:")
+    }
+    missing = alert_marks_missing([*candidates, *twins.values()])
+    new = {k for k in candidates if k in missing and (k not in twins or twins[k] in missing)}
     recipients = staff_recipients(COLD_CHAIN_PERMISSION, (candidates[k][0].location_id for k in new))
     rows: list[Notification] = []
     marked: list[str] = []
@@ -324,6 +338,7 @@ def logger_gap_sweep(*, now: dt.datetime | None = None) -> int:
                 "gap_end": timezone.localtime(gap.before),
                 "gap_minutes": round(gap.duration.total_seconds() / 60),
                 "interval_label": gap.interval.label if gap.interval else "",
+                "ongoing": key.startswith("logger_silent:"),
             },
             link=safe_reverse("products:unit_detail", unit.pk),
         )
@@ -332,6 +347,35 @@ def logger_gap_sweep(*, now: dt.datetime | None = None) -> int:
         written = notifications_bulk_queue(rows)
         alert_marks_set(marked)
     return written
+
+
+def _silent_feed_loggers(units: list[StorageUnit], now: dt.datetime) -> dict[str, tuple[StorageUnit, Gap]]:
+    """Networked loggers that have stopped sending: a unit with a live feed token that has
+    pushed before, whose last logger sample is older than the gap that alerts. (A gap needs
+    a sample after it; a logger that pushes does not wait for a file, so its silence is
+    known now.) Once per unit and last sample. Two queries."""
+    fed = list(
+        StorageUnit.objects.filter(
+            pk__in=[u.pk for u in units],
+            feed_tokens__revoked_at__isnull=True,
+            feed_tokens__last_used_at__isnull=False,
+        )
+        .annotate(last_sample=Max("readings__taken_at", filter=Q(readings__source=ReadingSource.LOGGER)))
+        .select_related("location")
+        .distinct()
+    )
+    if not fed:
+        return {}
+    intervals = logger_intervals(fed, until=now)
+    found: dict[str, tuple[StorageUnit, Gap]] = {}
+    for unit in fed:
+        last = unit.last_sample
+        interval = intervals[unit.pk]
+        if last is None or now - last < logger_gap_alert_after(interval):
+            continue
+        key = f"logger_silent:{unit.pk}:{last.astimezone(dt.UTC).strftime(_STAMP)}"
+        found[key] = (unit, Gap(ReadingSource.LOGGER, last, now, interval))
+    return found
 
 
 # --- Certificates and documents ------------------------------------------------------------------

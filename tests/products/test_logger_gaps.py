@@ -407,11 +407,49 @@ class TestTheSweep:
                 )
                 t = NOW - dt.timedelta(hours=3)
                 log(unit, NOW - dt.timedelta(hours=6), NOW, skip=[(t, t + dt.timedelta(hours=1))])
-            # Units, intervals, gaps, marks, recipients, then the outbox rows and the marks
-            # written in one transaction (a savepoint here: two statements more).
-            with django_assert_num_queries(9, info=f"{n} more units with a gap"):
+            # Units, intervals, gaps, networked loggers gone silent, marks, recipients, then the
+            # outbox rows and the marks written in one transaction (a savepoint here: two more).
+            with django_assert_num_queries(10, info=f"{n} more units with a gap"):
                 logger_gap_sweep(now=NOW)
 
         run(1)
         run(5)
         assert len(alerts()) == 6
+
+
+class TestSilentNetworkedLoggers:
+    """A logger that pushes its readings has stopped when nothing has come for three intervals
+    (at least 15 minutes): known now, without waiting for a sample after the gap."""
+
+    @pytest.fixture
+    def pushed(self, manager, logged_unit):
+        from products.services.feeds import feed_token_create
+
+        token, _ = feed_token_create(unit=logged_unit, name="Gateway", actor=manager)
+        token.last_used_at = NOW - dt.timedelta(hours=1)
+        token.save(update_fields=["last_used_at"])
+        log(logged_unit, NOW - dt.timedelta(hours=6), NOW - dt.timedelta(hours=1))
+        return token
+
+    def test_it_is_alerted_once_while_it_stays_silent(self, manager, logged_unit, pushed):
+        assert logger_gap_sweep(now=NOW) > 0
+        [email] = alerts()
+        assert "Logger silent: Main fridge" in email.subject
+        assert "has sent nothing since" in email.body and "minutes so far" in email.body
+        assert logger_gap_sweep(now=NOW + dt.timedelta(hours=1)) == 0
+        # It comes back: the gap it leaves was told already. Then it stops again: a new alert.
+        log(logged_unit, NOW, NOW + dt.timedelta(hours=1))
+        assert logger_gap_sweep(now=NOW + dt.timedelta(minutes=65)) == 0
+        logger_gap_sweep(now=NOW + dt.timedelta(hours=3))
+        assert len(alerts()) == 2
+
+    def test_a_short_pause_or_a_revoked_token_pages_nobody(self, manager, logged_unit, pushed):
+        assert logger_gap_sweep(now=NOW - dt.timedelta(minutes=50)) == 0  # ten minutes: two samples
+        pushed.revoked_at = NOW
+        pushed.save(update_fields=["revoked_at"])
+        assert logger_gap_sweep(now=NOW + dt.timedelta(hours=5)) == 0
+
+    def test_a_unit_whose_files_arrive_by_hand_is_not_silent(self, manager, logged_unit):
+        log(logged_unit, NOW - dt.timedelta(days=8), NOW - dt.timedelta(days=7))
+        logger_gap_sweep(now=NOW)
+        assert alerts() == []
