@@ -15,7 +15,7 @@ from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
 from django.http import FileResponse, HttpResponse
 from django.http.response import HttpResponseBase
@@ -114,12 +114,21 @@ def _verify_image(data: bytes, label: str, max_pixels: int) -> None:
 
 def store_private(data: bytes, *, folder: str, kind: str) -> StoredFile:
     """Write bytes under a server-chosen name in the private storage."""
+    saved = storages["private"].save(private_name(folder, kind), ContentFile(data))
+    return StoredFile(name=saved, sha256=hashlib.sha256(data).hexdigest(), size=len(data), kind=kind)
+
+
+def store_private_stream(fileobj, *, folder: str, kind: str) -> str:
+    """Copy a file object, chunk by chunk, under a server-chosen name in the private storage
+    (a large upload is never read whole). Returns the stored name."""
+    fileobj.seek(0)
+    return storages["private"].save(private_name(folder, kind), File(fileobj))
+
+
+def private_name(folder: str, kind: str) -> str:
     if not re.fullmatch(r"[a-z0-9_/-]+", folder):
         raise ValueError("folder must be a plain relative path")
-    now = timezone.now()
-    name = f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}{EXTENSIONS.get(kind, '.bin')}"
-    saved = storages["private"].save(name, ContentFile(data))
-    return StoredFile(name=saved, sha256=hashlib.sha256(data).hexdigest(), size=len(data), kind=kind)
+    return f"{folder}/{timezone.now():%Y/%m}/{uuid.uuid4().hex}{EXTENSIONS.get(kind, '.bin')}"
 
 
 def _safe_download_name(name: str) -> str:

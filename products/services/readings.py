@@ -5,19 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, BinaryIO
 
 from django.core.exceptions import ValidationError
-from django.core.files import File
-from django.core.files.storage import storages
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record, snapshot
+from clinic.files import store_private_stream
 from products.loggerfiles import (
     MAX_NOTES,
     MAX_RUNS,
@@ -156,9 +154,7 @@ def readings_import_file(
     stored = pending.file_name if pending is not None else ""
     if not stored and channel != ImportChannel.FEED:
         fileobj.seek(0)
-        stored = storages["private"].save(
-            f"logger-files/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.txt", File(fileobj)
-        )
+        stored = store_private_stream(fileobj, folder="logger-files", kind="text")
     return readings_import_parsed(
         unit=unit, parsed=parsed, sha256=digest, filename=filename, actor=actor, channel=channel,
         file_name=stored, pending=pending, answers=answers,

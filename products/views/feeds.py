@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
-from django.core.files.storage import storages
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,6 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from clinic.files import store_private
 from clinic.forms import error_text
 from clinic.scoping import AuthenticatedHttpRequest, get_for_user_or_404
 from products import loggerfiles
@@ -221,9 +219,7 @@ def _import(
     # import's page, which reads it again (a JSON batch never asks).
     stored = ""
     if kind == "csv":
-        stored = storages["private"].save(
-            f"logger-files/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.txt", ContentFile(body)
-        )
+        stored = store_private(body, folder="logger-files", kind="text").name
     arguments = {
         "unit": token.storage_unit,
         "parsed": parsed,
