@@ -103,8 +103,6 @@ CLOCK_LABELS = {
     LoggerClock.UTC: "UTC",
     LoggerClock.FIXED: "UTC{offset}",
 }
-DATE_FORMAT_ANSWERS = {"dmy": "Day first (31/03/2026)", "mdy": "Month first (03/31/2026)"}
-TEMPERATURE_ANSWERS = {"C": "°C", "F": "°F"}
 
 
 def clock_label(unit: StorageUnit) -> str:

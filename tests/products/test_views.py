@@ -370,6 +370,24 @@ class TestCatalogue:
         )
         assert response.status_code == 200 and "reconstituted with" in response.text
 
+    def test_a_units_logger_clock_is_set_on_its_form(self, client_for, manager, unit):
+        data = {
+            "location": unit.location_id, "name": unit.name, "kind": unit.kind, "min_c": "2",
+            "max_c": "8", "is_active": "on", "logger_clock": "fixed",
+        }  # fmt: skip
+        c = client_for(manager)
+        refused = c.post(f"/products/units/{unit.pk}/edit/", data)
+        assert refused.status_code == 200 and "Give the logger clock&#x27;s offset from UTC" in refused.text
+        assert (
+            c.post(
+                f"/products/units/{unit.pk}/edit/", {**data, "logger_utc_offset_minutes": "60"}
+            ).status_code
+            == 302
+        )
+        unit.refresh_from_db()
+        assert (unit.logger_clock, unit.logger_utc_offset_minutes) == ("fixed", 60)
+        assert unit.logger_tzinfo.utcoffset(None) == dt.timedelta(hours=1)
+
     def test_a_manager_adds_a_unit_only_at_their_locations(
         self, client_for, manager, location, other_location
     ):
