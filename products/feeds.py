@@ -21,16 +21,15 @@ from typing import Any
 from django.core.cache import caches
 from django.utils import timezone
 
-from products.loggerfiles import LineNote, LoggerFile, Sample
-from products.services.readings import PLAUSIBLE_C
+from products.loggerfiles import EARLIEST, FUTURE_SLACK, MAX_NOTES, PLAUSIBLE_C, LineNote, LoggerFile, Sample
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000  # 1 MB: a month of five-minute readings as JSON is about 600 kB
 MAX_READINGS = 10_000
-FUTURE_ALLOWANCE = dt.timedelta(minutes=5)  # a logger's clock a little ahead is not an error
-EARLIEST_YEAR = 2000  # a logger whose clock was reset writes 1970 or 2000-01-01
-MAX_REPORTED = 100  # refused readings listed by index; the count covers them all
+# The file importer's bounds (products.loggerfiles): a logger's clock a little ahead is not an
+# error; one that was reset writes 1970 or 2000-01-01; refusals are listed up to MAX_NOTES.
+EARLIEST_YEAR = EARLIEST.year
 TEMPERATURE_KEYS = ("temperature_c", "temperature_f")
 _NUMBER = re.compile(r"^\s*[-+]?\d+(\.\d+)?\s*$")
 
@@ -87,7 +86,7 @@ def parse_json_batch(
             samples.append(sample_or_reason)
         else:
             refused_count += 1
-            if len(refused) < MAX_REPORTED:
+            if len(refused) < MAX_NOTES:
                 refused.append(LineNote(line, sample_or_reason))
     return LoggerFile(
         lines=len(readings),
@@ -133,7 +132,7 @@ def _taken_at(raw: Any, *, tzinfo: dt.tzinfo, now: dt.datetime) -> dt.datetime |
         return f"taken_at {shown} is before {EARLIEST_YEAR}: is the logger's clock set?"
     exact = when if when.tzinfo is not None else when.replace(tzinfo=tzinfo)
     try:
-        ahead = exact > now + FUTURE_ALLOWANCE
+        ahead = exact > now + FUTURE_SLACK
     except OverflowError:  # 9999-12-31 at an offset: certainly the future
         ahead = True
     if ahead:

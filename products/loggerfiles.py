@@ -387,9 +387,18 @@ class ClockReader:
 
     def uniform_offset(self, naive: dt.datetime) -> dt.timedelta | None:
         """The zone's offset throughout this wall-clock hour, or None when it changes in it."""
-        key = (naive.year, naive.month, naive.day, naive.hour)
+        return self.offset_at(naive.year, naive.month, naive.day, naive.hour)
+
+    def offset_at(self, year: int, month: int, day: int, hour: int) -> dt.timedelta | None:
+        """``uniform_offset`` by the hour's parts, each hour worked out once (None too for an
+        hour that is not one, e.g. 31 February)."""
+        key = (year, month, day, hour)
         if key not in self._hours:
-            start = naive.replace(minute=0, second=0, microsecond=0)
+            try:
+                start = dt.datetime(year, month, day, hour)
+            except ValueError:
+                self._hours[key] = None
+                return None
             end = start + dt.timedelta(minutes=59, seconds=59)
             offsets = {
                 moment.replace(tzinfo=self.tz, fold=fold).utcoffset()
@@ -807,18 +816,16 @@ def _analyse(
         data_lines += 1
         stamp = event.stamp
         assert stamp is not None
+        line_fits = stamp.orders()
         if stamp.kind == "num":
-            a_month, b_month = 1 <= stamp.a <= 12, 1 <= stamp.b <= 12
-            if b_month and stamp.a <= 31:
-                dmy += 1
-            if a_month and stamp.b <= 31:
-                mdy += 1
-            if telling is None and a_month and b_month and stamp.a != stamp.b:
+            dmy += "dmy" in line_fits
+            mdy += "mdy" in line_fits
+            if telling is None and len(line_fits) == 2 and stamp.a != stamp.b:
                 telling, telling_line = stamp, event.line
         else:
             kinds[stamp.kind] += 1
         if data_lines == 1:
-            first_fits = stamp.orders()
+            first_fits = line_fits
         if event.text[-1:].isalpha():  # "4.5°C", "40F"
             parsed = parse_number(event.text)
             if parsed and parsed[1]:
@@ -939,7 +946,7 @@ def _samples(
     low, high = PLAUSIBLE_C
     decimals = Decimal("0.01")
     dmy = order == "dmy"
-    hours: dict[tuple[int, int, int, int], dt.timedelta | None] = {}
+    offset_at = clock.offset_at
     UTC = dt.UTC
     month = day = 0
     for event in _Walker().walk(_lines(fileobj, encoding)):
@@ -959,16 +966,7 @@ def _samples(
                 day, month = stamp.a, stamp.b
             else:
                 month, day = stamp.a, stamp.b
-            key = (stamp.year, month, day, stamp.hour)
-            if key in hours:
-                offset = hours[key]
-            elif 1 <= month <= 12 and 1 <= day <= 31 and stamp.hour < 24:
-                try:
-                    offset = hours[key] = clock.uniform_offset(
-                        dt.datetime(stamp.year, month, day, stamp.hour)
-                    )
-                except ValueError:
-                    offset = None
+            offset = offset_at(stamp.year, month, day, stamp.hour)
         if offset is not None:
             try:
                 when = (

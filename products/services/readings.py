@@ -151,7 +151,6 @@ def readings_import_file(
     parsed = analyse(fileobj, clock=unit.logger_tzinfo, answers=answers, now=now or timezone.now())
     stored = pending.file_name if pending is not None else ""
     if not stored and channel != ImportChannel.FEED:
-        fileobj.seek(0)
         stored = store_private_stream(fileobj, folder="logger-files", kind="text")
     return readings_import_parsed(
         unit=unit, parsed=parsed, sha256=digest, filename=filename, actor=actor, channel=channel,
