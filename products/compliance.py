@@ -145,14 +145,15 @@ def lot_clearance_problems(lot) -> list[str]:
 
 def product_route_problems(product, route: str) -> list[str]:
     """Reasons the product may not be used by this route: its label and its classification."""
+    # One sentence per cause: a cosmetic injected is refused for being a cosmetic, whatever its
+    # label says, so the practitioner is not told the same thing twice in other words.
+    if product.classification == Classification.COSMETIC and route != "topical":
+        what = ROUTE_LABELS.get(route, "anything but topical application")
+        return [f"{product.name} is a cosmetic for topical use; it cannot be charted as {what}."]
     problems = []
-    is_cosmetic = product.classification == Classification.COSMETIC
     if route in ROUTE_LABELS and route not in product.routes:
         problems.append(f"{product.name} is not labelled for {ROUTE_LABELS[route]}.")
-    if is_cosmetic and route != "topical":
-        what = ROUTE_LABELS.get(route, "anything but topical application")
-        problems.append(f"{product.name} is a cosmetic for topical use; it cannot be charted as {what}.")
-    elif route in ROUTE_LABELS and route not in product.intended_routes:
+    if route in ROUTE_LABELS and route not in product.intended_routes:
         problems.append(
             f"{product.name}'s classification ({product.get_classification_display()}) does not cover "
             f"{ROUTE_LABELS[route]}."

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
 
-from treatments.models import ContactAttempt, Patient, ProtocolTemplate, TreatmentType, WorkingHours
+from treatments.models import (
+    Area,
+    ContactAttempt,
+    Patient,
+    ProtocolTemplate,
+    TreatmentType,
+    WorkingHours,
+)
 from treatments.services.plans import TEMPLATE_FIELDS
 
 DURATIONS = [(m, f"{m} minutes") for m in (15, 30, 45, 60, 75, 90, 120)]
@@ -136,11 +144,25 @@ class PlanForm(forms.Form):
 
 
 class ProtocolTemplateForm(forms.ModelForm):
+    chart_areas = forms.MultipleChoiceField(
+        label="Charting starts with: areas",
+        choices=Area.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
     class Meta:
         model = ProtocolTemplate
         # The fields the service audits, so every edit is in the audit row.
         fields = list(TEMPLATE_FIELDS)
         labels = {
+            "chart_route": "Charting starts with: route",
+            "chart_areas": "Charting starts with: areas",
+            "chart_vials": "Charting starts with: sealed vials",
+            "chart_needle_gauge": "Charting starts with: needle gauge (G)",
+            "chart_depth_mm": "Charting starts with: depth (mm)",
+            "chart_volume_per_point_ml": "Charting starts with: volume per point (mL)",
+            "chart_spacing_cm": "Charting starts with: spacing (cm)",
             "induction_sessions": "Induction sessions (default)",
             "induction_sessions_max": "Induction sessions (most)",
             "induction_interval_days": "Days between induction sessions",
@@ -149,8 +171,21 @@ class ProtocolTemplateForm(forms.ModelForm):
         }
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
+    # Limits of a plausible default (the record refuses the same impossible values).
+    CHART_LIMITS = {
+        "chart_vials": (1, 20),
+        "chart_needle_gauge": (14, 34),
+        "chart_depth_mm": (Decimal("0.1"), Decimal("10")),
+        "chart_volume_per_point_ml": (Decimal("0.001"), Decimal("1")),
+        "chart_spacing_cm": (Decimal("0.1"), Decimal("5")),
+    }
+
     def clean(self):
         data = super().clean()
+        for name, (low, high) in self.CHART_LIMITS.items():
+            value = data.get(name)
+            if value is not None and not low <= value <= high:
+                self.add_error(name, f"Give a value from {low} to {high}, or leave it empty.")
         lo, hi = data.get("maintenance_min_days"), data.get("maintenance_max_days")
         if lo is not None and hi is not None and hi < lo:
             self.add_error("maintenance_max_days", "Must be at least the “from” number of days.")

@@ -6,7 +6,34 @@ back after a database flush. Managers tune the rows afterwards; nothing here ove
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from treatments.models import ProtocolTemplate
+
+# What a record of each protocol starts from (DOMAIN.md "Treatments"): nappage 30–32G,
+# 0.01–0.02 mL per point, 1–1.5 cm apart; scalp 30–31G, 0.02–0.05 mL per point; the
+# post-procedure application is topical, through the microchannels just opened.
+CHART_DEFAULTS: dict[str, dict] = {
+    "skin-quality": {
+        "chart_route": "intradermal",
+        "chart_areas": ["face"],
+        "chart_vials": 1,
+        "chart_needle_gauge": 31,
+        "chart_depth_mm": Decimal("1.0"),
+        "chart_volume_per_point_ml": Decimal("0.015"),
+        "chart_spacing_cm": Decimal("1.0"),
+    },
+    "hair": {
+        "chart_route": "scalp",
+        "chart_areas": ["scalp"],
+        "chart_vials": 1,
+        "chart_needle_gauge": 30,
+        "chart_depth_mm": Decimal("2.0"),
+        "chart_volume_per_point_ml": Decimal("0.03"),
+        "chart_spacing_cm": Decimal("1.0"),
+    },
+    "post-procedure": {"chart_route": "topical", "chart_areas": ["face"], "chart_vials": 1},
+}
 
 DEFAULT_TEMPLATES = [
     {
@@ -20,6 +47,7 @@ DEFAULT_TEMPLATES = [
         "maintenance_min_days": 90,
         "maintenance_max_days": 120,
         "description": "3 induction sessions 4 weeks apart, then maintenance every 3–4 months.",
+        **CHART_DEFAULTS["skin-quality"],
     },
     {
         "key": "hair",
@@ -32,6 +60,7 @@ DEFAULT_TEMPLATES = [
         "maintenance_min_days": 60,
         "maintenance_max_days": 90,
         "description": "4–6 monthly induction sessions, then maintenance every 2–3 months.",
+        **CHART_DEFAULTS["hair"],
     },
     {
         "key": "post-procedure",
@@ -44,6 +73,7 @@ DEFAULT_TEMPLATES = [
         "maintenance_min_days": 0,
         "maintenance_max_days": 0,
         "description": "One application with each procedure session (microneedling, laser…).",
+        **CHART_DEFAULTS["post-procedure"],
     },
 ]
 

@@ -248,6 +248,14 @@ class TestRoutes:
             "it cannot be charted as anything but topical application."
         ]
 
+    def test_an_unlabelled_cosmetic_injected_is_refused_once_for_one_cause(self):
+        # Benev as intradermal: not on its label *and* a cosmetic; one sentence, not two.
+        product = _bare(classification=Classification.COSMETIC, intended_intradermal=False,
+                        intended_scalp=False, route_intradermal=False)  # fmt: skip
+        assert product_route_problems(product, "intradermal") == [
+            "Kimeravive is a cosmetic for topical use; it cannot be charted as intradermal injection."
+        ]
+
     def test_the_label_and_the_classification_must_both_cover_the_route(self):
         product = _bare(classification=Classification.DEVICE_IIA, intended_scalp=False,
                         route_intradermal=True, route_scalp=True)  # fmt: skip

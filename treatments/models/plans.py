@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.utils import timezone
 from clinic.scoping import LocationScopedQuerySet
 from treatments.models.common import TreatmentType
 from treatments.models.patients import Patient
+from treatments.models.records import Area, Route
 from treatments.models.sessions import UPCOMING, Session, SessionStatus
 
 # --- Protocols and plans -----------------------------------------------------------------
@@ -42,6 +44,21 @@ class ProtocolTemplate(models.Model):
     )
     description = models.TextField(blank=True)
     is_active = models.BooleanField(default=True)
+    # What charting a session of this protocol starts from (the practitioner changes any of it
+    # at the chair): read when the form opens, so a manager's tuning applies from the next record.
+    chart_route = models.CharField("route", max_length=20, choices=Route.choices, blank=True)
+    chart_areas = models.JSONField("areas", default=list, blank=True)
+    chart_vials = models.PositiveSmallIntegerField(
+        "sealed vials per session", null=True, blank=True, help_text="Usual number of vials drawn."
+    )
+    chart_needle_gauge = models.PositiveSmallIntegerField("needle gauge (G)", null=True, blank=True)
+    chart_depth_mm = models.DecimalField("depth (mm)", max_digits=4, decimal_places=2, null=True, blank=True)
+    chart_volume_per_point_ml = models.DecimalField(
+        "volume per point (mL)", max_digits=5, decimal_places=3, null=True, blank=True
+    )
+    chart_spacing_cm = models.DecimalField(
+        "spacing (cm)", max_digits=4, decimal_places=1, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["name"]
@@ -63,6 +80,25 @@ class ProtocolTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        unknown = [a for a in self.chart_areas or [] if a not in Area.values]
+        if not isinstance(self.chart_areas, list) or unknown:
+            raise ValidationError({"chart_areas": "Choose the areas from the list."})
+
+    @property
+    def chart_defaults(self) -> dict:
+        """The product-line values a new record starts from (empty ones left out)."""
+        values = {
+            "route": self.chart_route,
+            "areas": list(self.chart_areas or []),
+            "vials": self.chart_vials,
+            "needle_gauge": self.chart_needle_gauge,
+            "depth_mm": self.chart_depth_mm,
+            "volume_per_point_ml": self.chart_volume_per_point_ml,
+            "spacing_cm": self.chart_spacing_cm,
+        }
+        return {k: v for k, v in values.items() if v not in (None, "", [])}
 
 
 class PlanPhase(models.TextChoices):

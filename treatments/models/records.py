@@ -163,6 +163,47 @@ class ProductLine(models.Model):
         return f"{self.volume_ml} mL from an opened vial"
 
 
+class MapView(models.TextChoices):
+    """The diagrams of the injection map; a point's x and y are fractions of its diagram."""
+
+    FACE_FRONT = "face_front", "Face, front"
+    FACE_LEFT = "face_left", "Face, left oblique"
+    FACE_RIGHT = "face_right", "Face, right oblique"
+    SCALP = "scalp", "Scalp, from above"
+
+
+class InjectionPoint(models.Model):
+    """Where one injection of a product line went, on one of the map's diagrams.
+
+    Positions are fractions (0–1) of the diagram's width and height, so a point placed on a
+    tablet lands on the same spot on a phone, a desktop or paper.
+    """
+
+    line = models.ForeignKey(ProductLine, on_delete=models.PROTECT, related_name="map_points")
+    number = models.PositiveSmallIntegerField()
+    view = models.CharField(max_length=12, choices=MapView.choices)
+    x = models.DecimalField(max_digits=5, decimal_places=4)
+    y = models.DecimalField(max_digits=5, decimal_places=4)
+    volume_ml = models.DecimalField("volume (mL)", max_digits=5, decimal_places=3)
+    depth_mm = models.DecimalField("depth (mm)", max_digits=4, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["line_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["line", "number"], name="injection_point_number_unique"),
+            models.CheckConstraint(
+                condition=Q(x__gte=0, x__lte=1, y__gte=0, y__lte=1), name="injection_point_on_diagram"
+            ),
+            models.CheckConstraint(condition=Q(volume_ml__gt=0), name="injection_point_volume_positive"),
+            models.CheckConstraint(
+                condition=Q(depth_mm__isnull=True) | Q(depth_mm__gt=0), name="injection_point_depth_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Point {self.number} of line {self.line_id}"
+
+
 class AdverseEvent(models.Model):
     """Something that went wrong during or after the treatment, and what was done."""
 

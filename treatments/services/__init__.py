@@ -20,9 +20,12 @@ from treatments.services.plans import (
 )
 from treatments.services.records import (
     AdverseEventInput,
+    LineCheck,
     LineInput,
+    RecordCheck,
     SaveResult,
     treatment_record_addendum,
+    treatment_record_check,
     treatment_record_save,
     treatment_record_sign,
 )
@@ -44,7 +47,9 @@ from treatments.services.sessions import (
 __all__ = [
     "AdverseEventInput",
     "DuplicatePatientError",
+    "LineCheck",
     "LineInput",
+    "RecordCheck",
     "SaveResult",
     "calendar_feed_create",
     "calendar_feed_revoke",
@@ -69,6 +74,7 @@ __all__ = [
     "session_reschedule",
     "session_start",
     "treatment_record_addendum",
+    "treatment_record_check",
     "treatment_record_save",
     "treatment_record_sign",
     "working_hours_replace",

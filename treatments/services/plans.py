@@ -36,6 +36,13 @@ TEMPLATE_FIELDS = (
     "maintenance_max_days",
     "description",
     "is_active",
+    "chart_route",
+    "chart_areas",
+    "chart_vials",
+    "chart_needle_gauge",
+    "chart_depth_mm",
+    "chart_volume_per_point_ml",
+    "chart_spacing_cm",
 )
 
 

@@ -32,7 +32,9 @@ from treatments.models import (
     Anaesthesia,
     Area,
     CombinedProcedure,
+    InjectionPoint,
     LineSource,
+    PatientConsent,
     ProductLine,
     Route,
     Scope,
@@ -78,6 +80,9 @@ class LineInput:
     volume_per_point_ml: Decimal | None = None
     points: int | None = None
     spacing_cm: Decimal | None = None
+    # Where the injections went (``treatments.injection_map.MapPoint``: view, x, y, volume_ml,
+    # depth_mm); when given, the line's number of points and volume per point follow them.
+    map_points: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +99,41 @@ class SaveResult:
     created: bool
 
 
+@dataclass
+class LineCheck:
+    """One line's refusals and warnings, each a sentence starting with the line's ``tag``."""
+
+    tag: str
+    refusals: list[str]
+    warnings: list[str]
+
+    def plain(self, messages: list[str]) -> list[str]:
+        """The messages without the line's tag, for showing inside the line itself."""
+        lead = f"{self.tag}: "
+        return [m[len(lead) :] if m.startswith(lead) else m for m in messages]
+
+
+@dataclass
+class RecordCheck:
+    """What saving would refuse and warn about, before anything is saved: the record's own
+    problems (session, consent, screening, procedure) and each line's, in the lines' order."""
+
+    general: list[str] = field(default_factory=list)
+    lines: list[LineCheck] = field(default_factory=list)
+
+    @property
+    def refusals(self) -> list[str]:
+        return self.general + [m for line in self.lines for m in line.refusals]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [m for line in self.lines for m in line.warnings]
+
+    @property
+    def ok(self) -> bool:
+        return not self.refusals
+
+
 def _dec(value) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -104,7 +144,8 @@ def _dec(value) -> Decimal | None:
 
 
 def _check_gates(*, session: Session, screening_confirmed: bool, consent_checked: bool):
-    """Consent and screening: (consent, screening) or ValidationError saying what is missing."""
+    """Consent and screening: (consent, screening, problems), each problem a sentence saying
+    what is missing; consent or screening is None when there is none to record."""
     patient = session.patient
     problems = []
     consent = None
@@ -136,9 +177,11 @@ def _check_gates(*, session: Session, screening_confirmed: bool, consent_checked
             + "; ".join(screening.contraindications)
             + "): a practitioner must override it with a written reason before charting."
         )
-    if problems:
-        raise ValidationError(problems)
-    return consent, screening
+    return consent, screening, problems
+
+
+def _line_tag(n: int, line: LineInput) -> str:
+    return f"Line {n} ({line.lot.product} lot {line.lot.lot_number})"
 
 
 def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tuple[list[str], list[str]]:
@@ -147,7 +190,7 @@ def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tu
     warn: list[str] = []
     lot = line.lot
     product = lot.product
-    tag = f"Line {n} ({product} lot {lot.lot_number})"
+    tag = _line_tag(n, line)
     if lot.storage_unit.location_id != session.location_id:
         refuse.append(f"{tag}: this lot is not stocked at {session.location}.")
     refuse += [f"{tag}: {p}" for p in compliance.lot_clearance_problems(lot)]
@@ -227,7 +270,11 @@ def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tu
         lo, hi = usual["spacing"]
         if not lo <= line.spacing_cm <= hi:
             warn.append(f"{tag}: {line.spacing_cm} cm spacing is outside the usual {lo}–{hi} cm.")
-    if vpp and line.points and total is not None and vpp * line.points > total * Decimal("1.1"):
+    if line.map_points:
+        refuse_map, warn_map = _check_map(tag, line, total)
+        refuse += refuse_map
+        warn += warn_map
+    elif vpp and line.points and total is not None and vpp * line.points > total * Decimal("1.1"):
         warn.append(f"{tag}: {line.points} points × {vpp} mL is more than the {total} mL recorded.")
     if line.route == Route.TOPICAL and procedure not in CHANNEL_OPENING:
         warn.append(
@@ -237,12 +284,133 @@ def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tu
     return refuse, warn
 
 
+# Beyond this the map is no longer a chart of injections but a mistake (or an attack).
+MAP_POINTS_LIMIT = 400
+
+
+def _map_total(line: LineInput) -> Decimal:
+    return sum((Decimal(p.volume_ml) for p in line.map_points), Decimal(0))
+
+
+def _check_map(tag: str, line: LineInput, total: Decimal | None) -> tuple[list[str], list[str]]:
+    """The injection map of a line: refused where it cannot be true, warned where it is unusual."""
+    refuse: list[str] = []
+    warn: list[str] = []
+    points = line.map_points
+    if line.route == Route.TOPICAL:
+        refuse.append(f"{tag}: a topical application has no injection points; mark the areas instead.")
+    if len(points) > MAP_POINTS_LIMIT:
+        refuse.append(f"{tag}: {len(points)} points on the map; at most {MAP_POINTS_LIMIT} are kept.")
+    if any(p.depth_mm is not None and p.depth_mm > DEPTH_LIMIT_MM for p in points):
+        refuse.append(f"{tag}: a point deeper than {DEPTH_LIMIT_MM} mm is not possible in skin.")
+    usual = USUAL.get(line.route, {}).get("per_point")
+    if usual:
+        lo, hi = usual
+        outside = [p for p in points if not lo <= p.volume_ml <= hi]
+        if outside:
+            warn.append(
+                f"{tag}: {len(outside)} point(s) on the map are outside the usual {lo}–{hi} mL per point."
+            )
+    mapped = _map_total(line)
+    if total is not None and total > 0 and abs(mapped - total) > total * Decimal("0.1"):
+        warn.append(f"{tag}: the map totals {mapped} mL; {total} mL is recorded as drawn.")
+    return refuse, warn
+
+
+def _follow_map(line: LineInput) -> None:
+    """A line with a map: its number of points is the map's, and its volume per point the
+    points' common volume (none when they differ; each point keeps its own)."""
+    if not line.map_points:
+        return
+    line.points = len(line.map_points)
+    volumes = {Decimal(p.volume_ml) for p in line.map_points}
+    line.volume_per_point_ml = volumes.pop() if len(volumes) == 1 else None
+
+
+def _assess(
+    *,
+    session: Session,
+    record: TreatmentRecord | None,
+    lines: list[LineInput],
+    screening_confirmed: bool,
+    consent_checked: bool,
+    combined_procedure: str,
+    anaesthesia: str,
+    adverse_events: list[AdverseEventInput],
+) -> tuple[PatientConsent | None, Screening | None, RecordCheck]:
+    """Every check the save makes, in one place: the live check at the chair and the save
+    both call it, so what the form says as the practitioner goes is what the save will do."""
+    check = RecordCheck()
+    if session.status not in CHARTABLE:
+        check.general.append(
+            f"This session is {session.get_status_display().lower()}; only a session the patient "
+            "attended can be charted: check the patient in first."
+        )
+    if record is not None and record.is_signed:
+        check.general.append("This record is signed and locked; add an addendum to correct it.")
+    if record is None and not lines:
+        check.general.append("Add at least one product line: the lot, the amount and the route.")
+    consent, screening, gates = _check_gates(
+        session=session, screening_confirmed=screening_confirmed, consent_checked=consent_checked
+    )
+    check.general += gates
+    if combined_procedure not in CombinedProcedure.values:
+        check.general.append("Choose the combined procedure from the list.")
+    if anaesthesia not in Anaesthesia.values:
+        check.general.append("Choose the anaesthesia from the list.")
+    for e in adverse_events:
+        if not (e.kind.strip() and e.action_taken.strip()) or e.severity not in Severity.values:
+            check.general.append("An adverse event needs its type, severity and the action taken.")
+            break
+    start = record.lines.count() if record is not None else 0
+    for i, line in enumerate(lines, start=start + 1):
+        # Fresh rows: the form may have been open a while (the ledger re-checks under lock).
+        line.lot = Lot.objects.select_related("product", "storage_unit").get(pk=line.lot.pk)
+        if line.opened_vial is not None:
+            line.opened_vial = OpenedVial.objects.get(pk=line.opened_vial.pk)
+        line.volume_ml = _dec(line.volume_ml)
+        _follow_map(line)
+        refuse, warn = _check_line(i, line, session, combined_procedure)
+        check.lines.append(LineCheck(_line_tag(i, line), refuse, warn))
+    return consent, screening, check
+
+
+def treatment_record_check(
+    *,
+    actor: User,
+    session: Session,
+    lines: list[LineInput],
+    screening_confirmed: bool,
+    consent_checked: bool,
+    combined_procedure: str = CombinedProcedure.NONE,
+    anaesthesia: str = Anaesthesia.NONE,
+    adverse_events: list[AdverseEventInput] | None = None,
+) -> RecordCheck:
+    """What ``treatment_record_save`` would refuse and warn about now, without saving or
+    moving stock: the checks the form shows as the practitioner goes."""
+    if not actor.has_perm("treatments.add_treatmentrecord"):
+        raise PermissionDenied("Only a practitioner can chart a treatment.")
+    session = Session.objects.select_related("patient", "location").get(pk=session.pk)
+    require_location(actor, session.location)
+    record = TreatmentRecord.objects.filter(session=session).first()
+    return _assess(
+        session=session,
+        record=record,
+        lines=lines,
+        screening_confirmed=screening_confirmed,
+        consent_checked=consent_checked,
+        combined_procedure=combined_procedure,
+        anaesthesia=anaesthesia,
+        adverse_events=adverse_events or [],
+    )[2]
+
+
 def _draw(n: int, line: LineInput, *, actor: User, reference: str) -> dict:
     """Move the stock for one line through the products ledger; returns the line's ledger links.
 
     ``_check_line`` has refused a line without its amounts (or its opened vial) by now.
     """
-    tag = f"Line {n} ({line.lot.product} lot {line.lot.lot_number})"
+    tag = _line_tag(n, line)
     try:
         if line.source == LineSource.SEALED:
             assert line.vials is not None
@@ -287,41 +455,22 @@ def treatment_record_save(
         raise PermissionDenied("Only a practitioner can chart a treatment.")
     session = Session.objects.select_for_update().select_related("patient", "location").get(pk=session.pk)
     require_location(actor, session.location)
-    if session.status not in CHARTABLE:
-        raise ValidationError(
-            f"This session is {session.get_status_display().lower()}; only a session the patient "
-            "attended can be charted."
-        )
     record = TreatmentRecord.objects.select_for_update().filter(session=session).first()
-    if record is not None and record.is_signed:
-        raise ValidationError("This record is signed and locked; add an addendum to correct it.")
-    if record is None and not lines:
-        raise ValidationError("Add at least one product line: the lot, the amount and the route.")
-    consent, screening = _check_gates(
-        session=session, screening_confirmed=screening_confirmed, consent_checked=consent_checked
-    )
     events = adverse_events or []
-    refusals: list[str] = []
-    warnings: list[str] = []
-    if combined_procedure not in CombinedProcedure.values:
-        refusals.append("Choose the combined procedure from the list.")
-    if anaesthesia not in Anaesthesia.values:
-        refusals.append("Choose the anaesthesia from the list.")
-    for e in events:
-        if not (e.kind.strip() and e.action_taken.strip()) or e.severity not in Severity.values:
-            refusals.append("An adverse event needs its type, severity and the action taken.")
-    start = record.lines.count() if record is not None else 0
-    for i, line in enumerate(lines, start=start + 1):
-        # Fresh rows: the form may have been open a while (the ledger re-checks under lock).
-        line.lot = Lot.objects.select_related("product", "storage_unit").get(pk=line.lot.pk)
-        if line.opened_vial is not None:
-            line.opened_vial = OpenedVial.objects.get(pk=line.opened_vial.pk)
-        line.volume_ml = _dec(line.volume_ml)
-        refuse, warn = _check_line(i, line, session, combined_procedure)
-        refusals += refuse
-        warnings += warn
-    if refusals:
-        raise ValidationError(refusals)
+    consent, screening, check = _assess(
+        session=session,
+        record=record,
+        lines=lines,
+        screening_confirmed=screening_confirmed,
+        consent_checked=consent_checked,
+        combined_procedure=combined_procedure,
+        anaesthesia=anaesthesia,
+        adverse_events=events,
+    )
+    if not check.ok:
+        raise ValidationError(check.refusals)
+    assert consent is not None and screening is not None  # the gates refused otherwise
+    warnings = check.warnings
 
     now = timezone.now()
     created = record is None
@@ -338,7 +487,8 @@ def treatment_record_save(
     record.save()
     reference = f"treatment record {record.pk}"
     saved = []
-    for i, line in enumerate(lines, start=start + 1):
+    start = record.lines.count() if not created else 0
+    for (i, line), line_check in zip(enumerate(lines, start=start + 1), check.lines, strict=True):
         links = _draw(i, line, actor=actor, reference=reference)
         sealed = (line.vials or 0) if line.source == LineSource.SEALED else 0
         volume = line.volume_ml
@@ -357,13 +507,31 @@ def treatment_record_save(
             volume_per_point_ml=line.volume_per_point_ml,
             points=line.points,
             spacing_cm=line.spacing_cm,
-            warnings=[w for w in warnings if w.startswith(f"Line {i} ")],
+            warnings=line_check.warnings,
             **links,
         )
         row.full_clean()
         row.save()
+        InjectionPoint.objects.bulk_create(
+            InjectionPoint(
+                line=row,
+                number=k,
+                view=p.view,
+                x=p.x,
+                y=p.y,
+                volume_ml=p.volume_ml,
+                depth_mm=p.depth_mm,
+            )
+            for k, p in enumerate(line.map_points, start=1)
+        )
         saved.append(
-            {"lot": line.lot.pk, "source": line.source, "vials": row.vials, "volume_ml": str(volume)}
+            {
+                "lot": line.lot.pk,
+                "source": line.source,
+                "vials": row.vials,
+                "volume_ml": str(volume),
+                "map_points": len(line.map_points),
+            }
         )
     for e in events:
         AdverseEvent.objects.create(
