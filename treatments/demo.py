@@ -161,6 +161,9 @@ def seed(*, locations, users, stdout) -> None:
         ("hair", 4, [250, 220, 190, 160, 75], None),  # maintenance, due
         ("hair", 6, [180, 150, 120, 90, 60, 30], 1),  # maintenance soon, booked
         ("post-procedure", 0, [45], None),  # with each procedure
+        # The standard skin-quality injection session, in the chair now: induction 2 of 3,
+        # consent signed and screening confirmed (demo_clinical), ready to chart.
+        ("skin-quality", 3, [28], "now"),
     ]
     plans = []
     for i, (key, n, days_ago, booked_in) in enumerate(scenarios):
@@ -195,7 +198,21 @@ def seed(*, locations, users, stdout) -> None:
                     plan=plan,
                 )
             )
-        if booked_in:
+        if booked_in == "now":
+            # Before the day's first slot, so it takes nobody's time or room.
+            sessions.append(
+                demo_session(
+                    p,
+                    prac,
+                    rooms["marylebone"][2],
+                    at_local(today, 8, 15),
+                    status=SessionStatus.ARRIVED,
+                    treatment_type=t.treatment_type,
+                    booked_by=desk,
+                    plan=plan,
+                )
+            )
+        elif booked_in:
             start = at_local(today + dt.timedelta(days=booked_in), 17, 0)
             sessions.append(
                 demo_session(

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from products import compliance
 from products.models import Lot, OpenedVial
+from treatments.consent import treatment_consent_for
 from treatments.models import (
     ConsentTemplate,
     Patient,
@@ -257,6 +258,43 @@ def _patient_history(patient: Patient, sessions: list[Session], i: int, users) -
     return charted
 
 
+def standard_session(locations) -> Session | None:
+    """The demo's standard skin-quality injection session: in the chair at Marylebone now."""
+    return (
+        Session.objects.filter(
+            location=locations["marylebone"],
+            status=SessionStatus.ARRIVED,
+            treatment_type=TreatmentType.SKIN_QUALITY,
+            plan__isnull=False,
+            record__isnull=True,
+        )
+        .select_related("patient", "practitioner")
+        .order_by("pk")
+        .first()
+    )
+
+
+def _ready_standard_session(locations) -> Session | None:
+    """Consent signed and screening confirmed for the standard session, as on the day: what
+    is left is charting, which is the practitioner's."""
+    session = standard_session(locations)
+    if session is None:
+        return None
+    patient, actor = session.patient, session.practitioner
+    if treatment_consent_for(patient, session.treatment_type) is None:
+        consent_sign(
+            actor=actor,
+            patient=patient,
+            template=ConsentTemplate.current(session.treatment_type),
+            typed_name=str(patient),
+            signature_data_url=_signature_png(patient.pk),
+            scope_photography=True,
+        )
+    if not Screening.objects.filter(session=session).exists():
+        screening_record(actor=actor, patient=patient, session=session, answers={}, details="")
+    return session
+
+
 def seed_clinical(*, locations, users, stdout) -> None:
     _templates(users["manager"])
     # Histories are built from sessions completed before today: which of today's sessions
@@ -302,8 +340,10 @@ def seed_clinical(*, locations, users, stdout) -> None:
             continue
         charted += _patient_history(patient, sessions, i, users)
         i += 1
+    standard = _ready_standard_session(locations)
     stdout.write(
         f"  treatments: {ConsentTemplate.objects.count()} consent template versions, "
         f"{PatientConsent.objects.count()} signed consents, {TreatmentRecord.objects.count()} treatment "
         f"records ({charted} new)"
+        + (f"; session {standard.pk} ({standard.patient}) is ready to chart" if standard else "")
     )

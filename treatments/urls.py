@@ -49,6 +49,8 @@ urlpatterns = [
     path("screenings/<int:pk>/override/", clinical.screening_override, name="screening_override"),
     # treatment records and the timeline (clinical)
     path("sessions/<int:pk>/record/", records.record_edit, name="record_edit"),
+    path("sessions/<int:pk>/record/check/", records.record_check, name="record_check"),
+    path("sessions/<int:pk>/record/scan/", records.record_scan, name="record_scan"),
     path("records/<int:pk>/", records.record_detail, name="record_detail"),
     path("records/<int:pk>/sign/", records.record_sign, name="record_sign"),
     path("records/<int:pk>/addendum/", records.record_addendum, name="record_addendum"),

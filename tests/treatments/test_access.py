@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from clinic.roles import MANAGER, PRACTITIONER
@@ -218,6 +219,23 @@ ROWS = [
     ),
     # Treatment records and the timeline.
     clinical("record_edit", (PRAC,), world="record_world", args=_pk("open_session"), scoped=True),
+    # The record form's live check and scan look-up: JSON for the practitioner only.
+    clinical(
+        "record_check",
+        (PRAC,),
+        world="record_world",
+        method="post",
+        args=_pk("open_session"),
+        status=200,
+        scoped=True,
+    ),
+    clinical(
+        "record_scan",
+        (PRAC,),
+        world="record_world",
+        scoped=True,
+        url=lambda s: reverse("treatments:record_scan", args=[s["open_session"].pk]) + "?code=(10)NOPE",
+    ),
     clinical("record_detail", (PRAC, MGR), world="record_world", args=_pk("record"), scoped=True),
     clinical("record_sign", (PRAC,), world="record_world", method="post", args=_pk("record"), scoped=True),
     clinical(

@@ -13,12 +13,14 @@ from clinic.roles import PRACTITIONER
 from products.models import Lot
 from products.services import lot_quarantine
 from tests.factories import staff
+from tests.products.factories import make_lot
 from tests.treatments.factories import (
     PlanFactory,
     SessionFactory,
     chart,
     charted_patient_objects,
     charting_lot,
+    clear_for_use,
     line_input,
     screen,
     sign_consent,
@@ -38,53 +40,94 @@ def world(location, other_location, practitioner):
     }
 
 
-def _post_data(lot, **line):
+def _post_data(lot, *, lines: int = 1, **line):
+    """The record form as a practitioner posts it: one line taking a sealed vial of ``lot``."""
     data = {
+        "action": "save",
         "screening_confirmed": "on",
         "consent_checked": "on",
         "combined_procedure": "microneedling",
         "combined_settings": "1.0 mm",
         "anaesthesia": "topical",
         "post_care": "SPF, no make-up 24 h",
-        "line0-lot": str(lot.pk),
-        "line0-source": "sealed",
-        "line0-vials": "1",
-        "line0-route": "intradermal",
-        "line0-areas": ["face", "neck"],
-        "line0-needle_gauge": "31",
-        "line0-volume_per_point_ml": "0.015",
-        "line1-source": "sealed",
-        "line2-source": "sealed",
+        "line-TOTAL_FORMS": str(lines),
+        "line-INITIAL_FORMS": "0",
+        "line-MIN_NUM_FORMS": "0",
+        "line-MAX_NUM_FORMS": "8",
+        "line-0-product": str(lot.product_id),
+        "line-0-take": f"lot:{lot.pk}",
+        "line-0-source": "sealed",
+        "line-0-vials": "1",
+        "line-0-route": "intradermal",
+        "line-0-areas": ["face", "neck"],
+        "line-0-needle_gauge": "31",
+        "line-0-volume_per_point_ml": "0.015",
     }
-    data.update({f"line0-{k}": v for k, v in line.items()})
+    data.update({f"line-0-{k}": v for k, v in line.items()})
     return data
+
+
+def _url(name, session):
+    return reverse(f"treatments:{name}", args=[session.pk])
 
 
 def test_charting_from_the_form_offers_fefo_and_draws_stock(world, client_for, practitioner, location):
     session = world["own"]["open_session"]
     later = world["own"]["lot"]
-    sooner = charting_lot(location, quantity=4)
+    sooner = clear_for_use(make_lot(unit=later.storage_unit, product=later.product, quantity=4))
     Lot.objects.filter(pk=sooner.pk).update(expiry_date=later.expiry_date - dt.timedelta(days=30))
+    sooner.refresh_from_db()
     client = client_for(practitioner)
-    page = client.get(reverse("treatments:record_edit", args=[session.pk]))
-    lots = page.context["lines"][0].fields["lot"].choices
-    assert [c[0] for c in lots[1:3]] == [str(sooner.pk), str(later.pk)]
-    assert page.context["lines"][0].initial["lot"] == str(sooner.pk)
-    response = client.post(reverse("treatments:record_edit", args=[session.pk]), _post_data(sooner))
+    page = client.get(_url("record_edit", session))
+    values = [o.value for o in page.context["choices"].options]
+    assert values.index(f"lot:{sooner.pk}") < values.index(f"lot:{later.pk}")
+    response = client.post(_url("record_edit", session), _post_data(sooner))
     assert response.status_code == 302
     record = TreatmentRecord.objects.get(session=session)
     assert record.lines.get().areas == ["face", "neck"]
     assert Lot.objects.get(pk=sooner.pk).quantity_on_hand == 3
 
 
+def test_the_first_line_starts_from_the_protocol_and_the_first_usable_lot(world, client_for, practitioner):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    page = client_for(practitioner).get(_url("record_edit", session))
+    first = page.context["lines"].forms[0]
+    assert first.initial["take"] == f"lot:{lot.pk}" and first.initial["product"] == str(lot.product_id)
+    # The skin-quality protocol's technique (DOMAIN.md: nappage 30–32G, 0.01–0.02 mL per point).
+    assert first["route"].value() == "intradermal" and first["areas"].value() == ["face"]
+    assert first["needle_gauge"].value() == 31 and str(first["volume_per_point_ml"].value()) == "0.015"
+    assert first["vials"].value() == 1
+    html = page.content.decode()
+    assert f'value="lot:{lot.pk}" checked' in html
+    # One line is shown; more are added on demand.
+    assert len(page.context["lines"].forms) == 1
+
+
+def test_an_opened_vial_of_the_product_is_offered_before_a_new_one(world, client_for, practitioner):
+    from products.services import vial_open
+
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    vial = vial_open(lot=lot, actor=practitioner)
+    page = client_for(practitioner).get(_url("record_edit", session))
+    options = page.context["choices"].options
+    assert options[0].value == f"vial:{vial.pk}" and options[1].value == f"lot:{lot.pk}"
+    first = page.context["lines"].forms[0]
+    assert first.initial["take"] == f"vial:{vial.pk}"
+    html = page.content.decode()
+    assert "Opened vial" in html and "left" in html
+    # Drawing from it: the volume, no sealed vial.
+    data = _post_data(lot, take=f"vial:{vial.pk}", volume_ml="0.5", vials="")
+    response = client_for(practitioner).post(_url("record_edit", session), data)
+    assert response.status_code == 302, response.context["form"].errors
+    line = TreatmentRecord.objects.get(session=session).lines.get()
+    assert line.source == "opened" and line.opened_vial_id == vial.pk and line.vials == 0
+
+
 def test_a_scanned_gs1_string_selects_the_lot(world, client_for, practitioner):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
-    scan = f"(01){lot.product.gtin or '05060000000016'}(17)301231(10){lot.lot_number}"
-    if not lot.product.gtin:
-        scan = f"(17)301231(10){lot.lot_number}"
-    data = _post_data(lot, scan=scan)
-    data["line0-lot"] = ""
-    response = client_for(practitioner).post(reverse("treatments:record_edit", args=[session.pk]), data)
+    scan = f"(17){lot.expiry_date:%y%m%d}(10){lot.lot_number}"
+    data = _post_data(lot, scan=scan, take="")
+    response = client_for(practitioner).post(_url("record_edit", session), data)
     assert response.status_code == 302
     assert TreatmentRecord.objects.get(session=session).lines.get().lot == lot
 
@@ -93,14 +136,16 @@ def test_a_refusal_keeps_the_form_and_saves_nothing(world, client_for, practitio
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     before = Lot.objects.get(pk=lot.pk).quantity_on_hand
     lot_quarantine(lot=lot, actor=manager, reason="Excursion")  # after the form was opened
-    response = client_for(practitioner).post(
-        reverse("treatments:record_edit", args=[session.pk]), _post_data(lot)
-    )
+    response = client_for(practitioner).post(_url("record_edit", session), _post_data(lot))
     assert response.status_code == 200
     html = response.content.decode()
     assert "Nothing was saved" in html and "quarantined" in html
     assert not TreatmentRecord.objects.filter(session=session).exists()
     assert Lot.objects.get(pk=lot.pk).quantity_on_hand == before
+    # The refused lot is not offered again, nor left chosen.
+    line = response.context["lines"].forms[0]
+    assert line.current_take == ""
+    assert f'value="lot:{lot.pk}"' not in html
 
 
 def test_an_uncleared_lot_is_not_offered_and_says_why(world, client_for, practitioner):
@@ -108,15 +153,15 @@ def test_an_uncleared_lot_is_not_offered_and_says_why(world, client_for, practit
     with mock.patch(
         "products.compliance.lot_clearance_problems", return_value=["No CE certificate on file."]
     ):
-        page = client_for(practitioner).get(reverse("treatments:record_edit", args=[session.pk]))
-    assert len(page.context["lines"][0].fields["lot"].choices) == 1  # only the empty choice
+        page = client_for(practitioner).get(_url("record_edit", session))
+    assert page.context["choices"].options == []
     assert "No CE certificate on file." in page.content.decode()
 
 
 def test_warnings_are_shown_after_saving(world, client_for, practitioner):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     response = client_for(practitioner).post(
-        reverse("treatments:record_edit", args=[session.pk]),
+        _url("record_edit", session),
         _post_data(lot, volume_per_point_ml="0.1", needle_gauge="27"),
         follow=True,
     )
@@ -219,23 +264,26 @@ def test_timeline_is_newest_first_and_shows_lots_and_plan(world, client_for, pra
 def test_record_form_query_count_does_not_grow_with_the_lots_in_stock(
     world, client_for, practitioner, location, django_assert_num_queries
 ):
-    url = reverse("treatments:record_edit", args=[world["own"]["open_session"].pk])
+    from products.services import vial_open
+
+    url = _url("record_edit", world["own"]["open_session"])
     client = client_for(practitioner)
     client.get(url)
-    with django_assert_num_queries(12, info="one lot"):
+    with django_assert_num_queries(13, info="one lot"):
         client.get(url)
     for _ in range(5):
-        charting_lot(location, quantity=3)
-    with django_assert_num_queries(12, info="six lots"):
+        lot = charting_lot(location, quantity=3)
+    vial_open(lot=lot, actor=practitioner)
+    with django_assert_num_queries(13, info="six lots and an opened vial"):
         response = client.get(url)
-    assert len(response.context["offers"]) >= 6
+    assert len(response.context["offers"]) >= 6 and len(response.context["choices"].vials) == 1
 
 
-def test_a_scanned_lot_not_offered_here_is_explained(world, client_for, practitioner):
+def test_a_scanned_lot_not_recorded_here_is_explained_and_nothing_is_chosen(world, client_for, practitioner):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
-    data = _post_data(lot, scan="(10)NOT-HERE")
-    data["line0-lot"] = ""
-    response = client_for(practitioner).post(reverse("treatments:record_edit", args=[session.pk]), data)
+    data = _post_data(lot, scan="(10)NOT-HERE")  # and the first lot still ticked
+    response = client_for(practitioner).post(_url("record_edit", session), data)
     assert response.status_code == 200
-    assert "Lot NOT-HERE is not offered here" in response.content.decode()
+    assert "No lot NOT-HERE is recorded here" in response.content.decode()
+    assert response.context["lines"].forms[0].current_take == ""
     assert not TreatmentRecord.objects.filter(session=session).exists()

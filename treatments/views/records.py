@@ -7,12 +7,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.audit import AuditAction, audit_record
 from clinic.scoping import get_for_user_or_404
+from products.models import Lot, Product
+from products.scanning import lot_for_scan
 from treatments import services
 from treatments.consent import treatment_consent_for
 from treatments.models import (
@@ -25,19 +27,21 @@ from treatments.models import (
     TreatmentRecord,
 )
 from treatments.record_forms import (
+    MAX_LINES,
     AddendumForm,
-    LineForm,
+    ChartChoices,
+    LineFormSet,
     RecordForm,
+    first_line_initial,
     known_lots,
     known_vials,
-    lot_offers,
-    open_vials,
+    protocol_for,
 )
 from treatments.timeline import patient_timeline_page
 from treatments.views.common import error_messages, flash_errors
 
 CLINICAL = "treatments.view_clinical_record"
-LINE_FORMS = 3
+CHARTING = [CLINICAL, "treatments.add_treatmentrecord"]
 
 
 def _record_initial(record: TreatmentRecord | None) -> dict:
@@ -52,13 +56,79 @@ def _record_initial(record: TreatmentRecord | None) -> dict:
     }
 
 
-@permission_required([CLINICAL, "treatments.add_treatmentrecord"], raise_exception=True)
+def _chart_session(request: HttpRequest, pk: int) -> Session:
+    return get_for_user_or_404(
+        Session.objects.select_related("patient", "location", "practitioner", "plan__template"),
+        request.user,
+        pk=pk,
+    )
+
+
+def _chart_forms(request: HttpRequest, session: Session, record: TreatmentRecord | None, data):
+    """The record form and its product lines, offered what is usable at the session's place now."""
+    choices = ChartChoices.at(request.user, session.location)
+    protocol = protocol_for(session)
+    defaults = protocol.chart_defaults if protocol is not None else {}
+    kwargs: dict = {
+        "choices": choices,
+        "user": request.user,
+        "location": session.location,
+        "defaults": defaults,
+    }
+    if data is not None:
+        # Accept on saving any lot or vial of the place, so the service can say why one offered
+        # when the page opened cannot be used any more (the page itself offers only usable ones).
+        kwargs |= {
+            "known_lots": known_lots(request.user, session.location),
+            "known_vials": known_vials(request.user, session.location),
+        }
+    initial = [first_line_initial(choices, defaults)] if record is None else [{}]
+    form = RecordForm(data, initial=_record_initial(record))
+    lines = LineFormSet(data, prefix="line", initial=initial, form_kwargs=kwargs)
+    return choices, form, lines
+
+
+def _with_one_more_line(data):
+    data = data.copy()
+    try:
+        total = int(data.get("line-TOTAL_FORMS", "1"))
+    except ValueError:
+        total = 1
+    data["line-TOTAL_FORMS"] = str(max(1, min(total + 1, MAX_LINES)))
+    return data
+
+
+def _check(request: HttpRequest, session: Session, form: RecordForm, lines) -> services.RecordCheck | None:
+    """The service's check of what is filled in so far (None while the form itself is invalid)."""
+    if not (form.is_valid() and lines.is_valid()):
+        return None
+    d = form.cleaned_data
+    try:
+        return services.treatment_record_check(
+            actor=request.user,
+            session=session,
+            lines=[line.to_input() for line in lines.non_blank()],
+            screening_confirmed=d["screening_confirmed"],
+            consent_checked=d["consent_checked"],
+            combined_procedure=d["combined_procedure"],
+            anaesthesia=d["anaesthesia"],
+            adverse_events=form.adverse_events(),
+        )
+    except PermissionDenied as exc:
+        form.add_error(None, str(exc))
+        return None
+
+
+@permission_required(CHARTING, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """Chart the session: checks, procedure and product lines; saving draws the stock."""
-    session = get_for_user_or_404(
-        Session.objects.select_related("patient", "location", "practitioner"), request.user, pk=pk
-    )
+    """Chart the session: checks, procedure and product lines; saving draws the stock.
+
+    Three buttons post the form: Save; "Add a product line" (without JavaScript); and the
+    form's first, default button, Check, which is what Enter (a scanner's Enter among them)
+    presses: it shows the checks and saves nothing.
+    """
+    session = _chart_session(request, pk)
     record = TreatmentRecord.objects.filter(session=session).first()
     if record is not None and record.is_signed:
         messages.info(request, "This record is signed; corrections are addenda.")
@@ -71,35 +141,21 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
             obj=record,
             location=session.location,
         )
-    offers, not_offered = lot_offers(request.user, session.location)
-    vials = open_vials(request.user, session.location)
     data = request.POST if request.method == "POST" else None
-    extra = {}
-    if data is not None:
-        extra = {
-            "known_lots": known_lots(request.user, session.location),
-            "known_vials": known_vials(request.user, session.location),
-        }
-    form = RecordForm(data, initial=_record_initial(record))
-    first = {"lot": str(offers[0].lot.pk)} if offers and record is None else {}
-    lines = [
-        LineForm(
-            data,
-            prefix=f"line{i}",
-            offers=offers,
-            vials=vials,
-            initial={"source": "sealed", **(first if i == 0 else {})},
-            **extra,
-        )
-        for i in range(LINE_FORMS)
-    ]
-    if data is not None and form.is_valid() and all(line.is_valid() for line in lines):
+    action = (data or {}).get("action", "save")
+    if data is not None and action == "add_line":
+        data = _with_one_more_line(data)
+    choices, form, lines = _chart_forms(request, session, record, data)
+    check = None
+    if data is not None and action == "check":
+        check = _check(request, session, form, lines)
+    elif data is not None and action == "save" and form.is_valid() and lines.is_valid():
         d = form.cleaned_data
         try:
             result = services.treatment_record_save(
                 actor=request.user,
                 session=session,
-                lines=[line.to_input() for line in lines if not line.is_blank],
+                lines=[line.to_input() for line in lines.non_blank()],
                 screening_confirmed=d["screening_confirmed"],
                 consent_checked=d["consent_checked"],
                 combined_procedure=d["combined_procedure"],
@@ -127,8 +183,11 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "record": record,
             "form": form,
             "lines": lines,
-            "offers": offers,
-            "not_offered": not_offered,
+            "choices": choices,
+            "offers": choices.offers,
+            "not_offered": choices.not_offered,
+            "check": check,
+            "max_lines": MAX_LINES,
             "consent": treatment_consent_for(session.patient, session.treatment_type),
             "visit_screening": Screening.objects.filter(session=session).first(),
             "existing_lines": list(
@@ -136,6 +195,62 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
             ),
         },
     )
+
+
+def _errors(form) -> dict[str, list[str]]:
+    return {name: [str(m) for m in errors] for name, errors in form.errors.items()}
+
+
+@permission_required(CHARTING, raise_exception=True)
+@require_POST
+def record_check(request: HttpRequest, pk: int) -> JsonResponse:
+    """The record form's live check: what saving it now would refuse or warn about, per line,
+    from the service that guards the save. Saves nothing."""
+    session = _chart_session(request, pk)
+    record = TreatmentRecord.objects.filter(session=session).first()
+    _choices, form, lines = _chart_forms(request, session, record, request.POST)
+    check = _check(request, session, form, lines)
+    general = [str(m) for m in form.non_field_errors()] + [str(m) for m in lines.non_form_errors()]
+    line_results: list[dict] = []
+    checked = iter(check.lines if check is not None else [])
+    for line in lines.forms if lines.is_bound and not lines.non_form_errors() else []:
+        entry: dict = {"errors": _errors(line), "refusals": [], "warnings": [], "blank": line.is_blank}
+        if check is not None and not line.is_blank:
+            result = next(checked)
+            entry["refusals"] = result.plain(result.refusals)
+            entry["warnings"] = result.plain(result.warnings)
+        line_results.append(entry)
+    if check is not None:
+        general += check.general
+    ok = check is not None and check.ok
+    return JsonResponse(
+        {"ok": ok, "general": general, "errors": _errors(form), "lines": line_results},
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+@permission_required(CHARTING, raise_exception=True)
+@require_GET
+def record_scan(request: HttpRequest, pk: int) -> JsonResponse:
+    """What a scanned box means for this session's record: exactly one usable lot, or why not."""
+    session = _chart_session(request, pk)
+    wanted = request.GET.get("product") or ""
+    product = Product.objects.filter(pk=int(wanted)).first() if wanted.isdigit() else None
+    result = lot_for_scan(
+        request.GET.get("code", "")[:200],
+        lots=Lot.objects.for_user(request.user),
+        location=session.location,
+        product=product,
+    )
+    payload: dict = {"ok": result.ok, "message": result.message, "reason": result.reason}
+    if result.ok and result.lot is not None:
+        lot = result.lot
+        payload |= {
+            "take": f"lot:{lot.pk}",
+            "product": str(lot.product_id),
+            "label": f"{lot.product} lot {lot.lot_number}, expires {lot.expiry_date:%d %b %Y}",
+        }
+    return JsonResponse(payload, json_dumps_params={"ensure_ascii": False})
 
 
 def _record_queryset():
