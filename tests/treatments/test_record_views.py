@@ -287,3 +287,167 @@ def test_a_scanned_lot_not_recorded_here_is_explained_and_nothing_is_chosen(worl
     assert "No lot NOT-HERE is recorded here" in response.content.decode()
     assert response.context["lines"].forms[0].current_take == ""
     assert not TreatmentRecord.objects.filter(session=session).exists()
+
+
+# --- At the chair: the scan look-up, the live check, Enter, more lines ------------------------
+
+
+def test_the_scan_look_up_selects_a_good_lot_and_explains_a_quarantined_one(
+    world, client_for, practitioner, manager
+):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    client = client_for(practitioner)
+    good = client.get(_url("record_scan", session), {"code": f"(10){lot.lot_number}"}).json()
+    assert good["ok"] and good["take"] == f"lot:{lot.pk}" and good["product"] == str(lot.product_id)
+    lot_quarantine(lot=lot, actor=manager, reason="Excursion")
+    bad = client.get(_url("record_scan", session), {"code": f"(10){lot.lot_number}"}).json()
+    assert not bad["ok"] and bad["reason"] == "quarantined" and "take" not in bad
+    assert "quarantined (Excursion)" in bad["message"]
+
+
+def test_the_scan_look_up_refuses_another_product_than_the_lines(world, client_for, practitioner, location):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    other = charting_lot(location)
+    answer = client_for(practitioner).get(
+        _url("record_scan", session), {"code": lot.lot_number, "product": str(other.product_id)}
+    ).json()
+    assert answer["reason"] == "other_product" and not answer["ok"]
+
+
+def test_the_scan_look_up_does_not_see_another_locations_lots(world, client_for, practitioner):
+    session, theirs = world["own"]["open_session"], world["other"]["lot"]
+    answer = client_for(practitioner).get(_url("record_scan", session), {"code": theirs.lot_number}).json()
+    assert not answer["ok"] and answer["reason"] == "unknown"
+
+
+def test_a_refused_scan_on_saving_leaves_no_lot_chosen_and_saves_nothing(
+    world, client_for, practitioner, manager, location
+):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    held = charting_lot(location)
+    lot_quarantine(lot=held, actor=manager, reason="Excursion")
+    # The first lot is still ticked, as the page offered it; the box scanned is the held one.
+    data = _post_data(lot, scan=f"(10){held.lot_number}", product=str(held.product_id))
+    response = client_for(practitioner).post(_url("record_edit", session), data)
+    assert response.status_code == 200
+    line = response.context["lines"].forms[0]
+    assert "quarantined" in " ".join(line.errors["scan"])
+    assert line.current_take == ""
+    assert 'checked>' not in response.content.decode().split('name="line-0-take"', 1)[1].split("</fieldset>")[0]
+    assert not TreatmentRecord.objects.filter(session=session).exists()
+
+
+def test_the_live_check_says_what_saving_would_refuse_and_saves_nothing(
+    world, client_for, practitioner, django_assert_max_num_queries
+):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    before = Lot.objects.get(pk=lot.pk).quantity_on_hand
+    data = _post_data(lot, route="scalp", areas=["scalp"], needle_gauge="27")
+    data.pop("consent_checked")
+    with django_assert_max_num_queries(40):
+        answer = client_for(practitioner).post(_url("record_check", session), data).json()
+    assert not answer["ok"]
+    assert "Tick that you checked the patient's consent." in answer["general"]
+    (line,) = answer["lines"]
+    # One message per cause, without the "Line 1 (…)" prefix inside the line itself.
+    assert any("not labelled for scalp injection" in m for m in line["refusals"]), line
+    assert all(not m.startswith("Line 1") for m in line["refusals"] + line["warnings"])
+    assert any("27G is outside the usual" in m for m in line["warnings"])
+    assert not TreatmentRecord.objects.filter(session=session).exists()
+    assert Lot.objects.get(pk=lot.pk).quantity_on_hand == before
+
+
+def test_the_live_check_is_ok_for_a_record_that_saving_accepts(world, client_for, practitioner):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    client = client_for(practitioner)
+    answer = client.post(_url("record_check", session), _post_data(lot)).json()
+    assert answer["ok"] and answer["general"] == [] and answer["lines"][0]["refusals"] == []
+    assert client.post(_url("record_edit", session), _post_data(lot)).status_code == 302
+
+
+def test_the_live_check_reports_field_errors_and_a_session_not_attended(world, client_for, practitioner):
+    from treatments.models import Session
+
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    Session.objects.filter(pk=session.pk).update(status=SessionStatus.BOOKED)
+    answer = client_for(practitioner).post(
+        _url("record_check", session), _post_data(lot, vials="two")
+    ).json()
+    assert not answer["ok"]
+    assert "vials" in answer["lines"][0]["errors"]
+    ok_vials = client_for(practitioner).post(_url("record_check", session), _post_data(lot)).json()
+    assert any("only a session the patient attended" in m for m in ok_vials["general"])
+
+
+def test_enter_presses_check_which_shows_the_checks_and_saves_nothing(world, client_for, practitioner):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    data = _post_data(lot)
+    data["action"] = "check"
+    response = client_for(practitioner).post(_url("record_edit", session), data)
+    assert response.status_code == 200
+    assert "nothing stops this record from being saved" in response.content.decode()
+    assert not TreatmentRecord.objects.filter(session=session).exists()
+    # The form's first submit button is Check: Enter in a field presses it.
+    html = response.content.decode()
+    form = html.split('id="record-form"', 1)[1]
+    assert form.index('value="check"') < form.index('value="save"')
+
+
+def test_add_a_product_line_without_javascript(world, client_for, practitioner):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    data = _post_data(lot)
+    data["action"] = "add_line"
+    response = client_for(practitioner).post(_url("record_edit", session), data)
+    assert response.status_code == 200 and len(response.context["lines"].forms) == 2
+    assert 'name="line-1-product"' in response.content.decode()
+    assert not TreatmentRecord.objects.filter(session=session).exists()
+
+
+def test_two_lines_are_saved_and_a_blank_second_line_is_skipped(world, client_for, practitioner, location):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    second = charting_lot(location)
+    data = _post_data(lot, lines=3)
+    data |= {
+        "line-1-product": str(second.product_id),
+        "line-1-take": f"lot:{second.pk}",
+        "line-1-source": "open_new",
+        "line-1-volume_ml": "1.5",
+        "line-1-route": "topical",
+        "line-1-areas": ["neck"],
+    }
+    response = client_for(practitioner).post(_url("record_edit", session), data)
+    assert response.status_code == 302, response.context["lines"].errors
+    lines = list(TreatmentRecord.objects.get(session=session).lines.order_by("pk"))
+    assert [(x.lot_id, x.source) for x in lines] == [(lot.pk, "sealed"), (second.pk, "open_new")]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"line-TOTAL_FORMS": "5000"},
+        {"line-TOTAL_FORMS": "many"},
+        {"line-TOTAL_FORMS": None},
+        {"line-0-take": "lot:999999"},
+        {"line-0-take": "vial:abc"},
+        {"line-0-product": "999999"},
+        {"line-0-scan": "x" * 201},
+    ],
+    ids=["too-many-lines", "not-a-number", "no-management-form", "unknown-lot", "bad-vial", "bad-product",
+         "long-scan"],
+)  # fmt: skip
+def test_a_crafted_post_gets_a_message_not_a_500_and_saves_nothing(world, client_for, practitioner, change):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    before = Lot.objects.get(pk=lot.pk).quantity_on_hand
+    data = _post_data(lot)
+    for key, value in change.items():
+        if value is None:
+            data.pop(key)
+        else:
+            data[key] = value
+    client = client_for(practitioner)
+    for action in ("save", "check", "add_line"):
+        data["action"] = action
+        assert client.post(_url("record_edit", session), data).status_code == 200
+    assert client.post(_url("record_check", session), data).status_code == 200
+    assert not TreatmentRecord.objects.filter(session=session).exists()
+    assert Lot.objects.get(pk=lot.pk).quantity_on_hand == before
