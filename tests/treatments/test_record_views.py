@@ -308,9 +308,11 @@ def test_the_scan_look_up_selects_a_good_lot_and_explains_a_quarantined_one(
 def test_the_scan_look_up_refuses_another_product_than_the_lines(world, client_for, practitioner, location):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     other = charting_lot(location)
-    answer = client_for(practitioner).get(
-        _url("record_scan", session), {"code": lot.lot_number, "product": str(other.product_id)}
-    ).json()
+    answer = (
+        client_for(practitioner)
+        .get(_url("record_scan", session), {"code": lot.lot_number, "product": str(other.product_id)})
+        .json()
+    )
     assert answer["reason"] == "other_product" and not answer["ok"]
 
 
@@ -333,7 +335,8 @@ def test_a_refused_scan_on_saving_leaves_no_lot_chosen_and_saves_nothing(
     line = response.context["lines"].forms[0]
     assert "quarantined" in " ".join(line.errors["scan"])
     assert line.current_take == ""
-    assert 'checked>' not in response.content.decode().split('name="line-0-take"', 1)[1].split("</fieldset>")[0]
+    take_list = response.content.decode().split('name="line-0-take"', 1)[1].split("</fieldset>")[0]
+    assert "checked>" not in take_list
     assert not TreatmentRecord.objects.filter(session=session).exists()
 
 
@@ -370,9 +373,7 @@ def test_the_live_check_reports_field_errors_and_a_session_not_attended(world, c
 
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     Session.objects.filter(pk=session.pk).update(status=SessionStatus.BOOKED)
-    answer = client_for(practitioner).post(
-        _url("record_check", session), _post_data(lot, vials="two")
-    ).json()
+    answer = client_for(practitioner).post(_url("record_check", session), _post_data(lot, vials="two")).json()
     assert not answer["ok"]
     assert "vials" in answer["lines"][0]["errors"]
     ok_vials = client_for(practitioner).post(_url("record_check", session), _post_data(lot)).json()
