@@ -13,3 +13,11 @@ document.addEventListener("change", function (event) {
     el.form.requestSubmit();
   }
 });
+// Buttons marked data-print print the page (the print stylesheet lays it out).
+document.addEventListener("click", function (event) {
+  const button = event.target.closest ? event.target.closest("[data-print]") : null;
+  if (button) {
+    event.preventDefault();
+    window.print();
+  }
+});
