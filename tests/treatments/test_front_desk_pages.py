@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import datetime as dt
 
 import pytest
@@ -341,6 +343,40 @@ class TestManagerPages:
         t.refresh_from_db()
         assert (t.induction_sessions, t.induction_interval_days, t.maintenance_max_days) == (4, 21, 130)
         assert AuditEvent.objects.filter(action="protocol.update").exists()
+
+    def test_a_manager_tunes_what_charting_starts_from(self, client_for, manager):
+        from treatments.models import ProtocolTemplate
+
+        t = ProtocolTemplate.objects.get(key="hair")
+        assert t.chart_defaults["route"] == "scalp" and t.chart_defaults["areas"] == ["scalp"]
+        data = {
+            "name": t.name,
+            "induction_sessions": 4,
+            "induction_sessions_max": 6,
+            "induction_interval_days": 30,
+            "maintenance_min_days": 60,
+            "maintenance_max_days": 90,
+            "is_active": "on",
+            "chart_route": "scalp",
+            "chart_areas": ["scalp"],
+            "chart_vials": 2,
+            "chart_needle_gauge": 40,
+            "chart_volume_per_point_ml": "0.04",
+        }
+        url = f"/treatments/protocols/{t.pk}/edit/"
+        response = client_for(manager).post(url, data)
+        assert response.status_code == 200 and "Give a value from 14 to 34" in response.text
+        assert client_for(manager).post(url, data | {"chart_needle_gauge": 30}).status_code == 302
+        t.refresh_from_db()
+        assert t.chart_defaults == {
+            "route": "scalp",
+            "areas": ["scalp"],
+            "vials": 2,
+            "needle_gauge": 30,
+            "volume_per_point_ml": Decimal("0.040"),
+        }
+        audit = AuditEvent.objects.filter(action="protocol.update").latest("pk")
+        assert audit.after["chart_needle_gauge"] == 30
 
     def test_a_manager_sets_working_hours(self, client_for, manager, practitioner, location):
         url = f"/treatments/working-hours/{location.pk}/{practitioner.pk}/"
