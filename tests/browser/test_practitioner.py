@@ -82,24 +82,22 @@ def test_a_practitioner_consents_screens_and_charts_a_session(page, practitioner
     page.wait_for_url(f"**/treatments/sessions/{session.pk}/")
     assert "No contraindication" in page.locator("#clinical").inner_text()
 
-    # Chart: the first-expiry lot is offered first and chosen.
+    # Chart.
     page.get_by_role("button", name="Start treatment of Jane Doe").click()
     page.wait_for_load_state()
     page.get_by_role("link", name="Chart treatment").click()
     page.wait_for_url(f"**/treatments/sessions/{session.pk}/record/")
     assert_accessible(page)
-    lot_select = page.locator("#id_line0-lot")
-    options = lot_select.locator("option").all_inner_texts()
-    assert f"lot {sooner.lot_number} " in options[1]
-    lot_select.select_option(str(sooner.pk))
+    # The line starts from the lot that expires first.
+    assert page.locator('input[name="line-0-take"]:checked').get_attribute("value") == f"lot:{sooner.pk}"
     page.get_by_label("Screening confirmed with the patient at this visit").check()
     page.get_by_label("Signed consent for this treatment checked").check()
-    page.locator("#id_line0-vials").fill("2")
-    page.locator("#id_line0-route").select_option("intradermal")
-    page.locator("#id_line0-areas_0").check()  # face
-    page.locator("#id_line0-needle_gauge").fill("31")
-    page.locator("#id_line0-volume_per_point_ml").fill("0.015")
-    page.locator("#id_line0-points").fill("120")
+    page.locator("#id_line-0-vials").fill("2")
+    page.locator("#id_line-0-route").select_option("intradermal")
+    page.locator("#id_line-0-areas_0").check()  # face
+    page.locator("#id_line-0-needle_gauge").fill("31")
+    page.locator("#id_line-0-volume_per_point_ml").fill("0.015")
+    page.locator("#id_line-0-points").fill("120")
     page.get_by_role("button", name="Save treatment record").click()
     page.wait_for_url("**/treatments/records/*/")
     assert "Treatment record saved" in page.locator(".messages").inner_text()
