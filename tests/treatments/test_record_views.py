@@ -452,3 +452,25 @@ def test_a_crafted_post_gets_a_message_not_a_500_and_saves_nothing(world, client
     assert client.post(_url("record_check", session), data).status_code == 200
     assert not TreatmentRecord.objects.filter(session=session).exists()
     assert Lot.objects.get(pk=lot.pk).quantity_on_hand == before
+
+
+def test_the_live_check_says_a_lot_held_since_the_page_opened_is_unusable(
+    world, client_for, practitioner, manager
+):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    lot_quarantine(lot=lot, actor=manager, reason="Excursion")
+    answer = client_for(practitioner).post(_url("record_check", session), _post_data(lot)).json()
+    assert not answer["ok"]
+    assert f"lot {lot.lot_number} is quarantined; it cannot be used." in answer["lines"][0]["refusals"]
+
+
+def test_the_live_check_refuses_an_opened_vial_past_its_use_time(world, client_for, practitioner, time_machine):
+    from products.services import vial_open
+
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    vial = vial_open(lot=lot, actor=practitioner)
+    data = _post_data(lot, take=f"vial:{vial.pk}", volume_ml="0.5", vials="")
+    time_machine.move_to(vial.beyond_use_at + dt.timedelta(minutes=1), tick=False)
+    answer = client_for(practitioner).post(_url("record_check", session), data).json()
+    assert not answer["ok"]
+    assert any("the opened vial was to be used by" in m for m in answer["lines"][0]["refusals"]), answer

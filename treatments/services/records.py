@@ -22,6 +22,7 @@ from django.utils import timezone
 from clinic.audit import AuditAction, audit_record, snapshot
 from products import compliance
 from products.models import Lot, OpenedVial
+from products.models.stock import UNUSABLE as UNUSABLE_STATUSES
 from products.models.stock import LotStatus
 from products.services.stock import lock_lot, stock_use, vial_draw, vial_open
 from treatments.consent import has_consent, treatment_consent_for
@@ -180,6 +181,29 @@ def _check_gates(*, session: Session, screening_confirmed: bool, consent_checked
     return consent, screening, problems
 
 
+def _stock_problems(line: LineInput) -> list[str]:
+    """Why the stock a line takes cannot be used now (the ledger refuses the same under its
+    row lock; saying it here lets the live check say it before Save)."""
+    lot = line.lot
+    status = lot.status
+    if line.source == LineSource.OPENED:
+        vial = line.opened_vial
+        problems = []
+        if status in (LotStatus.QUARANTINED, LotStatus.RECALLED, LotStatus.EXPIRED):
+            problems.append(
+                f"lot {lot.lot_number} is {LotStatus(status).label.lower()}; its opened vials cannot be used."
+            )
+        if vial is not None and vial.discarded_at is not None:
+            problems.append("the opened vial chosen has been discarded.")
+        elif vial is not None and vial.is_beyond_use:
+            use_by = timezone.localtime(vial.beyond_use_at)
+            problems.append(f"the opened vial was to be used by {use_by:%H:%M}; discard it.")
+        return problems
+    if status in UNUSABLE_STATUSES:
+        return [f"lot {lot.lot_number} is {LotStatus(status).label.lower()}; it cannot be used."]
+    return []
+
+
 def _line_tag(n: int, line: LineInput) -> str:
     return f"Line {n} ({line.lot.product} lot {line.lot.lot_number})"
 
@@ -194,6 +218,7 @@ def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tu
     if lot.storage_unit.location_id != session.location_id:
         refuse.append(f"{tag}: this lot is not stocked at {session.location}.")
     refuse += [f"{tag}: {p}" for p in compliance.lot_clearance_problems(lot)]
+    refuse += [f"{tag}: {p}" for p in _stock_problems(line)]
     if line.route not in Route.values:
         refuse.append(f"{tag}: choose the route.")
     else:
