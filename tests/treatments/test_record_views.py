@@ -464,7 +464,7 @@ def test_the_live_check_says_a_lot_held_since_the_page_opened_is_unusable(
     assert f"lot {lot.lot_number} is quarantined; it cannot be used." in answer["lines"][0]["refusals"]
 
 
-def test_the_live_check_refuses_an_opened_vial_past_its_use_time(world, client_for, practitioner, time_machine):
+def test_the_live_check_refuses_an_opened_vial_past_its_time(world, client_for, practitioner, time_machine):
     from products.services import vial_open
 
     session, lot = world["own"]["open_session"], world["own"]["lot"]
