@@ -83,7 +83,10 @@ register_source(
             TreatmentRecord.objects.filter(pk__in=pks)
             .select_related("session__location", "practitioner", "signed_by")
             .prefetch_related(
-                Prefetch("lines", queryset=ProductLine.objects.select_related("lot__product")),
+                Prefetch(
+                    "lines",
+                    queryset=ProductLine.objects.select_related("lot__product").prefetch_related("map_points"),
+                ),
                 "adverse_events",
                 Prefetch("addenda", queryset=Addendum.objects.select_related("written_by")),
             )

@@ -262,7 +262,12 @@ def _record_queryset():
         "consent__template",
         "screening",
     ).prefetch_related(
-        Prefetch("lines", queryset=ProductLine.objects.select_related("lot__product", "opened_vial")),
+        Prefetch(
+            "lines",
+            queryset=ProductLine.objects.select_related("lot__product", "opened_vial").prefetch_related(
+                "map_points"
+            ),
+        ),
         Prefetch("adverse_events", queryset=AdverseEvent.objects.select_related("recorded_by")),
         Prefetch("addenda", queryset=Addendum.objects.select_related("written_by")),
     )
