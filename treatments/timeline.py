@@ -85,7 +85,9 @@ register_source(
             .prefetch_related(
                 Prefetch(
                     "lines",
-                    queryset=ProductLine.objects.select_related("lot__product").prefetch_related("map_points"),
+                    queryset=ProductLine.objects.select_related("lot__product").prefetch_related(
+                        "map_points"
+                    ),
                 ),
                 "adverse_events",
                 Prefetch("addenda", queryset=Addendum.objects.select_related("written_by")),
