@@ -1,4 +1,4 @@
-"""The diagrams of the injection map.
+"""The diagrams of the injection map and its read-only rendering.
 
 The SVG templates are the one source of the regions: the widget hit-tests them in the browser
 and ``treatments.map_regions`` reads the same shapes here. These tests pin which side is which
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.template.loader import render_to_string
 
-from treatments.injection_map import MAP_VIEWS
+from treatments.injection_map import MAP_VIEWS, MapPoint, parse_map_points
 from treatments.map_regions import (
     OUTSIDE,
     DiagramError,
@@ -26,6 +27,7 @@ from treatments.map_regions import (
     regions,
 )
 from treatments.models import Area
+from treatments.templatetags.treatments_tags import map_x, map_y
 
 DIAGRAMS = Path(__file__).resolve().parents[2] / "treatments" / "templates" / "treatments" / "diagrams"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -174,3 +176,86 @@ def test_paths_polygons_rects_circles_and_transforms_are_read():
     assert by_label["q"].contains(110, 75)
     assert by_label["curve"].contains(120, 122)
     assert by_label["e"].contains(290, 10) and not by_label["e"].contains(10, 10)
+
+
+# --- The read-only include -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedPoint:
+    """What the form author's InjectionPoint rows look like to the template."""
+
+    number: int
+    view: str
+    x: Decimal
+    y: Decimal
+    volume_ml: Decimal
+    depth_mm: Decimal | None
+
+
+def render(points) -> str:
+    return render_to_string("treatments/includes/injection_map.html", {"points": points})
+
+
+def figures(html: str) -> list[str]:
+    """Each drawn view: its figure (diagram and caption) and its list of points."""
+    return html.split('<div class="injection-map-view"')[1:]
+
+
+def test_the_filters_turn_fractions_into_viewbox_coordinates():
+    assert (map_x(Decimal("0.4213")), map_y(Decimal("0.3312"))) == ("126.39", "119.23")
+    assert (map_x(1), map_y(0), map_x("0.5")) == ("300.00", "0.00", "150.00")
+    assert (map_x(None), map_x("x"), map_y(Decimal("NaN"))) == ("0", "0", "0")
+    assert map_y(7) == "360.00"  # clamped to the box
+
+
+def test_only_views_with_points_are_drawn_with_dots_where_the_fractions_say():
+    points = [
+        SavedPoint(1, "face_front", Decimal("0.6333"), Decimal("0.4167"), Decimal("0.020"), Decimal("1.00")),
+        SavedPoint(2, "face_front", Decimal("0.5"), Decimal("0.2083"), Decimal("0.025"), None),
+        SavedPoint(3, "scalp", Decimal("0.5"), Decimal("0.5278"), Decimal("0.050"), Decimal("2.50")),
+    ]
+    html = render(points)
+    drawn = figures(html)
+    assert len(drawn) == 2
+    front, scalp = drawn
+    assert front.startswith(' data-view="face_front"') and scalp.startswith(' data-view="scalp"')
+    assert "face_left" not in html and "face_right" not in html
+    circles = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="6"/><text[^>]*>(\d+)</text>', front)
+    assert circles == [("189.99", "150.01", "1"), ("150.00", "74.99", "2")]
+    assert re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="6"/>', scalp) == [("150.00", "190.01")]
+    assert "<strong>Face, front</strong> · 2 points · 0.045 mL" in front
+    assert "<strong>Scalp, from above</strong> · 1 point · 0.05 mL" in scalp
+    items = re.findall(r"<li>(.*?)</li>", front)
+    assert items == [
+        '<span class="visually-hidden">Point </span>1 · left cheek · 0.02 mL · 1.0 mm',
+        '<span class="visually-hidden">Point </span>2 · forehead · 0.025 mL',
+    ]
+    assert "3 · vertex · 0.05 mL · 2.5 mm" in scalp
+    # A labelled image per view, ids unique on the page.
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert len(ids) == len(set(ids)) == 2
+    assert re.search(
+        r'<svg class="injection-map-svg" viewBox="0 0 300 360" role="img" aria-labelledby="', front
+    )
+    assert "style=" not in html and "<script" not in html
+
+
+def test_points_are_listed_by_their_number_and_map_points_are_numbered_by_place():
+    saved = [
+        SavedPoint(2, "face_left", Decimal("0.55"), Decimal("0.4167"), Decimal("0.02"), None),
+        SavedPoint(1, "face_left", Decimal("0.5667"), Decimal("0.3083"), Decimal("0.02"), None),
+    ]
+    assert re.findall(r"</span>(\d) · ([a-z]+(?: [a-z]+)*)", render(saved)) == [
+        ("1", "left periorbital"),
+        ("2", "left cheek"),
+    ]
+
+    parsed = parse_map_points('[{"view": "face_right", "x": 0.45, "y": 0.4167, "volume_ml": "0.1"}]')
+    assert isinstance(parsed[0], MapPoint)
+    assert "1 · right cheek · 0.10 mL" in render(parsed)
+
+
+def test_no_points_renders_nothing():
+    assert render([]).strip() == ""
+    assert render(None).strip() == ""
