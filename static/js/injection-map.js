@@ -67,6 +67,8 @@
   }
 
   function setup(root) {
+    if (root.hasAttribute("data-map-ready")) return; // the script loaded twice, or setup called again
+    root.setAttribute("data-map-ready", "");
     const prefix = root.getAttribute("data-prefix") || "";
     const hidden = root.querySelector('input[name="' + root.getAttribute("data-field") + '"]');
     const ui = root.querySelector(".injection-map-ui");
@@ -454,7 +456,6 @@
         head.className = "d-flex align-items-start gap-1 mb-1";
         const title = document.createElement("p");
         title.className = "map-item-label flex-grow-1 mb-0";
-        title.id = idBase + "-point-" + number;
         title.textContent = describe(point);
         head.append(
           title,
@@ -498,7 +499,7 @@
       switcher.forEach(function (b) {
         b.setAttribute("aria-pressed", b.getAttribute("data-map-view") === key ? "true" : "false");
       });
-      stage.setAttribute("aria-label", views[key].label);
+      stage.setAttribute("aria-label", "Injection map, " + views[key].label);
       if (selected && selected.view !== key) select(null);
     }
 
@@ -639,7 +640,8 @@
           dragging: false,
           threshold: DRAG_THRESHOLD[event.pointerType] || 6,
         };
-        if (point || event.pointerType === "mouse") svg.setPointerCapture(event.pointerId);
+        // Captured, so the press always ends here (capture does not stop a touch scrolling).
+        svg.setPointerCapture(event.pointerId);
         if (point) event.preventDefault();
       });
       svg.addEventListener("pointermove", function (event) {
@@ -681,7 +683,8 @@
           addPoint(where.x, where.y, current);
         }
       });
-      svg.addEventListener("pointercancel", function (event) {
+      function cancel(event) {
+        // A scroll took the touch over, or the capture was lost: nothing placed, a drag undone.
         if (!gesture || event.pointerId !== gesture.id) return;
         if (gesture.point && gesture.from) {
           gesture.point.x = gesture.from.x;
@@ -689,7 +692,9 @@
           placeNode(gesture.point);
         }
         gesture = null;
-      });
+      }
+      svg.addEventListener("pointercancel", cancel);
+      svg.addEventListener("lostpointercapture", cancel);
     });
 
     // --- Keyboard on the diagram ------------------------------------------------------------
@@ -825,5 +830,10 @@
     drawAll();
   }
 
-  document.querySelectorAll("[data-injection-map]").forEach(setup);
+  // Lines added to the page later (a cloned line form) are set up by calling this with their
+  // container; maps already set up are left alone.
+  window.injectionMapSetup = function (container) {
+    (container || document).querySelectorAll("[data-injection-map]").forEach(setup);
+  };
+  window.injectionMapSetup(document);
 })();

@@ -273,7 +273,7 @@ def test_keyboard_only_a_point_is_added_moved_and_removed(device_page, practitio
     page.get_by_role("button", name="Add a point").focus()
     page.keyboard.press("Enter")
     expect(m.status()).to_have_text("Point 1 added at nose. Arrow keys move it; Escape goes back.")
-    stage = page.get_by_role("application", name="Face, front")
+    stage = page.get_by_role("application", name="Injection map, Face, front")
     expect(stage).to_be_focused()
     (start,) = m.points()
     assert start | {"x": 0, "y": 0} == {
