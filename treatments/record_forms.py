@@ -14,13 +14,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from products import compliance
 from products.models import Lot, OpenedVial, Product
 from products.scanning import lot_for_scan
-from treatments.injection_map import parse_map_points
+from treatments.injection_map import MapPointsField
 from treatments.models import (
     Anaesthesia,
     Area,
@@ -290,7 +289,7 @@ class LineForm(forms.Form):
     spacing_cm = forms.DecimalField(
         label="Spacing (cm)", required=False, max_digits=4, decimal_places=1, widget=_number()
     )
-    map_points = forms.CharField(required=False, widget=forms.HiddenInput, max_length=100_000)
+    map_points = MapPointsField()
 
     def __init__(
         self,
@@ -336,12 +335,6 @@ class LineForm(forms.Form):
 
     def _chosen_product(self, d) -> Product | None:
         return self.products.get(d.get("product") or "")
-
-    def clean_map_points(self):
-        try:
-            return parse_map_points(self.cleaned_data.get("map_points") or "")
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
 
     def clean(self):
         d = super().clean()

@@ -35,6 +35,11 @@
 
   function refresh(line) {
     const take = checked(line, "take");
+    // The map compares its total with what was drawn: whole vials hold the product's volume.
+    const map = line.querySelector("[data-injection-map]");
+    const option = take ? line.querySelector('input[name$="-take"][value="' + take + '"]') : null;
+    const card = option ? option.closest("[data-vial-volume]") : null;
+    if (map && card) map.setAttribute("data-vial-volume", card.getAttribute("data-vial-volume"));
     const kind = take ? take.split(":")[0] : "";
     const source = checked(line, "source") || "sealed";
     const route = (field(line, "route") || {}).value || "";
@@ -196,6 +201,7 @@
       const remove = line.querySelector("[data-remove-line]");
       if (remove) remove.hidden = false;
       setupLine(line);
+      if (window.injectionMapSetup) window.injectionMapSetup(line);
       if (index + 1 >= max) addButton.disabled = true;
       const first = field(line, "product");
       if (first) first.focus();

@@ -270,3 +270,44 @@ def test_the_front_desk_sees_no_charting(page, front_desk, chair):
         f"/treatments/sessions/{session.pk}/record/scan/?code=HELD-7",
     ):
         assert page.goto(url).status == 403
+
+
+@SIZES
+def test_points_placed_on_the_map_are_saved_and_drawn_on_the_signed_and_printed_record(
+    browser, live_server, size, chair, practitioner
+):
+    from tests.browser.test_injection_map import Map
+
+    page = _prac_page(browser, live_server, size, practitioner.username)
+    page.device = "phone" if size is PHONE else "tablet"
+    page.goto(f"/treatments/sessions/{chair['session'].pk}/record/")
+    chart_map = Map(page)
+    for x, y in ((110, 170), (190, 170), (150, 230)):  # both cheeks and the chin, front view
+        chart_map.tap(x, y)
+    page.get_by_text("3 points").first.wait_for()
+    assert [p["view"] for p in chart_map.points()] == ["face_front"] * 3
+    assert all(0 < p["x"] < 1 and 0 < p["y"] < 1 for p in chart_map.points())
+    assert page.locator('[name="line-0-points"]').input_value() == "3"
+    # The map totals 3 × 0.015 mL; one 5 mL vial is drawn: a warning, not a refusal.
+    expect_warning = chart_map.warning()
+    expect_warning.wait_for()
+    assert "recorded as drawn" in expect_warning.inner_text()
+    page.get_by_label("Screening confirmed with the patient at this visit").check()
+    page.get_by_label("Signed consent for this treatment checked").check()
+    page.get_by_text("nothing stops this record from being saved").wait_for()
+    assert_accessible(page)
+    page.get_by_role("button", name="Save treatment record").click()
+    page.wait_for_url("**/treatments/records/*/")
+    line = TreatmentRecord.objects.get(session=chair["session"]).lines.get()
+    assert line.points == 3 and line.map_points.count() == 3
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Sign record").click()
+    page.get_by_text("locked").first.wait_for()
+    figure = page.get_by_role("img", name="Injection map, Face, front: 3 points")
+    assert figure.is_visible() and figure.locator(".map-point").count() == 3
+    assert_accessible(page)
+    page.emulate_media(media="print")
+    assert figure.is_visible()
+    page.goto(f"/treatments/patients/{chair['patient'].pk}/timeline/")
+    assert "Injection map (3 points)" in page.content()
+    assert page.console_errors == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -25,6 +26,7 @@ from tests.treatments.factories import (
     screen,
     sign_consent,
 )
+from treatments.injection_map import MapPoint
 from treatments.models import Screening, SessionStatus, TreatmentRecord
 from treatments.services import consent_withdraw, treatment_record_addendum, treatment_record_sign
 
@@ -207,7 +209,9 @@ def _history(patient, practitioner, lot, sessions: int) -> None:
         # screenings would fill the newest page whatever the hour of the run.
         screening = screen(patient, practitioner, session=s)
         Screening.objects.filter(pk=screening.pk).update(answered_at=when)
-        record = chart(s, practitioner, line_input(lot)).record
+        # Each with its injection map, drawn on the timeline from the prefetched points.
+        points = [MapPoint("face_front", Decimal("0.3"), Decimal("0.4"), Decimal("0.02"))] * (k + 1)
+        record = chart(s, practitioner, line_input(lot, map_points=points)).record
         treatment_record_sign(actor=practitioner, record=record)
         treatment_record_addendum(
             actor=practitioner, record=record, reason="late note", text="Fine at review"
@@ -474,3 +478,43 @@ def test_the_live_check_refuses_an_opened_vial_past_its_time(world, client_for, 
     answer = client_for(practitioner).post(_url("record_check", session), data).json()
     assert not answer["ok"]
     assert any("the opened vial was to be used by" in m for m in answer["lines"][0]["refusals"]), answer
+
+
+def test_a_map_posted_with_the_line_is_saved_and_drawn_on_the_record_and_timeline(
+    world, client_for, practitioner
+):
+    import json
+
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    points = [
+        {"view": "face_front", "x": 0.31, "y": 0.42, "volume_ml": "0.02", "depth_mm": "1.0"},
+        {"view": "face_front", "x": 0.69, "y": 0.42, "volume_ml": "0.02", "depth_mm": None},
+        {"view": "scalp", "x": 0.5, "y": 0.5, "volume_ml": "0.03"},
+    ]
+    client = client_for(practitioner)
+    response = client.post(_url("record_edit", session), _post_data(lot, map_points=json.dumps(points)))
+    assert response.status_code == 302
+    line = TreatmentRecord.objects.get(session=session).lines.get()
+    assert line.points == 3 and line.map_points.count() == 3
+    page = client.get(response["Location"]).content.decode()
+    assert "Injection map · line 1" in page and "Face, front" in page and "Scalp, from above" in page
+    assert 'cx="93' in page  # 0.31 × 300
+    timeline = client.get(reverse("treatments:patient_timeline", args=[session.patient_id])).content.decode()
+    assert "Injection map (3 points)" in timeline
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("not json", "injection map"),
+        ('[{"view": "face_front", "x": 2, "y": 0.5, "volume_ml": "0.02"}]', "outside the diagram"),
+        ('[{"view": "elbow", "x": 0.2, "y": 0.5, "volume_ml": "0.02"}]', "a diagram this clinic does not know"),
+    ],
+)
+def test_a_broken_map_is_refused_with_a_reason_and_nothing_is_saved(world, client_for, practitioner, raw, message):
+    session, lot = world["own"]["open_session"], world["own"]["lot"]
+    response = client_for(practitioner).post(_url("record_edit", session), _post_data(lot, map_points=raw))
+    assert response.status_code == 200
+    errors = " ".join(response.context["lines"].forms[0].errors.get("map_points", []))
+    assert errors and message.lower() in errors.lower()
+    assert not TreatmentRecord.objects.filter(session=session).exists()

@@ -26,6 +26,7 @@ from products.models.stock import UNUSABLE as UNUSABLE_STATUSES
 from products.models.stock import LotStatus
 from products.services.stock import lock_lot, stock_use, vial_draw, vial_open
 from treatments.consent import has_consent, treatment_consent_for
+from treatments.injection_map import MAX_POINTS
 from treatments.models import (
     CHANNEL_OPENING,
     Addendum,
@@ -309,8 +310,6 @@ def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tu
     return refuse, warn
 
 
-# Beyond this the map is no longer a chart of injections but a mistake (or an attack).
-MAP_POINTS_LIMIT = 400
 
 
 def _map_total(line: LineInput) -> Decimal:
@@ -324,8 +323,8 @@ def _check_map(tag: str, line: LineInput, total: Decimal | None) -> tuple[list[s
     points = line.map_points
     if line.route == Route.TOPICAL:
         refuse.append(f"{tag}: a topical application has no injection points; mark the areas instead.")
-    if len(points) > MAP_POINTS_LIMIT:
-        refuse.append(f"{tag}: {len(points)} points on the map; at most {MAP_POINTS_LIMIT} are kept.")
+    if len(points) > MAX_POINTS:
+        refuse.append(f"{tag}: {len(points)} points on the map; at most {MAX_POINTS} are kept.")
     if any(p.depth_mm is not None and p.depth_mm > DEPTH_LIMIT_MM for p in points):
         refuse.append(f"{tag}: a point deeper than {DEPTH_LIMIT_MM} mm is not possible in skin.")
     usual = USUAL.get(line.route, {}).get("per_point")
