@@ -458,11 +458,20 @@ def test_map_points_are_saved_numbered_and_the_line_follows_them(location, pract
     session = ready_session(PatientFactory(location=location), practitioner)
     lot = charting_lot(location)
     points = _points(3) + _points(1, volume="0.01", view="face_left")
-    result = chart(session, practitioner, line_input(lot, points=99, volume_per_point_ml=Decimal("0.5"), map_points=points))
+    result = chart(
+        session,
+        practitioner,
+        line_input(lot, points=99, volume_per_point_ml=Decimal("0.5"), map_points=points),
+    )
     line = result.record.lines.get()
     assert line.points == 4 and line.volume_per_point_ml is None  # the points' volumes differ
     saved = list(InjectionPoint.objects.filter(line=line).order_by("number"))
-    assert [(p.number, p.view) for p in saved] == [(1, "face_front"), (2, "face_front"), (3, "face_front"), (4, "face_left")]
+    assert [(p.number, p.view) for p in saved] == [
+        (1, "face_front"),
+        (2, "face_front"),
+        (3, "face_front"),
+        (4, "face_left"),
+    ]
     assert saved[0].x == Decimal("0.3000") and saved[3].volume_ml == Decimal("0.010")
     # Drawn: one 5 mL vial; the map holds 0.07 mL: a warning, not a refusal.
     assert any("the map totals 0.07 mL; 5.00 mL is recorded as drawn" in w for w in result.warnings)
@@ -471,14 +480,21 @@ def test_map_points_are_saved_numbered_and_the_line_follows_them(location, pract
 def test_equal_point_volumes_become_the_lines_volume_per_point(location, practitioner):
     session = ready_session(PatientFactory(location=location), practitioner)
     lot = charting_lot(location)
-    line = chart(session, practitioner, line_input(lot, map_points=_points(5, volume="0.015"))).record.lines.get()
+    line = chart(
+        session, practitioner, line_input(lot, map_points=_points(5, volume="0.015"))
+    ).record.lines.get()
     assert (line.points, line.volume_per_point_ml) == (5, Decimal("0.015"))
 
 
 def test_a_topical_line_has_no_injection_points(location, practitioner):
     session = ready_session(PatientFactory(location=location), practitioner)
     lot = charting_lot(location)
-    _refused(session, practitioner, line_input(lot, route="topical", map_points=_points(2)), match="topical application has no injection points")
+    _refused(
+        session,
+        practitioner,
+        line_input(lot, route="topical", map_points=_points(2)),
+        match="topical application has no injection points",
+    )
 
 
 def test_map_points_outside_the_usual_volume_are_counted_in_one_warning(location, practitioner):
@@ -486,5 +502,6 @@ def test_map_points_outside_the_usual_volume_are_counted_in_one_warning(location
     lot = charting_lot(location)
     result = chart(session, practitioner, line_input(lot, map_points=_points(3, volume="0.1")))
     assert [w for w in result.warnings if "point(s) on the map" in w] == [
-        f"Line 1 ({lot.product} lot {lot.lot_number}): 3 point(s) on the map are outside the usual 0.01–0.02 mL per point."
+        f"Line 1 ({lot.product} lot {lot.lot_number}): "
+        "3 point(s) on the map are outside the usual 0.01–0.02 mL per point."
     ]

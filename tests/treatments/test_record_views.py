@@ -508,10 +508,15 @@ def test_a_map_posted_with_the_line_is_saved_and_drawn_on_the_record_and_timelin
     [
         ("not json", "injection map"),
         ('[{"view": "face_front", "x": 2, "y": 0.5, "volume_ml": "0.02"}]', "outside the diagram"),
-        ('[{"view": "elbow", "x": 0.2, "y": 0.5, "volume_ml": "0.02"}]', "a diagram this clinic does not know"),
+        (
+            '[{"view": "elbow", "x": 0.2, "y": 0.5, "volume_ml": "0.02"}]',
+            "a diagram this clinic does not know",
+        ),
     ],
 )
-def test_a_broken_map_is_refused_with_a_reason_and_nothing_is_saved(world, client_for, practitioner, raw, message):
+def test_a_broken_map_is_refused_with_a_reason_and_nothing_is_saved(
+    world, client_for, practitioner, raw, message
+):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     response = client_for(practitioner).post(_url("record_edit", session), _post_data(lot, map_points=raw))
     assert response.status_code == 200

@@ -310,8 +310,6 @@ def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tu
     return refuse, warn
 
 
-
-
 def _map_total(line: LineInput) -> Decimal:
     return sum((Decimal(p.volume_ml) for p in line.map_points), Decimal(0))
 
