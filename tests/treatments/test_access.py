@@ -250,6 +250,18 @@ ROWS = [
     clinical("patient_timeline", (PRAC, MGR), world="record_world", args=_pk("patient"), scoped=True),
     # Photos.
     photo("upload", args=_pk("session"), wrong_method="put"),
+    photo("capture", args=_pk("session"), wrong_method="post"),
+    # A captured frame: JSON, 400 when no photo is sent (the access rules are what is tested).
+    Row(
+        "photos:capture_upload",
+        {PRAC: 400, MGR: 400},
+        (FD,),
+        method="post",
+        args=_pk("session"),
+        scoped=True,
+        wrong_method="get",
+        world="photo_world",
+    ),
     photo("gallery", args=_pk("patient")),
     photo("compare", args=_pk("patient")),
     photo("photo_detail", args=_pk("photo")),

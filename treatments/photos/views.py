@@ -11,9 +11,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.files import private_file_response
@@ -136,6 +138,116 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
     )
 
 
+# --- Guided capture at the chair -------------------------------------------------------------
+
+#: The views a sitting is shot in, in order; the page starts with the first not yet taken.
+CAPTURE_VIEWS = PhotoView.choices
+
+
+def _baselines(user, session: Session) -> dict[str, Photo]:
+    """Per view, the photo the next one should match: the patient's first "before" photo of
+    that view from an earlier session, else their earliest photo of it there."""
+    earlier = (
+        Photo.objects.for_user(user)
+        .active()
+        .filter(patient_id=session.patient_id, session__starts_at__lt=session.starts_at)
+        .exclude(session=session)
+        .select_related("session")
+        .order_by("session__starts_at", "pk")
+    )
+    baselines: dict[str, Photo] = {}
+    for photo in earlier:
+        current = baselines.get(photo.view)
+        if current is None or (photo.tag == PhotoTag.BEFORE and current.tag != PhotoTag.BEFORE):
+            baselines[photo.view] = photo
+    return baselines
+
+
+def _capture_session(request: HttpRequest, session_pk: int) -> Session:
+    return get_for_user_or_404(
+        Session.objects.select_related("patient", "location", "practitioner"), request.user, pk=session_pk
+    )
+
+
+@permission_required("photos.add_photo", raise_exception=True)
+@require_GET
+def photo_capture(request: HttpRequest, session_pk: int) -> HttpResponse:
+    """Take the session's photos with the tablet's camera, each view over a ghost of its
+    baseline with an alignment grid; the frames are stored exactly as uploads are."""
+    session = _capture_session(request, session_pk)
+    consented = services.photography_consented(session.patient)
+    baselines = _baselines(request.user, session) if consented else {}
+    taken = list(
+        Photo.objects.for_user(request.user).active().filter(session=session).values_list("view", flat=True)
+    )
+    views = [
+        {
+            "value": value,
+            "label": label,
+            "baseline": (
+                {
+                    "url": reverse("photos:photo_file", args=[b.pk, "display"]),
+                    "when": date_format(timezone.localtime(b.session.starts_at), "j M Y"),
+                    "tag": b.get_tag_display(),
+                }
+                if (b := baselines.get(value))
+                else None
+            ),
+            "taken": taken.count(value),
+        }
+        for value, label in CAPTURE_VIEWS
+    ]
+    first = next((v["value"] for v in views if not v["taken"]), views[0]["value"])
+    return render(
+        request,
+        "photos/capture.html",
+        {
+            "session": session,
+            "patient": session.patient,
+            "consented": consented,
+            "views": views,
+            "first_view": first,
+            "tags": PhotoTag.choices,
+            "no_photos": session.status in services.NO_PHOTO_SESSION,
+        },
+    )
+
+
+@permission_required("photos.add_photo", raise_exception=True)
+@require_POST
+def photo_capture_upload(request: HttpRequest, session_pk: int) -> JsonResponse:
+    """One captured frame, stored through the same service as an upload (processing, consent,
+    audit); answers JSON for the capture page."""
+    session = _capture_session(request, session_pk)
+    frame = request.FILES.get("photo")
+    if frame is None:
+        return JsonResponse({"ok": False, "error": "No photo was received; take it again."}, status=400)
+    upload = services.PhotoUpload(
+        file=frame,
+        filename=frame.name or "capture.jpg",
+        tag=request.POST.get("tag", ""),
+        view=request.POST.get("view", ""),
+        area=request.POST.get("area", "")[:80],
+    )
+    try:
+        (outcome,) = services.photo_upload(actor=request.user, session=session, uploads=[upload])
+    except ValidationError as exc:
+        return JsonResponse({"ok": False, "error": " ".join(error_messages(exc))}, status=400)
+    if not outcome.ok or outcome.photo is None:
+        return JsonResponse({"ok": False, "error": outcome.error}, status=400)
+    photo = outcome.photo
+    return JsonResponse(
+        {
+            "ok": True,
+            "photo": photo.pk,
+            "view": photo.get_view_display(),
+            "tag": photo.get_tag_display(),
+            "thumb": reverse("photos:photo_file", args=[photo.pk, "thumb"]),
+            "detail": reverse("photos:photo_detail", args=[photo.pk]),
+        }
+    )
+
+
 # --- Gallery, comparison, one photo ------------------------------------------------------------
 
 
@@ -182,12 +294,29 @@ def gallery(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def _default_pair(candidates: list[Photo]) -> tuple[Photo | None, Photo | None]:
-    """The first "before" photo (else the first) against the latest other photo of the view."""
+    """The first "before" photo (else the first) against the latest photo of the view from a
+    later session (else the latest other photo): progress across sessions, not within one."""
     if not candidates:
         return None, None
     left = next((p for p in candidates if p.tag == PhotoTag.BEFORE), candidates[0])
-    right = next((p for p in reversed(candidates) if p.pk != left.pk), None)
+    later = [p for p in candidates if p.session.starts_at > left.session.starts_at]
+    right = later[-1] if later else next((p for p in reversed(candidates) if p.pk != left.pk), None)
     return left, right
+
+
+def time_between(earlier: Photo, later: Photo) -> str:
+    """ "11 weeks apart", "the same session", … from the sessions' dates."""
+    if earlier.session_id == later.session_id:
+        return "the same session"
+    days = abs(
+        (timezone.localdate(later.session.starts_at) - timezone.localdate(earlier.session.starts_at)).days
+    )
+    if days < 14:
+        return f"{days} day{'s' if days != 1 else ''} apart"
+    if days < 120:
+        return f"{days // 7} weeks apart"
+    months = round(days / 30.44)
+    return f"{months} months apart"
 
 
 def _pick(candidates: list[Photo], value: str | None) -> Photo | None:
@@ -226,6 +355,7 @@ def compare(request: HttpRequest, patient_pk: int) -> HttpResponse:
             "candidates": candidates,
             "left": left,
             "right": right,
+            "between": time_between(left, right) if left and right else "",
         },
     )
 
