@@ -87,9 +87,8 @@ def test_two_views_are_captured_over_their_baselines_and_appear_in_the_gallery(
 
 def test_a_refused_camera_falls_back_to_the_file_upload(browser, live_server, practitioner, sitting):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
-    context.add_init_script(
-        "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('denied', 'NotAllowedError'));"
-    )
+    refuse = "() => Promise.reject(new DOMException('denied', 'NotAllowedError'))"
+    context.add_init_script(f"navigator.mediaDevices.getUserMedia = {refuse};")
     page = context.new_page()
     sign_in(page, practitioner.username)
     page.goto(f"/treatments/photos/sessions/{sitting['session'].pk}/capture/")
