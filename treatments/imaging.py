@@ -85,7 +85,8 @@ class PhotoRejected(ValueError):
     """The upload is not a photo we will store; ``message`` can be shown to the user as-is.
 
     ``code`` is a stable machine-readable reason ("empty", "too_large", "unsupported",
-    "too_many_pixels", "unreadable") for forms (``ValidationError(code=...)``) and logs.
+    "too_many_pixels", "unreadable"; the services' gate adds "busy") for forms
+    (``ValidationError(code=...)``) and logs.
     """
 
     def __init__(self, message: str, *, code: str) -> None:
