@@ -12,10 +12,13 @@ is missed:
 * 12 MP JPEG: ≤ 1 s of CPU, and at most 1.5× bare Pillow making the display size alone (the
   original goal, kept as it was: it is the stricter comparison of the two);
 * 59 MP JPEG (9408×6272): peak resident memory under 200 MB;
-* eight 59 MP JPEGs at once, eight threads of one process going where the upload service goes
-  (as a web worker with threads would): peak under 1 GB for the whole process;
+* eight 59 MP JPEGs at once, eight threads of one process going through the upload service's
+  gate (``treatments.photos.processing``, its default of 2 at a time), as a web worker with
+  threads would: peak under 1 GB for the whole process (bare Pillow, which nothing limits, runs
+  all eight at once);
 * 50 MP RGBA PNG: peak under 600 MB. PNG cannot be decoded at reduced scale, so this keeps the
-  original "50 MP photo under 600 MB" goal; JPEGs have the stricter goal above.
+  original "50 MP photo under 600 MB" goal; JPEGs have the stricter goal above. A progressive
+  59 MP JPEG, a 60 MP WebP and a 32 MP HEIC are reported for information.
 
 CPU figures in this process are the best of N runs of ``time.process_time()`` (best, not mean:
 the minimum is the run least disturbed by the rest of the machine). Peak memory is the
@@ -43,6 +46,8 @@ from PIL import ExifTags, Image, ImageDraw, ImageOps
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings_test")  # for the gate's settings
 
 from treatments.imaging import DISPLAY_MAX_EDGE, FULL_MAX_EDGE, THUMB_MAX_EDGE, process_photo  # noqa: E402
 
@@ -109,6 +114,16 @@ def flat_png_rgba(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
+def smooth_rgb(width: int, height: int, fmt: str, **params: object) -> bytes:
+    """A large smooth RGB image in ``fmt``: quick to encode even for WebP and HEIC."""
+    red = Image.linear_gradient("L").resize((width, height))
+    green = Image.radial_gradient("L").resize((width, height))
+    image = Image.merge("RGB", (red, green, red.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
 def encoder_costs(data: bytes) -> list[tuple[str, ...]]:
     """CPU and size of the full-size JPEG encode for each optimize/progressive choice."""
     with Image.open(io.BytesIO(data)) as image:
@@ -172,6 +187,16 @@ def ours_from_upload(path: str) -> None:
         process_photo(upload)
 
 
+def ours_through_the_gate(path: str) -> None:
+    """What the upload service does, gate included: what several requests at once go through."""
+    # Imported here, in the child that measures it, so that Django's settings are loaded only
+    # where the gate needs them (PHOTO_PROCESSING_CONCURRENCY, _WAIT_SECONDS: their defaults).
+    from treatments.photos.processing import process_upload
+
+    with open(path, "rb") as upload:
+        process_upload(upload)
+
+
 def bare_from_upload(path: str) -> None:
     with open(path, "rb") as upload:
         bare_pillow_renditions(upload)
@@ -206,7 +231,12 @@ def peak_rss_mb() -> int:
 
 def probe(how: str, path: str, threads: int) -> dict[str, float]:
     """Run in the child: process ``path`` ``threads`` times at once, report peak and times."""
-    work = {"read": read_only, "ours": ours_from_upload, "bare": bare_from_upload}[how]
+    work = {
+        "read": read_only,
+        "ours": ours_from_upload,
+        "gated": ours_through_the_gate,
+        "bare": bare_from_upload,
+    }[how]
     errors: list[BaseException] = []
     start_line = threading.Barrier(threads)
 
@@ -337,9 +367,9 @@ def main() -> int:
         rows += side_by_side(label, ours, bare, f"< {BIG_JPEG_GOAL_MB} MB")
         rows.append(("", "peak RSS, reading the file only", f"{floor['peak_mb']:.0f} MB", "", "", "(floor)"))
 
-        ours, bare = measure("ours", big, AT_ONCE), measure("bare", big, AT_ONCE)
+        ours, bare = measure("gated", big, AT_ONCE), measure("bare", big, AT_ONCE)
         ok &= ours["peak_mb"] < AT_ONCE_GOAL_MB
-        label = f"{AT_ONCE} × {megapixels:.0f} MP JPEG at once, {AT_ONCE} threads"
+        label = f"{AT_ONCE} × {megapixels:.0f} MP JPEG at once, {AT_ONCE} threads, through the gate"
         rows += side_by_side(label, ours, bare, f"< {AT_ONCE_GOAL_MB} MB")
 
         progressive = Path(folder) / "59mp-progressive.jpg"
@@ -356,6 +386,22 @@ def main() -> int:
         ok &= ours["peak_mb"] < PNG_GOAL_MB
         rows += side_by_side(
             f"50 MP RGBA PNG 8660×5773, {png.stat().st_size / 1e6:.1f} MB", ours, bare, f"< {PNG_GOAL_MB} MB"
+        )
+
+        # What cannot be decoded at reduced scale, for the figures in treatments/imaging.py. A
+        # 60 MP WebP is tiny to make; a HEIC takes x265 a while, and libde265 decodes no single
+        # HEVC image over ~35 MP (larger phone HEICs are grids of tiles), hence 32 MP.
+        webp = Path(folder) / "60mp.webp"
+        webp.write_bytes(smooth_rgb(9480, 6328, "WEBP", quality=80))
+        ours, bare = measure("ours", webp), measure("bare", webp)
+        rows += side_by_side(
+            f"60 MP WebP 9480×6328, {webp.stat().st_size / 1e6:.1f} MB", ours, bare, "(info)"
+        )
+        heic = Path(folder) / "32mp.heic"
+        heic.write_bytes(smooth_rgb(6912, 4608, "HEIF", quality=60))
+        ours, bare = measure("ours", heic), measure("bare", heic)
+        rows += side_by_side(
+            f"32 MP HEIC 6912×4608, {heic.stat().st_size / 1e6:.1f} MB", ours, bare, "(info)"
         )
 
     header: Row = ("input", "measure", "ours", "bare Pillow", "ours / bare", "goal")
