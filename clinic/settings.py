@@ -352,6 +352,14 @@ if not QUIET_HOURS_END < QUIET_HOURS_START <= 24:
     raise ImproperlyConfigured("QUIET_HOURS_END must be before QUIET_HOURS_START (hours 0–24).")
 SMS_BACKEND = env_str("SMS_BACKEND", "clinic.channels.LoggingSmsBackend")
 
+# --- Photos ---------------------------------------------------------------------------
+# Photos processed at the same time in one process (a web worker's threads share them): a
+# 59 MP JPEG holds ~130 MB while it is processed, a 60 MP PNG or HEIC ~500 MB, a 60 MP WebP
+# ~950 MB (treatments/imaging.py has the figures). An upload that
+# finds no slot free within the wait is refused ("the server is busy") and stores nothing.
+PHOTO_PROCESSING_CONCURRENCY = env_int("PHOTO_PROCESSING_CONCURRENCY", 2, minimum=1)
+PHOTO_PROCESSING_WAIT_SECONDS = env_int("PHOTO_PROCESSING_WAIT_SECONDS", 30, minimum=1)
+
 # --- Reminders and alerts ----------------------------------------------------------------
 # Patients: a reminder this many days before a plan's next session is due (and one on the
 # due date if still not booked); an appointment reminder this many hours before a session.

@@ -14,8 +14,23 @@ What "safe" means here (issue 7):
 * Truncated and corrupt files are refused (``ImageFile.LOAD_TRUNCATED_IMAGES`` must stay
   False; the full decode happens here, inside the error handling).
 * Every rendition is encoded from pixel data alone: no EXIF (GPS above all), XMP, ICC profile,
-  JPEG comment or PNG text survives. The EXIF orientation is applied to the pixels first and
+  JPEG comment or PNG text survives. The EXIF orientation is applied to the pixels and
   colours are converted to sRGB, so the stripped files still look right everywhere.
+
+Memory (issue 7, part 3), peak resident size of a fresh process including Python and Pillow
+(``benchmarks/photo_bench.py``); Pillow holds RGB in 4 bytes a pixel:
+
+* JPEG is decoded at the scale the full rendition needs (draft mode: 1/2, 1/4 or 1/8), and the
+  upload is read by the decoder from its file rather than copied: a 59 MP camera JPEG peaks at
+  ~130 MB. A *progressive* JPEG costs more whatever the scale, ~250 MB at 59 MP, because libjpeg
+  keeps every DCT coefficient of the whole image until the last scan; cameras write baseline.
+* PNG, WebP and HEIC cannot be decoded at reduced scale: they decode whole, and ``MAX_PIXELS``,
+  checked from the header before decoding, is what bounds them. At 60 MP: an RGB PNG ~310 MB, an
+  RGBA PNG ~490 MB (alpha flattened at full size), HEIC ~450 MB (libheif's buffer and Pillow's
+  copy, 7 bytes a pixel; 250 MB measured at 32 MP), WebP ~950 MB (Pillow decodes every WebP
+  through libwebp's animation decoder, which keeps two RGBA canvases besides Pillow's copy).
+* How many run at once is not decided here: the photo services pass every upload through a
+  per-process gate (``treatments.photos.processing``).
 """
 
 from __future__ import annotations
@@ -23,11 +38,12 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Final
 
 import pillow_heif
-from PIL import Image, ImageCms, ImageFile, ImageOps
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
 
 # HEIC is what iPhones produce by default. Registering is idempotent, and only makes the
 # format *available*; each call below still names the formats it accepts.
@@ -37,9 +53,10 @@ pillow_heif.register_heif_opener()
 MAX_UPLOAD_BYTES: Final = 25 * 1024 * 1024
 
 #: Pixel limit checked from the header before decoding. 50 MP phone sensors (8160×6120 ≈ 50 MP,
-#: 8660×5773 for 3:2) must pass with some headroom; 60 MP of RGB is 180 MB of pixels, the most we
-#: let one upload make a worker allocate. Pillow's own limit (~89 MP warn, ~179 MP error) is
-#: too generous for a web worker, so this one is stricter and explicit.
+#: 8660×5773 for 3:2) must pass with some headroom; 60 MP of RGB is 240 MB of pixels in Pillow,
+#: the most we let a PNG, WebP or HEIC upload decode at once (see "Memory" above). Pillow's own
+#: limit (~89 MP warn, ~179 MP error) is too generous for a web worker, so this one is stricter
+#: and explicit.
 MAX_PIXELS: Final = 60_000_000
 
 #: Long-edge caps of the renditions, in pixels. ``full`` is capped rather than kept at the
@@ -68,7 +85,8 @@ class PhotoRejected(ValueError):
     """The upload is not a photo we will store; ``message`` can be shown to the user as-is.
 
     ``code`` is a stable machine-readable reason ("empty", "too_large", "unsupported",
-    "too_many_pixels", "unreadable") for forms (``ValidationError(code=...)``) and logs.
+    "too_many_pixels", "unreadable"; the services' gate adds "busy") for forms
+    (``ValidationError(code=...)``) and logs.
     """
 
     def __init__(self, message: str, *, code: str) -> None:
@@ -129,14 +147,14 @@ def process_photo(upload: IO[bytes] | bytes, *, max_bytes: int = MAX_UPLOAD_BYTE
         # stored with a grey bottom. Fail loudly rather than silently accept them.
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must be False for photo uploads")
 
-    data = _read_limited(upload, max_bytes)
+    source = _open_limited(upload, max_bytes)
     try:
         with warnings.catch_warnings():
             # Belt and braces with MAX_PIXELS below. catch_warnings is process-global on
             # Python 3.11, so under threads it may briefly miss a warning; the explicit pixel
             # check does not depend on it.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _process(data)
+            return _process(source)
     except PhotoRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -157,42 +175,69 @@ def process_photo(upload: IO[bytes] | bytes, *, max_bytes: int = MAX_UPLOAD_BYTE
         ) from exc
 
 
-def _read_limited(upload: IO[bytes] | bytes, max_bytes: int) -> bytes:
-    """Return the upload's bytes, refusing it once more than ``max_bytes`` have been seen.
+def _open_limited(upload: IO[bytes] | bytes, max_bytes: int) -> IO[bytes]:
+    """A stream over the upload, positioned at its start; refused if it holds over ``max_bytes``.
 
-    Reads at most ``max_bytes + 1`` bytes, so an oversized or endless stream costs no more
-    memory than the limit and never reaches a decoder.
+    At most ``max_bytes + 1`` bytes are read to decide, before any decoder runs, so an oversized
+    or endless stream costs no more memory than the limit. Nothing is copied that need not be:
+
+    * ``bytes`` are wrapped as they are (``BytesIO`` shares an immutable buffer until written to);
+    * a seekable file, which is what Django passes for every upload over 5 MB (a temporary file on
+      disk), is handed to the decoder itself, which reads it in 64 KB blocks: holding a 25 MB
+      upload in memory, as a joined copy of its chunks, cost twice that at the moment of joining;
+    * only a stream that cannot seek is read into memory, into one growing buffer.
     """
     if isinstance(upload, bytes | bytearray | memoryview):
-        data = bytes(upload[: max_bytes + 1])
-    else:
-        if upload.seekable():
-            upload.seek(0)
-        chunks: list[bytes] = []
-        remaining = max_bytes + 1
-        # read(n) may legally return fewer bytes than asked without being at the end.
-        while remaining > 0:
-            chunk = upload.read(min(remaining, 1024 * 1024))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
-    if not data:
+        size = memoryview(upload).nbytes
+        _check_size(size, max_bytes)
+        return io.BytesIO(upload)
+    if upload.seekable():
+        # One byte just past the limit says whether there are more than ``max_bytes``, whatever
+        # the object claims its size is.
+        upload.seek(max_bytes)
+        too_large = bool(upload.read(1))
+        if too_large:
+            _check_size(max_bytes + 1, max_bytes)
+        upload.seek(0)
+        _check_size(len(upload.read(1)), max_bytes)
+        upload.seek(0)
+        return upload
+    buffer = io.BytesIO()
+    remaining = max_bytes + 1
+    # read(n) may legally return fewer bytes than asked without being at the end.
+    while remaining > 0:
+        chunk = upload.read(min(remaining, 1024 * 1024))
+        if not chunk:
+            break
+        buffer.write(chunk)
+        remaining -= len(chunk)
+    _check_size(buffer.tell(), max_bytes)
+    buffer.seek(0)
+    return buffer
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if not size:
         raise PhotoRejected("The file is empty. Please choose a photo.", code="empty")
-    if len(data) > max_bytes:
+    if size > max_bytes:
         raise PhotoRejected(
             f"The file is larger than {_megabytes(max_bytes)}. Please upload a smaller photo.",
             code="too_large",
         )
-    return data
 
 
-def _process(data: bytes) -> ProcessedPhoto:
-    """Decode ``data`` once and build the three renditions from it."""
+def _process(source: IO[bytes]) -> ProcessedPhoto:
+    """Decode ``source`` once, at the smallest scale the full rendition allows, into three renditions.
+
+    The order of the steps is what bounds memory. Each step is its own statement rebinding
+    ``image``, so its input is freed as soon as its output exists and no more than two large
+    images are alive at any moment; the orientation is applied only once the image is no larger
+    than the full rendition. For a 59 MP JPEG the peak is the draft-decoded 4704×3136 image
+    (Pillow keeps RGB in 4 bytes a pixel: 59 MB) plus the first resize pass (51 MB).
+    """
     # Not closed with ``with``: closing would destroy the decoded pixels we keep working on,
-    # and an in-memory BytesIO holds no OS resource; it goes when ``image`` does.
-    image = Image.open(io.BytesIO(data), formats=_ALLOWED_FORMATS)
+    # and ``source`` belongs to the caller or is an in-memory buffer; it goes when ``image`` does.
+    image = Image.open(source, formats=_ALLOWED_FORMATS)
     source_format = _FORMAT_NAMES.get(image.format or "")
     if source_format is None:  # pragma: no cover - formats= already guarantees this
         raise Image.UnidentifiedImageError(f"unexpected format {image.format!r}")
@@ -205,35 +250,41 @@ def _process(data: bytes) -> ProcessedPhoto:
         # smaller anyway (50 MP phone photos): about 4× less work and memory per halving.
         # The box must keep the aspect ratio, because draft() only scales when *both*
         # sides fit; it never goes below the requested size, so no detail we keep is lost.
+        # PNG, WebP and HEIC have no such mode: they decode whole, which MAX_PIXELS bounds.
         image.draft(None, _fit((width, height), FULL_MAX_EDGE))
     icc_profile = image.info.get("icc_profile")
-    # The decode happens here (exif_transpose loads first), inside the caller's error
-    # handling: this is where truncated or corrupt data fails. In place, so an upright
-    # photo is not copied for nothing.
-    decoded_size = image.size
-    ImageOps.exif_transpose(image, in_place=True)
+    # Read from the header now, applied at the full rendition's size below: turning the decoded
+    # image itself would make a second copy of the largest image we ever hold.
+    turn = _upright_transpose(image)
+    # The decode happens here, inside the caller's error handling: this is where truncated or
+    # corrupt data fails.
+    image.load()
     # Record the upload's own size (not the draft-reduced one), turned upright.
-    source_width, source_height = (width, height) if image.size == decoded_size else (height, width)
+    source_width, source_height = (height, width) if turn in _SWAPS_SIDES else (width, height)
 
-    # Shrink to the full rendition's size before the colour transform, so that it touches at
-    # most 4096² pixels rather than up to 60 MP. Palette and 16-bit images are widened and
-    # alpha flattened first: Pillow resizes palette images with nearest-neighbour only, and
-    # resizing RGBA makes a premultiplied copy of the whole image. One step per statement, so
-    # that rebinding ``image`` frees each full-size intermediate before the next is made.
+    # Palette and 16-bit images are widened and alpha flattened before shrinking: Pillow
+    # resizes palette images with nearest-neighbour only, and resizing RGBA makes a
+    # premultiplied copy of the whole image. The colour transform comes after shrinking, so
+    # that it touches at most 4096² pixels rather than up to 60 MP.
     image = _widen_mode(image)
     image = _flatten_alpha(image)
-    image = _downscale(image, FULL_MAX_EDGE)
+    for step in _shrink_steps(image.size, FULL_MAX_EDGE):
+        image = step(image)
+    if turn is not None:
+        image = image.transpose(turn)
     image = _to_srgb(image, icc_profile)
     # The pixels are all we keep. Dropping ``info`` matters because Pillow copies it into
     # every derived image and some encoders read from it (the JPEG comment does).
     image.info.clear()
 
-    # Each smaller rendition is made from the previous one: cheaper than starting from the
-    # full image every time, and only one large image is alive at once.
+    # Each smaller rendition is made from the previous one's pixels, never from the upload:
+    # cheaper than starting from the full image every time, and only one large image is alive.
     full = _encode(image, progressive=False)
-    image = _downscale(image, DISPLAY_MAX_EDGE)
+    for step in _shrink_steps(image.size, DISPLAY_MAX_EDGE):
+        image = step(image)
     display = full if image.size == (full.width, full.height) else _encode(image, progressive=True)
-    image = _downscale(image, THUMB_MAX_EDGE)
+    for step in _shrink_steps(image.size, THUMB_MAX_EDGE):
+        image = step(image)
     thumb = display if image.size == (display.width, display.height) else _encode(image, progressive=True)
 
     return ProcessedPhoto(
@@ -244,6 +295,33 @@ def _process(data: bytes) -> ProcessedPhoto:
         source_width=source_width,
         source_height=source_height,
     )
+
+
+# What ImageOps.exif_transpose does for each EXIF orientation, and which of those swap the sides.
+_EXIF_TRANSPOSE: Final = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_SIDES: Final = {
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSVERSE,
+    Image.Transpose.ROTATE_90,
+}
+
+
+def _upright_transpose(image: Image.Image) -> Image.Transpose | None:
+    """The transpose that turns ``image`` upright, read from its EXIF as ``exif_transpose`` reads it.
+
+    HEIC needs none: pillow_heif applies the container's rotation while decoding and reports
+    orientation 1.
+    """
+    return _EXIF_TRANSPOSE.get(image.getexif().get(ExifTags.Base.Orientation, 1))
 
 
 def _widen_mode(image: Image.Image) -> Image.Image:
@@ -299,6 +377,17 @@ def _apply_icc(image: Image.Image, icc_profile: bytes) -> Image.Image | None:
         expected_space = {"L": "GRAY", "RGB": "RGB", "CMYK": "CMYK"}[image.mode]
         if source_profile.profile.xcolor_space.strip() != expected_space:
             return None
+        if image.mode == "RGB":
+            # In place: RGB to RGB needs no second full-size image.
+            ImageCms.profileToProfile(
+                image,
+                source_profile,
+                _srgb_profile(),
+                renderingIntent=ImageCms.Intent.PERCEPTUAL,
+                outputMode="RGB",
+                inPlace=True,
+            )
+            return image
         return ImageCms.profileToProfile(
             image,
             source_profile,
@@ -330,18 +419,42 @@ def _fit(size: tuple[int, int], max_edge: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _downscale(image: Image.Image, max_edge: int) -> Image.Image:
-    """Return ``image`` shrunk to fit ``max_edge`` with Lanczos, or unchanged if it fits.
+def _shrink_steps(size: tuple[int, int], max_edge: int) -> list[Callable[[Image.Image], Image.Image]]:
+    """The resizes that bring an image of ``size`` within ``max_edge``, each making one new image.
 
-    ``reducing_gap=1.0`` lets Pillow first halve by box-averaging whenever the scale factor is
-    at least 2 (the same shortcut thumbnail() and JPEG draft mode take), then finish with
-    Lanczos; measured on a 12 MP photo it halves the cost of the 4000→1600 step with no
-    visible difference at display size.
+    The result of ``resize(target, LANCZOS, reducing_gap=1.0)``: box-average by the whole
+    factor first whenever it is at least 2 (the shortcut thumbnail() and JPEG draft mode take;
+    measured on a 12 MP photo it halves the cost of the 4000→1600 step with no visible
+    difference at display size), then Lanczos. But as separate steps, vertical pass then
+    horizontal, because that single call keeps its input, the reduced copy, the pass between
+    and its output alive at once: for the draft of a 59 MP JPEG that is 59 + 51 + 45 MB, where
+    with the caller rebinding its variable after each step it is never more than 59 + 51.
     """
-    target = _fit(image.size, max_edge)
-    if target == image.size:
-        return image
-    return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=1.0)
+    target_width, target_height = _fit(size, max_edge)
+    width, height = size
+    if (target_width, target_height) == size:
+        return []
+    steps: list[Callable[[Image.Image], Image.Image]] = []
+    factor = (max(1, width // target_width), max(1, height // target_height))
+    # The area of the original that the reduced image covers, in its own pixels: its last column
+    # or row averages fewer pixels when the factor does not divide the side, and the Lanczos
+    # passes must map exactly that area (as Pillow's reducing_gap does) to keep the geometry.
+    box_width, box_height = width / factor[0], height / factor[1]
+    if factor != (1, 1):
+        steps.append(lambda image: image.reduce(factor))
+    if box_height != target_height:
+        steps.append(
+            lambda image: image.resize(
+                (image.width, target_height), Image.Resampling.LANCZOS, box=(0, 0, image.width, box_height)
+            )
+        )
+    if box_width != target_width:
+        steps.append(
+            lambda image: image.resize(
+                (target_width, image.height), Image.Resampling.LANCZOS, box=(0, 0, box_width, image.height)
+            )
+        )
+    return steps
 
 
 def _encode(image: Image.Image, *, progressive: bool) -> Rendition:

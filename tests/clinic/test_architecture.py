@@ -89,6 +89,15 @@ def test_a_cycle_between_sibling_modules_fails_the_lint(tree):
     assert "No cycles are allowed in products" in result.stdout
 
 
+def test_processing_a_photo_around_the_gate_fails_the_lint(tree):
+    # Every photo is processed in one of the process's few slots (treatments.photos.processing);
+    # the services calling the pure pipeline directly would bypass that bound on memory.
+    _append(tree / "treatments" / "photos" / "services.py", "from treatments.imaging import process_photo")
+    result = _lint(tree)
+    assert result.returncode != 0
+    assert "treatments.photos.services -> treatments.imaging" in result.stdout
+
+
 def test_no_module_imports_another_modules_private_names():
     """What another module needs is public and named for what it is; ``_name`` stays home."""
     import ast

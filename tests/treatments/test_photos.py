@@ -247,7 +247,7 @@ def test_a_refused_file_does_not_stop_the_others(consent, photo_session, practit
 
 
 def test_a_wrong_view_is_refused_before_decoding(consent, photo_session, practitioner, _private_media):
-    with mock.patch("treatments.photos.services.process_photo") as process:
+    with mock.patch("treatments.photos.services.process_upload") as process:
         [outcome] = photo_upload(
             actor=practitioner, session=photo_session, uploads=[upload(jpeg(), view="ceiling")]
         )

@@ -19,9 +19,9 @@ from django.utils import timezone
 from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import StoredFile, store_private
 from treatments.consent import has_consent
-from treatments.imaging import MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_photo
 from treatments.models import Scope, Session, SessionStatus
 from treatments.photos.models import RENDITIONS, Photo, PhotoTag, PhotoView
+from treatments.photos.processing import BUSY, MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_upload
 from treatments.services.common import require_location
 
 if TYPE_CHECKING:
@@ -49,11 +49,16 @@ class PhotoUpload:
 
 @dataclass(frozen=True)
 class UploadOutcome:
-    """What became of one file: a saved ``photo`` or an ``error`` to show next to its name."""
+    """What became of one file: a saved ``photo`` or an ``error`` to show next to its name.
+
+    ``code`` says why a file was refused: a ``PhotoRejected`` code ("busy" when the server had
+    no processing slot free) or "invalid" for a wrong tag, view or area.
+    """
 
     filename: str
     photo: Photo | None = None
     error: str = ""
+    code: str = ""
 
     @property
     def ok(self) -> bool:
@@ -99,7 +104,15 @@ def photo_upload(
     """
     uploads = list(uploads)
     _check_can_upload(actor, session, count=len(uploads))
-    return [_upload_one(actor, session, upload) for upload in uploads]
+    outcomes: list[UploadOutcome] = []
+    for upload in uploads:
+        # One file after another, each decoded, stored and dropped before the next is opened,
+        # so a request of twenty holds one decoded photo, not twenty. Once the gate has turned a
+        # file away, the rest only take a slot that is free at once: each waiting its turn as
+        # well would keep the user (and the proxy) waiting twenty times as long to hear "busy".
+        busy = any(outcome.code == BUSY for outcome in outcomes)
+        outcomes.append(_upload_one(actor, session, upload, wait=not busy))
+    return outcomes
 
 
 def _check_can_upload(actor: User | None, session: Session, *, count: int) -> None:
@@ -120,7 +133,7 @@ def _check_can_upload(actor: User | None, session: Session, *, count: int) -> No
         raise ValidationError(f"Upload at most {MAX_FILES_PER_UPLOAD} photos at a time.")
 
 
-def _upload_one(actor: User | None, session: Session, upload: PhotoUpload) -> UploadOutcome:
+def _upload_one(actor: User | None, session: Session, upload: PhotoUpload, *, wait: bool) -> UploadOutcome:
     name = _display_filename(upload.filename)
     photo = Photo(
         patient_id=session.patient_id,
@@ -137,13 +150,14 @@ def _upload_one(actor: User | None, session: Session, upload: PhotoUpload) -> Up
             exclude=[f"{r}_{part}" for r in RENDITIONS for part in _FILE_PARTS] + _SOURCE_PARTS
         )
     except ValidationError as exc:
-        return UploadOutcome(name, error=_join(exc))
-    # Decoding is CPU work of a few hundred ms: done outside any transaction or lock.
+        return UploadOutcome(name, error=_join(exc), code="invalid")
+    # Decoding is CPU work of up to a second: done outside any transaction or lock, in one of the
+    # process's few processing slots (treatments.photos.processing), which bound its memory.
     try:
-        processed = process_photo(upload.file, max_bytes=MAX_UPLOAD_BYTES)
+        processed = process_upload(upload.file, max_bytes=MAX_UPLOAD_BYTES, wait=wait)
     except PhotoRejected as exc:
         logger.info("photo refused (%s): %s", exc.code, name)
-        return UploadOutcome(name, error=exc.message)
+        return UploadOutcome(name, error=exc.message, code=exc.code)
 
     stored = _store(processed)
     try:
