@@ -27,8 +27,9 @@ Memory (issue 7, part 3), peak resident size of a fresh process including Python
 * PNG, WebP and HEIC cannot be decoded at reduced scale: they decode whole, and ``MAX_PIXELS``,
   checked from the header before decoding, is what bounds them. At 60 MP: an RGB PNG ~310 MB, an
   RGBA PNG ~490 MB (alpha flattened at full size), HEIC ~450 MB (libheif's buffer and Pillow's
-  copy, 7 bytes a pixel; 250 MB measured at 32 MP), WebP ~950 MB (Pillow decodes every WebP
-  through libwebp's animation decoder, which keeps two RGBA canvases besides Pillow's copy).
+  copy, 7 bytes a pixel; 250 MB measured at 32 MP). WebP has its own cap, ``MAX_WEBP_PIXELS``
+  (20 MP, ~320 MB): Pillow decodes every WebP through libwebp's animation decoder, which keeps
+  two RGBA canvases besides Pillow's copy (~950 MB at 60 MP).
 * How many run at once is not decided here: the photo services pass every upload through a
   per-process gate (``treatments.photos.processing``).
 """
@@ -58,6 +59,10 @@ MAX_UPLOAD_BYTES: Final = 25 * 1024 * 1024
 #: limit (~89 MP warn, ~179 MP error) is too generous for a web worker, so this one is stricter
 #: and explicit.
 MAX_PIXELS: Final = 60_000_000
+#: WebP decodes through libwebp's animation decoder at ~16 bytes a pixel (two RGBA canvases
+#: and Pillow's copy): 60 MP would peak near 950 MB. Cameras do not write WebP; 20 MP covers
+#: every exported or messaged WebP photo and keeps its peak near the JPEG pipeline's bound.
+MAX_WEBP_PIXELS: Final = 20_000_000
 
 #: Long-edge caps of the renditions, in pixels. ``full`` is capped rather than kept at the
 #: sensor's size: 4096 px still shows pores and hair at 100 % zoom on a 4K screen, covers every
@@ -242,8 +247,9 @@ def _process(source: IO[bytes]) -> ProcessedPhoto:
     if source_format is None:  # pragma: no cover - formats= already guarantees this
         raise Image.UnidentifiedImageError(f"unexpected format {image.format!r}")
     width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise _too_many_pixels()
+    limit = MAX_WEBP_PIXELS if source_format == "WEBP" else MAX_PIXELS
+    if width * height > limit:
+        raise _too_many_pixels(limit)
 
     if image.format in ("JPEG", "MPO"):
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the full rendition is that much
@@ -487,9 +493,9 @@ def _encode(image: Image.Image, *, progressive: bool) -> Rendition:
     )
 
 
-def _too_many_pixels() -> PhotoRejected:
+def _too_many_pixels(limit: int = MAX_PIXELS) -> PhotoRejected:
     return PhotoRejected(
-        f"This image has too many pixels (the limit is {MAX_PIXELS // 1_000_000} megapixels). "
+        f"This image has too many pixels (the limit is {limit // 1_000_000} megapixels). "
         "Please upload a smaller photo.",
         code="too_many_pixels",
     )

@@ -571,3 +571,16 @@ def test_it_will_not_run_if_truncated_images_are_allowed(monkeypatch):
 
     with pytest.raises(RuntimeError, match="LOAD_TRUNCATED_IMAGES"):
         process_photo(encode(picture(), "JPEG"))
+
+
+def test_a_webp_over_its_own_smaller_limit_is_refused_before_decoding(monkeypatch):
+    # WebP decodes at ~16 bytes a pixel; 25 MP would peak near 400 MB, so its cap is 20 MP.
+    buffer = io.BytesIO()
+    Image.new("RGB", (5000, 5000), (180, 140, 120)).save(buffer, format="WEBP", quality=10, method=0)
+    assert imaging.MAX_WEBP_PIXELS < 5000 * 5000 < MAX_PIXELS
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded it"))
+
+    with pytest.raises(PhotoRejected) as caught:
+        process_photo(buffer.getvalue())
+
+    assert caught.value.code == "too_many_pixels" and "20 megapixels" in caught.value.message
