@@ -83,7 +83,9 @@ def lot_for_scan(
         mine = [lot for lot in here if lot.product_id == product.pk]
         if not mine:
             other = here[0]
-            return ScanResult(
+            # Why the box cannot be used at all comes before which product it is.
+            refused = _unusable(other, data) if len(here) == 1 else None
+            return refused or ScanResult(
                 None,
                 f"This box is {other.product} (lot {other.lot_number}), not {product}, the product "
                 "chosen for this line: choose that product first, or scan the right box.",
@@ -96,6 +98,11 @@ def lot_for_scan(
             None, f"Lot {number} is recorded for {names}: choose the product first, then scan.", "ambiguous"
         )
     lot = here[0]
+    return _unusable(lot, data) or ScanResult(lot)
+
+
+def _unusable(lot: Lot, data: GS1Data | None) -> ScanResult | None:
+    """Why the lot on the box cannot be used, whatever the line: None when it can."""
     tag = f"Lot {lot.lot_number} of {lot.product}"
     status = lot.status
     if status == LotStatus.RECALLED:
@@ -120,4 +127,4 @@ def lot_for_scan(
     problems = compliance.lot_clearance_problems(lot)
     if problems:
         return ScanResult(None, f"{tag} is not cleared for use: " + " ".join(problems), "not_cleared")
-    return ScanResult(lot)
+    return None

@@ -347,8 +347,14 @@ class LineForm(forms.Form):
             if result.ok:
                 assert result.lot is not None
                 self.lots.setdefault(str(result.lot.pk), result.lot)
-                d["take"] = f"lot:{result.lot.pk}"
+                d["take"] = scanned_take(result.lot, self.choices.vials)
                 d["product"] = str(result.lot.product_id)
+                # Shown again (after Check, or a refusal elsewhere) as chosen, with the scan
+                # done: a lot picked by hand afterwards is then not overridden by an old scan.
+                self.data = self.data.copy()
+                self.data[self.add_prefix("take")] = d["take"]
+                self.data[self.add_prefix("product")] = d["product"]
+                self.data[self.add_prefix("scan")] = ""
             else:
                 # Nothing stays selected: a refused scan must not leave another lot chosen.
                 self.add_error("scan", result.message)
@@ -424,6 +430,12 @@ class LineForm(forms.Form):
             {"option": o, "id": f"id_{self.add_prefix('take')}_{k}", "checked": o.value == chosen}
             for k, o in enumerate(self.choices.options)
         ]
+
+
+def scanned_take(lot: Lot, vials: list[OpenedVial]) -> str:
+    """What a scanned box selects: an opened vial of that lot still in use before a new one."""
+    vial = next((v for v in vials if v.lot_id == lot.pk), None)
+    return f"vial:{vial.pk}" if vial is not None else f"lot:{lot.pk}"
 
 
 class BaseLineFormSet(forms.BaseFormSet):

@@ -137,6 +137,10 @@
     const product = field(line, "product");
     if (product) {
       product.addEventListener("change", function () {
+        // Another product: an earlier scan (and what it said) no longer applies.
+        const scanned = field(line, "scan");
+        if (scanned) scanned.value = "";
+        setStatus(line, "", "");
         filterTake(line, true);
         refresh(line);
       });
@@ -197,14 +201,16 @@
       form.querySelector("[data-lines]").appendChild(line);
       total.value = String(index + 1);
       const number = line.querySelector("[data-line-number]");
-      if (number) number.textContent = String(form.querySelectorAll("[data-line]:not([hidden])").length);
+      const first = parseInt(form.querySelector("[data-lines]").getAttribute("data-first-number"), 10) || 1;
+      const shown = form.querySelectorAll("[data-lines] > [data-line]:not([hidden])").length;
+      if (number) number.textContent = String(first + shown - 1);
       const remove = line.querySelector("[data-remove-line]");
       if (remove) remove.hidden = false;
       setupLine(line);
       if (window.injectionMapSetup) window.injectionMapSetup(line);
       if (index + 1 >= max) addButton.disabled = true;
-      const first = field(line, "product");
-      if (first) first.focus();
+      const productField = field(line, "product");
+      if (productField) productField.focus();
     });
   }
 

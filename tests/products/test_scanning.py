@@ -123,3 +123,9 @@ class TestRefusals:
     def test_unreadable_codes_select_nothing(self, kv, location, text):
         result = _scan(text, location)
         assert result.lot is None and result.reason == "unreadable" and result.message
+
+
+def test_a_held_box_of_another_product_says_it_is_held_first(kv, location, manager):
+    lot_quarantine(lot=kv, actor=manager, reason="Excursion")
+    result = _scan(_gs1(kv), location, product=ProductFactory(name="ExoCel"))
+    assert result.reason == "quarantined" and "Excursion" in result.message

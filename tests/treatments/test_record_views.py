@@ -523,3 +523,127 @@ def test_a_broken_map_is_refused_with_a_reason_and_nothing_is_saved(
     errors = " ".join(response.context["lines"].forms[0].errors.get("map_points", []))
     assert errors and message.lower() in errors.lower()
     assert not TreatmentRecord.objects.filter(session=session).exists()
+
+
+# --- Found by the outside review ----------------------------------------------------------------
+
+
+class TestFoundByReview:
+    def test_points_in_the_periorbital_zone_are_refused_for_a_product_not_made_for_it(
+        self, world, client_for, practitioner
+    ):
+        import json
+
+        from treatments.map_regions import region_at
+
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        assert not lot.product.periorbital_suitable
+        eye = next(
+            (x / 100, y / 100)
+            for x in range(20, 80)
+            for y in range(20, 50)
+            if (r := region_at("face_front", x / 100, y / 100)) and r.area == "periorbital"
+        )
+        points = [{"view": "face_front", "x": eye[0], "y": eye[1], "volume_ml": "0.015"}]
+        # The areas say only "face": the map says where the product went.
+        data = _post_data(lot, map_points=json.dumps(points), areas=["face"])
+        client = client_for(practitioner)
+        answer = client.post(_url("record_check", session), data).json()
+        assert any("periorbital" in m for m in answer["lines"][0]["refusals"]), answer
+        assert client.post(_url("record_edit", session), data).status_code == 200
+        assert not TreatmentRecord.objects.filter(session=session).exists()
+
+    def test_a_map_point_adds_its_area_to_the_line(self, world, client_for, practitioner):
+        import json
+
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        points = [{"view": "scalp", "x": 0.5, "y": 0.5, "volume_ml": "0.03"}]
+        data = _post_data(lot, map_points=json.dumps(points), areas=["face"])
+        assert client_for(practitioner).post(_url("record_edit", session), data).status_code == 302
+        assert TreatmentRecord.objects.get(session=session).lines.get().areas == ["face", "scalp"]
+
+    def test_a_scanned_box_whose_lot_has_an_opened_vial_selects_the_vial(
+        self, world, client_for, practitioner
+    ):
+        from products.services import vial_open
+
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        vial = vial_open(lot=lot, actor=practitioner)
+        answer = client_for(practitioner).get(_url("record_scan", session), {"code": lot.lot_number}).json()
+        assert answer["ok"] and answer["take"] == f"vial:{vial.pk}"
+        data = _post_data(lot, scan=lot.lot_number, take="", volume_ml="0.5", vials="")
+        response = client_for(practitioner).post(_url("record_edit", session), data)
+        assert response.status_code == 302
+        assert TreatmentRecord.objects.get(session=session).lines.get().opened_vial_id == vial.pk
+
+    def test_opening_a_new_vial_while_one_is_in_use_is_warned(self, world, client_for, practitioner):
+        from products.services import vial_open
+
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        vial_open(lot=lot, actor=practitioner)
+        data = _post_data(lot, source="open_new", volume_ml="0.5", vials="")
+        answer = client_for(practitioner).post(_url("record_check", session), data).json()
+        assert any("draw from it before opening another" in w for w in answer["lines"][0]["warnings"])
+
+    def test_two_lines_that_together_take_more_than_the_lot_holds_are_refused_by_the_check(
+        self, world, client_for, practitioner
+    ):
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        on_hand = Lot.objects.get(pk=lot.pk).quantity_on_hand
+        data = _post_data(lot, lines=2, vials=str(on_hand))  # every vial on line 1 …
+        second = {
+            k.replace("line-0-", "line-1-"): v for k, v in _post_data(lot).items() if k.startswith("line-0-")
+        }
+        data |= second  # … and one more on line 2
+        answer = client_for(practitioner).post(_url("record_check", session), data).json()
+        assert not answer["ok"]
+        assert any("take" in m and "together" in m for m in answer["lines"][1]["refusals"]), answer
+
+    @pytest.mark.parametrize("volume", ["0", "-5"])
+    def test_a_sealed_line_with_no_volume_is_refused_by_the_check_in_words(
+        self, world, client_for, practitioner, volume
+    ):
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        data = _post_data(lot, volume_ml=volume)
+        answer = client_for(practitioner).post(_url("record_check", session), data).json()
+        assert any("volume used must be above zero" in m for m in answer["lines"][0]["refusals"])
+        response = client_for(practitioner).post(_url("record_edit", session), data)
+        assert "volume used must be above zero" in response.content.decode()
+        assert "Constraint" not in response.content.decode()
+
+    @pytest.mark.parametrize("product", ["²", "٣", "-1", "1e3"])
+    def test_the_scan_look_up_ignores_a_product_that_is_not_a_number(
+        self, world, client_for, practitioner, product
+    ):
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        response = client_for(practitioner).get(
+            _url("record_scan", session), {"code": lot.lot_number, "product": product}
+        )
+        assert response.status_code == 200 and response.json()["ok"]
+
+    def test_an_absurd_number_of_points_is_refused(self, world, client_for, practitioner):
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        for points in ("2147483648", "5000"):
+            response = client_for(practitioner).post(
+                _url("record_edit", session), _post_data(lot, points=points)
+            )
+            assert response.status_code == 200
+        assert not TreatmentRecord.objects.filter(session=session).exists()
+
+    def test_without_javascript_a_scan_shows_its_product_and_is_then_spent(
+        self, world, client_for, practitioner
+    ):
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        data = _post_data(lot, scan=lot.lot_number, take="", product="")
+        data["action"] = "check"
+        response = client_for(practitioner).post(_url("record_edit", session), data)
+        line = response.context["lines"].forms[0]
+        assert line["product"].value() == str(lot.product_id) and line["scan"].value() == ""
+        assert line.current_take == f"lot:{lot.pk}"
+
+    def test_a_failed_save_always_says_nothing_was_saved(self, world, client_for, practitioner):
+        session, lot = world["own"]["open_session"], world["own"]["lot"]
+        response = client_for(practitioner).post(
+            _url("record_edit", session), _post_data(lot, scan="(10)NOPE")
+        )
+        assert "Nothing was saved." in response.content.decode()

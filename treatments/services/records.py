@@ -27,6 +27,7 @@ from products.models.stock import LotStatus
 from products.services.stock import lock_lot, stock_use, vial_draw, vial_open
 from treatments.consent import has_consent, treatment_consent_for
 from treatments.injection_map import MAX_POINTS
+from treatments.map_regions import region_at
 from treatments.models import (
     CHANNEL_OPENING,
     Addendum,
@@ -64,6 +65,8 @@ USUAL: dict[str, dict[str, tuple[Any, Any]]] = {
 # Beyond these a value is not a clinical choice but a typing mistake.
 GAUGE_LIMITS = (14, 34)
 DEPTH_LIMIT_MM = Decimal("10")
+# Nappage at 1 cm over face, neck and décolletage is some hundreds of points; more is a typo.
+POINTS_LIMIT = 2000
 
 
 @dataclass
@@ -235,6 +238,8 @@ def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tu
         )
     # Amounts: impossible values are refused.
     if line.source == LineSource.SEALED:
+        if line.volume_ml is not None and line.volume_ml <= 0:
+            refuse.append(f"{tag}: the volume used must be above zero (or left empty for whole vials).")
         if not line.vials or line.vials <= 0:
             refuse.append(f"{tag}: the number of sealed vials must be at least 1.")
         elif line.volume_ml is not None and line.volume_ml > line.vials * product.opened_volume_ml:
@@ -271,6 +276,8 @@ def _check_line(n: int, line: LineInput, session: Session, procedure: str) -> tu
         del name
     if line.points is not None and line.points <= 0:
         refuse.append(f"{tag}: the number of points must be at least 1.")
+    elif line.points is not None and line.points > POINTS_LIMIT:
+        refuse.append(f"{tag}: {line.points} points is not a session's count (at most {POINTS_LIMIT}).")
     if line.needle_gauge is not None and not GAUGE_LIMITS[0] <= line.needle_gauge <= GAUGE_LIMITS[1]:
         lo, hi = GAUGE_LIMITS
         refuse.append(f"{tag}: {line.needle_gauge}G is not a needle gauge used here ({lo}–{hi}G).")
@@ -340,13 +347,18 @@ def _check_map(tag: str, line: LineInput, total: Decimal | None) -> tuple[list[s
 
 
 def _follow_map(line: LineInput) -> None:
-    """A line with a map: its number of points is the map's, and its volume per point the
-    points' common volume (none when they differ; each point keeps its own)."""
+    """A line with a map: its number of points is the map's, its volume per point the points'
+    common volume (none when they differ; each point keeps its own), and its areas include
+    every area a point fell in."""
     if not line.map_points:
         return
     line.points = len(line.map_points)
     volumes = {Decimal(p.volume_ml) for p in line.map_points}
     line.volume_per_point_ml = volumes.pop() if len(volumes) == 1 else None
+    # Where the points fell is where the product went: their areas are the line's too, so the
+    # periorbital rule (and the record's Areas) cannot disagree with the map.
+    mapped = [region.area for p in line.map_points if (region := region_at(p.view, p.x, p.y)) and region.area]
+    line.areas = list(dict.fromkeys([*line.areas, *mapped]))
 
 
 def _assess(
@@ -394,7 +406,55 @@ def _assess(
         _follow_map(line)
         refuse, warn = _check_line(i, line, session, combined_procedure)
         check.lines.append(LineCheck(_line_tag(i, line), refuse, warn))
+    _check_totals(lines, check)
     return consent, screening, check
+
+
+def _check_totals(lines: list[LineInput], check: RecordCheck) -> None:
+    """What no line shows alone: lines that together take more vials than a lot holds, or
+    more than an opened vial has left (said once, on the last of those lines); and a new vial
+    opened while one of the same lot is still in use (a warning)."""
+    vials: dict[int, list[tuple[int, LineCheck]]] = {}
+    draws: dict[int, list[tuple[Decimal, LineCheck]]] = {}
+    for line, line_check in zip(lines, check.lines, strict=True):
+        if line.source == LineSource.SEALED and line.vials and line.vials > 0:
+            vials.setdefault(line.lot.pk, []).append((line.vials, line_check))
+        elif line.source == LineSource.OPEN_NEW:
+            vials.setdefault(line.lot.pk, []).append((1, line_check))
+            in_use = _vial_in_use(line.lot)
+            if in_use is not None:
+                use_by = timezone.localtime(in_use.beyond_use_at)
+                line_check.warnings.append(
+                    f"{line_check.tag}: an opened vial of this lot has {in_use.volume_left_ml} mL left, "
+                    f"usable until {use_by:%H:%M}; draw from it before opening another."
+                )
+        elif line.source == LineSource.OPENED and line.opened_vial is not None and line.volume_ml:
+            draws.setdefault(line.opened_vial.pk, []).append((line.volume_ml, line_check))
+    on_hand = {line.lot.pk: line.lot.quantity_on_hand for line in lines}
+    for lot_pk, taken in vials.items():
+        total = sum(n for n, _ in taken)
+        if len(taken) > 1 and total > on_hand[lot_pk]:
+            last = taken[-1][1]
+            last.refusals.append(
+                f"{last.tag}: the lines take {total} vials of this lot together; it has {on_hand[lot_pk]}."
+            )
+    left = {line.opened_vial.pk: line.opened_vial.volume_left_ml for line in lines if line.opened_vial}
+    for vial_pk, drawn in draws.items():
+        volume = sum((v for v, _ in drawn), Decimal(0))
+        if len(drawn) > 1 and volume > left[vial_pk]:
+            last = drawn[-1][1]
+            last.refusals.append(
+                f"{last.tag}: the lines draw {volume} mL from this opened vial together; "
+                f"only {left[vial_pk]} mL is left."
+            )
+
+
+def _vial_in_use(lot: Lot) -> OpenedVial | None:
+    """An opened vial of the lot, still inside its use time and not empty."""
+    for vial in OpenedVial.objects.still_open().filter(lot=lot, beyond_use_at__gt=timezone.now()):
+        if vial.volume_left_ml > 0:
+            return vial
+    return None
 
 
 def treatment_record_check(

@@ -35,7 +35,9 @@ from treatments.record_forms import (
     first_line_initial,
     known_lots,
     known_vials,
+    open_vials,
     protocol_for,
+    scanned_take,
 )
 from treatments.timeline import patient_timeline_page
 from treatments.views.common import error_messages, flash_errors
@@ -175,6 +177,9 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
             for warning in result.warnings:
                 messages.warning(request, warning)
             return redirect("treatments:record_detail", pk=result.record.pk)
+    existing = list(
+        ProductLine.objects.filter(record=record).select_related("lot__product") if record else []
+    )
     return render(
         request,
         "treatments/record_form.html",
@@ -187,12 +192,12 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "offers": choices.offers,
             "not_offered": choices.not_offered,
             "check": check,
+            "save_failed": data is not None and action == "save",
+            "first_number": len(existing) + 1,
             "max_lines": MAX_LINES,
             "consent": treatment_consent_for(session.patient, session.treatment_type),
             "visit_screening": Screening.objects.filter(session=session).first(),
-            "existing_lines": list(
-                ProductLine.objects.filter(record=record).select_related("lot__product") if record else []
-            ),
+            "existing_lines": existing,
         },
     )
 
@@ -235,7 +240,9 @@ def record_scan(request: HttpRequest, pk: int) -> JsonResponse:
     """What a scanned box means for this session's record: exactly one usable lot, or why not."""
     session = _chart_session(request, pk)
     wanted = request.GET.get("product") or ""
-    product = Product.objects.filter(pk=int(wanted)).first() if wanted.isdigit() else None
+    product = (
+        Product.objects.filter(pk=int(wanted)).first() if wanted.isascii() and wanted.isdigit() else None
+    )
     result = lot_for_scan(
         request.GET.get("code", "")[:200],
         lots=Lot.objects.for_user(request.user),
@@ -245,10 +252,14 @@ def record_scan(request: HttpRequest, pk: int) -> JsonResponse:
     payload: dict = {"ok": result.ok, "message": result.message, "reason": result.reason}
     if result.ok and result.lot is not None:
         lot = result.lot
+        take = scanned_take(
+            lot, [v for v in open_vials(request.user, session.location) if v.lot_id == lot.pk]
+        )
         payload |= {
-            "take": f"lot:{lot.pk}",
+            "take": take,
             "product": str(lot.product_id),
-            "label": f"{lot.product} lot {lot.lot_number}, expires {lot.expiry_date:%d %b %Y}",
+            "label": f"{lot.product} lot {lot.lot_number}, expires {lot.expiry_date:%d %b %Y}"
+            + (" (its opened vial, before a new one)" if take.startswith("vial:") else ""),
         }
     return JsonResponse(payload, json_dumps_params={"ensure_ascii": False})
 
