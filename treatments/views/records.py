@@ -100,21 +100,26 @@ def _with_one_more_line(data):
     return data
 
 
+def _checked_inputs(form: RecordForm, lines) -> dict:
+    """What both the live check and the save are given (the save adds the free text)."""
+    d = form.cleaned_data
+    return {
+        "lines": [line.to_input() for line in lines.non_blank()],
+        "screening_confirmed": d["screening_confirmed"],
+        "consent_checked": d["consent_checked"],
+        "combined_procedure": d["combined_procedure"],
+        "anaesthesia": d["anaesthesia"],
+        "adverse_events": form.adverse_events(),
+    }
+
+
 def _check(request: HttpRequest, session: Session, form: RecordForm, lines) -> services.RecordCheck | None:
     """The service's check of what is filled in so far (None while the form itself is invalid)."""
     if not (form.is_valid() and lines.is_valid()):
         return None
-    d = form.cleaned_data
     try:
         return services.treatment_record_check(
-            actor=request.user,
-            session=session,
-            lines=[line.to_input() for line in lines.non_blank()],
-            screening_confirmed=d["screening_confirmed"],
-            consent_checked=d["consent_checked"],
-            combined_procedure=d["combined_procedure"],
-            anaesthesia=d["anaesthesia"],
-            adverse_events=form.adverse_events(),
+            actor=request.user, session=session, **_checked_inputs(form, lines)
         )
     except PermissionDenied as exc:
         form.add_error(None, str(exc))
@@ -157,15 +162,10 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
             result = services.treatment_record_save(
                 actor=request.user,
                 session=session,
-                lines=[line.to_input() for line in lines.non_blank()],
-                screening_confirmed=d["screening_confirmed"],
-                consent_checked=d["consent_checked"],
-                combined_procedure=d["combined_procedure"],
+                **_checked_inputs(form, lines),
                 combined_settings=d["combined_settings"],
-                anaesthesia=d["anaesthesia"],
                 post_care=d["post_care"],
                 notes=d["notes"],
-                adverse_events=form.adverse_events(),
             )
         except ValidationError as exc:
             for message in error_messages(exc):
