@@ -10,7 +10,7 @@ class ClinicConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from clinic import roles, signals  # noqa: F401  (auth event auditing)
+        from clinic import checks, roles, signals  # noqa: F401  (system checks, auth event auditing)
         from clinic.dashboard import Panel, register
         from clinic.reports.panels import reports_panel
 

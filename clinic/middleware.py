@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 
 from clinic.context import client_ip_var, request_id_var
 
@@ -71,3 +72,19 @@ class SessionTimeoutMiddleware:
             if now - last >= self.TOUCH_EVERY_SECONDS or "last_activity" not in session:
                 session["last_activity"] = now
         return self.get_response(request)
+
+
+class PrivateCacheMiddleware:
+    """Every response to a signed-in user is ``Cache-Control: private, no-store``: pages of
+    patient data must not stay in a shared proxy or in the browser's history cache of a
+    clinic's shared tablet (ASVS 8.2.1). Files, CSV and JSON already said so."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response

@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "clinic.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "clinic.middleware.SessionTimeoutMiddleware",
+    "clinic.middleware.PrivateCacheMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Axes last, as its documentation asks: it turns lock-outs into the lock-out page.

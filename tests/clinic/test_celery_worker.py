@@ -42,10 +42,10 @@ def test_the_sweep_sends_rows_written_while_the_broker_was_down(worker):
     assert _wait_for(lambda: Notification.objects.get(pk=n.pk).status == "sent")
 
 
-def test_the_heartbeat_task_records_the_worker(worker, client):
+def test_the_heartbeat_task_records_the_worker(worker, client_for, manager):
     from clinic.tasks import worker_heartbeat
 
     worker_heartbeat.delay()
     assert _wait_for(lambda: WorkerHeartbeat.objects.exists())
-    body = client.get("/healthz").json()
+    body = client_for(manager).get("/healthz").json()
     assert body["worker"]["last_heartbeat"] is not None

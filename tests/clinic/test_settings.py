@@ -111,3 +111,20 @@ def test_private_files_have_no_public_url():
     for storage in (default_storage, storages["private"]):
         with pytest.raises(NotImplementedError):
             storage.url("photos/secret.jpg")
+
+
+def test_the_deploy_check_warns_when_the_database_is_sqlite():
+    result = _run_manage(
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "clinic.example.com",
+            "DATABASE_URL": "sqlite:///var/prod.sqlite3",
+        },
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode != 0
+    assert "clinic.W001" in result.stdout + result.stderr and "SQLite" in result.stdout + result.stderr

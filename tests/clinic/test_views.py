@@ -47,19 +47,35 @@ class TestDashboard:
 
 
 class TestHealthz:
-    def test_it_reports_database_and_redis(self, client):
-        response = client.get("/healthz")
+    def test_it_reports_database_and_redis_to_signed_in_staff(self, client_for, manager):
+        response = client_for(manager).get("/healthz")
         assert response.status_code == 200
         body = response.json()
         assert body["database"] == "ok"
         assert body["redis"] in {"ok", "unreachable"}
         assert "worker" in body
 
+    def test_anonymous_callers_learn_only_up_or_down(self, client):
+        response = client.get("/healthz")
+        assert response.status_code == 200
+        assert set(response.json()) == {"status"} and response.json()["status"] in {"ok", "degraded"}
+
     def test_it_answers_503_when_the_database_is_unreachable(self, client):
         with mock.patch("clinic.views.connection.cursor", side_effect=Exception("down")):
             response = client.get("/healthz")
         assert response.status_code == 503
-        assert response.json()["database"] == "unreachable"
+        assert response.json() == {"status": "error"}
+
+
+class TestPrivateCache:
+    @pytest.mark.parametrize(
+        "url", ["/", "/treatments/patients/", "/products/lots/", "/clinic/audit/", "/healthz"]
+    )
+    def test_every_page_to_a_signed_in_user_is_private_no_store(self, client_for, manager, url):
+        response = client_for(manager).get(url)
+        assert response.status_code == 200, url
+        cache = response["Cache-Control"]
+        assert "no-store" in cache and "private" in cache
 
 
 class TestAuditList:
