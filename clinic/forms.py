@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, cast
 
 from django import forms
@@ -21,13 +22,34 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
+# The window a clinic's working dates (schedules, reports, filters) fall in: outside it a
+# date is a typo or a probe, and the arithmetic on it (a day before, a month after) overflows.
+EARLIEST_DAY = dt.date(2000, 1, 1)
+LATEST_DAY = dt.date(2099, 12, 31)
+
+
+def plausible_day(day: dt.date) -> bool:
+    return EARLIEST_DAY <= day <= LATEST_DAY
+
+
+class WorkingDateField(forms.DateField):
+    """A date in the clinic's working window, refused in words outside it."""
+
+    widget = DateInput
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if value and not plausible_day(value):
+            raise ValidationError(f"Give a date between {EARLIEST_DAY:%-d %b %Y} and {LATEST_DAY:%-d %b %Y}.")
+
+
 class AuditFilterForm(forms.Form):
     actor = forms.ModelChoiceField(queryset=User.objects.none(), required=False, label="User")
     action = forms.CharField(required=False, help_text="e.g. lot.receive, or lot. for all lot actions")
     object_type = forms.CharField(required=False, label="Object type", help_text="e.g. products.lot")
     object_id = forms.CharField(required=False, label="Object id")
-    date_from = forms.DateField(required=False, widget=DateInput, label="From")
-    date_to = forms.DateField(required=False, widget=DateInput, label="To")
+    date_from = WorkingDateField(required=False, label="From")
+    date_to = WorkingDateField(required=False, label="To")
 
     def __init__(self, *args, actors=None, **kwargs):
         super().__init__(*args, **kwargs)

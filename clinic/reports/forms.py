@@ -8,7 +8,7 @@ from typing import Any, cast
 from django import forms
 from django.utils import timezone
 
-from clinic.forms import DateInput
+from clinic.forms import WorkingDateField, plausible_day
 from clinic.models import Location
 from clinic.reports.periods import add_months, month_end, month_start
 from clinic.scoping import location_ids_for
@@ -41,8 +41,8 @@ class ScopeForm(forms.Form):
 class PeriodForm(ScopeForm):
     """Location and an inclusive date range; defaults to the last 12 months up to today."""
 
-    date_from = forms.DateField(required=False, widget=DateInput, label="From")
-    date_to = forms.DateField(required=False, widget=DateInput, label="To")
+    date_from = WorkingDateField(required=False, label="From")
+    date_to = WorkingDateField(required=False, label="To")
 
     default_months = 12
 
@@ -97,6 +97,8 @@ class ColdChainForm(forms.Form):
             return add_months(month_start(timezone.localdate()), -1)
         if value > timezone.localdate():
             raise forms.ValidationError("Choose this month or an earlier one.")
+        if not plausible_day(value):
+            raise forms.ValidationError("Choose a month from 2000 on.")
         return month_start(value)
 
 
@@ -104,8 +106,8 @@ class RecallSearchForm(ScopeForm):
     """A product and the period its lots were used in (recall without a single lot)."""
 
     product: forms.ModelChoiceField[Any] = forms.ModelChoiceField(queryset=None)
-    date_from = forms.DateField(widget=DateInput, label="Treated from")
-    date_to = forms.DateField(widget=DateInput, label="Treated to")
+    date_from = WorkingDateField(label="Treated from")
+    date_to = WorkingDateField(label="Treated to")
 
     def __init__(self, *args, user, **kwargs):
         from products.models import Product

@@ -9,12 +9,17 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from clinic.forms import plausible_day
+
 
 def parse_day(value: str | None) -> dt.date:
+    """The day a calendar page asks for: today when the parameter is missing, unreadable or
+    outside the clinic's working window (where the week's arithmetic would overflow)."""
     try:
-        return dt.date.fromisoformat(value) if value else timezone.localdate()
+        day = dt.date.fromisoformat(value) if value else timezone.localdate()
     except ValueError:
         return timezone.localdate()
+    return day if plausible_day(day) else timezone.localdate()
 
 
 def error_messages(exc: ValidationError) -> list[str]:
