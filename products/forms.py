@@ -75,6 +75,13 @@ class PastLocalDateTimeField(forms.DateTimeField):
         # another zone (PEP 495), so the zone-local value would not match the stored reading.
         return (second if second <= timezone.now() + self.SLACK else first).astimezone(dt.UTC)
 
+    def validate(self, value) -> None:
+        super().validate(value)
+        if value is not None and value > timezone.now() + self.SLACK:
+            raise forms.ValidationError("This time has not happened yet: check the date and time.")
+        if value is not None and value.year < 2000:
+            raise forms.ValidationError("Check the date: it is before 2000.")
+
 
 class ProductForm(forms.ModelForm):
     class Meta:

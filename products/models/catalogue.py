@@ -172,6 +172,9 @@ class Product(models.Model):
             if not gtin_check_digit_ok(self.gtin):
                 raise ValidationError({"gtin": "This GTIN's check digit is wrong; scan it again."})
             self.gtin = self.gtin.zfill(14)
+        if self.unit_cost is not None and self.unit_cost < 0:
+            # It feeds the stock valuation: a negative cost would make stock worth less than none.
+            raise ValidationError({"unit_cost": "A unit cost cannot be negative."})
         if self.classification == Classification.COSMETIC and (
             self.intended_intradermal or self.intended_scalp
         ):

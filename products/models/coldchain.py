@@ -12,6 +12,9 @@ from django.utils import timezone
 
 from clinic.scoping import LocationScopedQuerySet
 
+# Logger calibration certificates run one or two years; more than five is a typo.
+CALIBRATION_YEARS_MAX = 5
+
 
 class UnitKind(models.TextChoices):
     FRIDGE = "fridge", "Refrigerator (2–8 °C)"
@@ -113,6 +116,12 @@ class StorageUnit(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
+        expires = self.calibration_expires_on
+        latest = timezone.localdate() + dt.timedelta(days=366 * CALIBRATION_YEARS_MAX)
+        if expires is not None and not dt.date(2000, 1, 1) <= expires <= latest:
+            raise ValidationError(
+                {"calibration_expires_on": "A calibration runs a few years at most: check the date."}
+            )
         default_lo, default_hi = UNIT_RANGES.get(self.kind, UNIT_RANGES[UnitKind.FRIDGE])
         if self.min_c is None:
             self.min_c = default_lo

@@ -35,3 +35,58 @@ def test_no_date_parameter_makes_a_500(request, client_for, location, who, url, 
     param = value[:7] if name == "month" else value
     response = client_for(user).get(f"{url}{sep}{name}={param}")
     assert response.status_code in (200, 400), (url, name, value, response.status_code)
+
+
+# --- Implausible values are refused where they are entered ------------------------------------
+
+
+@pytest.mark.parametrize("born", ["0001-01-01", "1899-12-31", "2999-01-01"])
+def test_an_implausible_date_of_birth_is_refused(born, location, front_desk):
+    import datetime as dt
+
+    from django.core.exceptions import ValidationError
+
+    from tests.treatments.factories import PatientFactory
+
+    patient = PatientFactory.build(location=location, date_of_birth=dt.date.fromisoformat(born))
+    with pytest.raises(ValidationError) as caught:
+        patient.full_clean()
+    assert "date of birth" in str(caught.value)
+
+
+def test_a_negative_unit_cost_is_refused():
+    from decimal import Decimal
+
+    from django.core.exceptions import ValidationError
+
+    from tests.products.factories import ProductFactory
+
+    product = ProductFactory.build(unit_cost=Decimal("-1"))
+    with pytest.raises(ValidationError) as caught:
+        product.full_clean()
+    assert "cannot be negative" in str(caught.value)
+
+
+@pytest.mark.parametrize("expires", ["0001-01-01", "2099-12-31"])
+def test_an_implausible_calibration_expiry_is_refused(expires, location):
+    import datetime as dt
+
+    from django.core.exceptions import ValidationError
+
+    from tests.products.factories import StorageUnitFactory
+
+    unit = StorageUnitFactory.build(location=location, calibration_expires_on=dt.date.fromisoformat(expires))
+    with pytest.raises(ValidationError) as caught:
+        unit.full_clean()
+    assert "calibration" in str(caught.value)
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T10:00", "0001-01-01T10:00", "2999-01-01T10:00"])
+def test_a_time_that_has_not_happened_or_long_before_is_refused(when):
+    from products.forms import PastLocalDateTimeField
+
+    field = PastLocalDateTimeField()
+    from django import forms
+
+    with pytest.raises(forms.ValidationError):
+        field.clean(when)

@@ -68,6 +68,10 @@ def parse_date_of_birth(text: str) -> dt.date | None:
     return None
 
 
+# No patient alive was born before this; an earlier date is a typo (0001-01-01, 1066).
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+
+
 class Patient(models.Model):
     """A patient of the clinic, registered at a home location.
 
@@ -131,6 +135,15 @@ class Patient(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.refresh_keys()
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        born = self.date_of_birth
+        if born is not None and not EARLIEST_BIRTH <= born <= timezone.localdate():
+            raise ValidationError(
+                {"date_of_birth": f"Give a date of birth between {EARLIEST_BIRTH.year} and today."}
+            )
 
     @property
     def initials(self) -> str:
