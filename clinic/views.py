@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import redis
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -364,6 +367,35 @@ def staff_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 # --- Error pages --------------------------------------------------------------------------
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's token flow (the link is valid for ``PASSWORD_RESET_TIMEOUT`` and once only),
+    giving the same answer whether or not the address belongs to anyone, and sending at most
+    ``RESET_LIMIT`` links an hour per address and per client, so it can be used neither to find
+    out who works here nor to flood a colleague's inbox. The email goes straight out, not
+    through the outbox: a reset token must not sit in a database table."""
+
+    RESET_LIMIT = 5
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def form_valid(self, form):
+        cache = caches["ratelimit"]
+        email = form.cleaned_data["email"].strip().lower()
+        keys = [
+            f"password-reset:client:{self.request.META.get('REMOTE_ADDR', '')}",
+            "password-reset:address:" + hashlib.sha256(email.encode()).hexdigest(),
+        ]
+        counts = []
+        for key in keys:
+            cache.add(key, 0, timeout=3600)
+            counts.append(cache.incr(key))
+        if max(counts) > self.RESET_LIMIT:
+            # The same answer as a sent link: nothing says the limit was reached for whom.
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 def error_403(request: AuthenticatedHttpRequest, exception=None) -> HttpResponse:

@@ -71,3 +71,60 @@ def test_pages_carry_no_inline_script(client, manager):
     html = client.get("/").text
     for tag in re.findall(r"<script[^>]*>", html):
         assert "src=" in tag, f"inline script: {tag}"
+
+
+# --- Password reset ---------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reset_limits():
+    """The limits count per client address, which every test client shares."""
+    from django.core.cache import caches
+
+    caches["ratelimit"].clear()
+
+
+def _reset_link(message) -> str:
+    import re
+
+    return re.search(r"https?://[^/\s]+(/accounts/password/reset/\S+/)", message.body).group(1)
+
+
+def test_the_sign_in_page_offers_a_password_reset(client):
+    assert 'href="/accounts/password/reset/"' in client.get("/accounts/login/").text
+
+
+def test_a_reset_link_is_sent_and_sets_a_new_password_once(client, manager, mailoutbox):
+    manager.email = "mgr@clinic.example"
+    manager.save(update_fields=["email"])
+    response = client.post("/accounts/password/reset/", {"email": "MGR@clinic.example"})
+    assert response.status_code == 302 and response["Location"] == "/accounts/password/reset/sent/"
+    (message,) = mailoutbox
+    assert message.to == ["mgr@clinic.example"] and manager.username in message.body
+    link = _reset_link(message)
+    page = client.get(link, follow=True)
+    assert "Choose a new password" in page.text
+    new = "a-much-longer-pass-2026"
+    done = client.post(page.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+    assert done.status_code == 302
+    manager.refresh_from_db()
+    assert manager.check_password(new)
+    # The link works once.
+    assert "no longer works" in client.get(link, follow=True).text
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_email(client, mailoutbox):
+    response = client.post("/accounts/password/reset/", {"email": "nobody@clinic.example"})
+    assert response.status_code == 302 and response["Location"] == "/accounts/password/reset/sent/"
+    assert mailoutbox == []
+
+
+def test_reset_requests_are_limited_per_address_and_client(client, manager, mailoutbox):
+    from clinic.views import PasswordResetView
+
+    manager.email = "mgr@clinic.example"
+    manager.save(update_fields=["email"])
+    for _ in range(PasswordResetView.RESET_LIMIT + 3):
+        response = client.post("/accounts/password/reset/", {"email": "mgr@clinic.example"})
+        assert response.status_code == 302 and response["Location"] == "/accounts/password/reset/sent/"
+    assert len(mailoutbox) == PasswordResetView.RESET_LIMIT

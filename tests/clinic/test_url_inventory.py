@@ -10,6 +10,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 # Views that must answer without a login (each with the reason).
 PUBLIC = {
     "login",  # the sign-in page itself
+    "password_reset",  # asking for a reset link: the same answer whether the address exists
+    "password_reset_done",  # "check your email"
+    "password_reset_confirm",  # the emailed one-time link
+    "password_reset_complete",  # "your new password is set"
     "healthz",  # load balancer probe; reveals nothing private
     "favicon.ico",  # redirect to a static file
     "admin:login",  # Django admin's own sign-in page
