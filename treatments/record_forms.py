@@ -323,7 +323,6 @@ class LineForm(forms.Form):
         # Every value the post may carry (the template draws only what is offered now).
         values = [f"lot:{pk}" for pk in self.lots] + [f"vial:{pk}" for pk in self.vials]
         self.fields["take"].choices = [(v, v) for v in values]
-        self.scan_result = None
         self.selected = ""
 
     # --- reading -----------------------------------------------------------------------------
@@ -343,7 +342,6 @@ class LineForm(forms.Form):
         if scan and self.location is not None:
             lots = Lot.objects.for_user(self.user) if self.user is not None else Lot.objects.all()
             result = lot_for_scan(scan, lots=lots, location=self.location, product=product)
-            self.scan_result = result
             if result.ok:
                 assert result.lot is not None
                 self.lots.setdefault(str(result.lot.pk), result.lot)
@@ -414,14 +412,6 @@ class LineForm(forms.Form):
             offered = {o.value for o in self.choices.options}
             return self.selected if self.selected in offered else ""
         return str(self.initial.get("take") or self["take"].initial or "")
-
-    @property
-    def current_product(self) -> str:
-        if self.is_bound:
-            if not hasattr(self, "cleaned_data"):
-                self.full_clean()
-            return str(self.cleaned_data.get("product") or self.data.get(self.add_prefix("product")) or "")
-        return str(self.initial.get("product") or "")
 
     def take_options(self) -> list[dict]:
         """The options with their state for the template (chosen or not)."""
