@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count
@@ -28,6 +27,7 @@ from clinic.models import AuditEvent, Notification, WorkerHeartbeat
 from clinic.roles import ROLES, role_of
 from clinic.scoping import AuthenticatedHttpRequest, location_ids_for, locations_for
 from clinic.tables import paginate, sort_queryset
+from products.feeds import Rate, rate_wait
 
 User = get_user_model()
 
@@ -382,17 +382,13 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "registration/password_reset_subject.txt"
 
     def form_valid(self, form):
-        cache = caches["ratelimit"]
         email = form.cleaned_data["email"].strip().lower()
-        keys = [
-            f"password-reset:client:{self.request.META.get('REMOTE_ADDR', '')}",
-            "password-reset:address:" + hashlib.sha256(email.encode()).hexdigest(),
+        limit = Rate(self.RESET_LIMIT, 3600)
+        waits = [
+            rate_wait(f"password-reset:client:{self.request.META.get('REMOTE_ADDR', '')}", limit),
+            rate_wait("password-reset:address:" + hashlib.sha256(email.encode()).hexdigest(), limit),
         ]
-        counts = []
-        for key in keys:
-            cache.add(key, 0, timeout=3600)
-            counts.append(cache.incr(key))
-        if max(counts) > self.RESET_LIMIT:
+        if any(wait is not None for wait in waits):
             # The same answer as a sent link: nothing says the limit was reached for whom.
             return HttpResponseRedirect(self.get_success_url())
         return super().form_valid(form)
