@@ -167,12 +167,7 @@ def _line(session: Session, kind: str, k: int) -> tuple[LineInput, dict] | None:
         spacing_cm=plan["spacing_cm"],
     )
     if plan["route"] == "topical":
-        vial = (
-            OpenedVial.objects.still_open()
-            .filter(lot=lot, beyond_use_at__gt=timezone.now())
-            .order_by("beyond_use_at")
-            .first()
-        )
+        vial = OpenedVial.objects.in_use().filter(lot=lot).order_by("beyond_use_at").first()
         if vial is not None and vial.volume_left_ml >= 1:
             line.source, line.vials, line.opened_vial, line.volume_ml = "opened", None, vial, Decimal("1")
         else:

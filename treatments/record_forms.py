@@ -79,10 +79,9 @@ def open_vials(user, location) -> list[OpenedVial]:
     return [
         v
         for v in OpenedVial.objects.for_user(user)
-        .still_open()
+        .in_use()
         .filter(
             lot__storage_unit__location=location,
-            beyond_use_at__gt=timezone.now(),
             lot__is_quarantined=False,
             lot__is_recalled=False,
             lot__expiry_date__gte=today,

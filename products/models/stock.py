@@ -323,6 +323,10 @@ class OpenedVialQuerySet(LocationScopedQuerySet):
         """Not discarded yet (beyond-use ones included: they are waiting to be discarded)."""
         return self.filter(discarded_at__isnull=True)
 
+    def in_use(self) -> OpenedVialQuerySet:
+        """Still open and inside the beyond-use time: vials that may be drawn from now."""
+        return self.still_open().filter(beyond_use_at__gt=timezone.now())
+
 
 class OpenedVial(models.Model):
     """A vial taken out of sealed stock: reconstituted, thawed or opened, with its window.

@@ -451,7 +451,7 @@ def _check_totals(lines: list[LineInput], check: RecordCheck) -> None:
 
 def _vial_in_use(lot: Lot) -> OpenedVial | None:
     """An opened vial of the lot, still inside its use time and not empty."""
-    for vial in OpenedVial.objects.still_open().filter(lot=lot, beyond_use_at__gt=timezone.now()):
+    for vial in OpenedVial.objects.in_use().filter(lot=lot):
         if vial.volume_left_ml > 0:
             return vial
     return None
