@@ -31,6 +31,17 @@ class AuditAction(models.TextChoices):
     AUTH_LOGIN = "auth.login", "Signed in"
     AUTH_LOGOUT = "auth.logout", "Signed out"
     AUTH_LOGIN_FAILED = "auth.login_failed", "Sign-in failed"
+    AUTH_LOCKOUT = "auth.lockout", "Sign-in locked out"
+    AUTH_PASSWORD_RESET = "auth.password_reset", "Password set from a reset link"
+    ACCESS_REFUSED = "access.refused", "Access refused"
+    # Second factor (clinic/mfa.py)
+    MFA_ENROL = "mfa.enrol", "Second factor set up"
+    MFA_VERIFY = "mfa.verify", "Second factor accepted"
+    MFA_RECOVERY_USE = "mfa.recovery_use", "Recovery code used"
+    MFA_FAILED = "mfa.failed", "Second-factor code refused"
+    MFA_RECOVERY_CODES_NEW = "mfa.recovery_codes_new", "New recovery codes made"
+    MFA_RESET = "mfa.reset", "Second factor reset"
+    STAFF_PASSWORD_RESET_SEND = "staff.password_reset_send", "Password reset link sent"
     STAFF_CREATE = "staff.create", "Staff account created"
     STAFF_UPDATE = "staff.update", "Staff account changed"
     # The outbox

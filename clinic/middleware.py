@@ -8,11 +8,15 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 
+from clinic.audit import AuditAction, audit_record
 from clinic.context import client_ip_var, request_id_var
+from clinic.mfa import role_requires_mfa
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -88,3 +92,71 @@ class PrivateCacheMiddleware:
         if user is not None and user.is_authenticated:
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+class SecondFactorMiddleware:
+    """Signs out a session that has no second factor when the user's role requires one.
+
+    The site's sign-in gives such a session only after the code (``clinic.account_views``), so this
+    catches the rest: a session from before the role needed it, one whose device a manager has
+    just reset (django-otp then finds no device for the session), any other way in."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (
+            settings.MFA_REQUIRED_ROLES
+            and user.is_authenticated
+            and not user.is_verified()
+            and role_requires_mfa(user)
+        ):
+            logout(request)
+            messages.info(request, "Sign in again with your password and a code from your authenticator app.")
+            login_url = reverse(settings.LOGIN_URL)
+            return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+
+class RefusalAuditMiddleware:
+    """Writes an audit row when a signed-in user is refused (403) or told "not found" (404) on a
+    patient's records, photos, consent signatures or a regulatory document: someone trying the
+    ids of another site's patients shows up in the audit browser (``access.refused``)."""
+
+    AUDITED_NAMESPACES = frozenset({"treatments", "photos"})
+    AUDITED_VIEWS = frozenset(
+        {
+            "products:document_download",
+            "products:document_renew",
+            "products:product_document_upload",
+            "products:lot_document_upload",
+        }
+    )
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (Http404, PermissionDenied)):
+            return None
+        match = getattr(request, "resolver_match", None)
+        user = getattr(request, "user", None)
+        if match is None or user is None or not user.is_authenticated:
+            return None
+        if match.namespace not in self.AUDITED_NAMESPACES and match.view_name not in self.AUDITED_VIEWS:
+            return None
+        status = 403 if isinstance(exception, PermissionDenied) else 404
+        object_id = next((str(v) for k, v in match.kwargs.items() if k in ("pk", "id")), "")
+        audit_record(
+            actor=user,
+            action=AuditAction.ACCESS_REFUSED,
+            object_type=match.view_name[:100],
+            object_id=object_id[:64],
+            object_repr=f"{status} {request.method} {request.path}"[:200],
+            after={"status": status, "method": request.method, "path": request.path[:500]},
+        )
+        return None

@@ -8,6 +8,7 @@ localhost); production values are documented in README.md.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from clinic.env import env_bool, env_int, env_int_list, env_list, env_str
+from clinic.roles import MANAGER, PRACTITIONER, ROLES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -56,6 +58,9 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "clinic",
     "products",
     "treatments",
@@ -69,11 +74,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor in this session.
+    "django_otp.middleware.OTPMiddleware",
     # Every view needs a signed-in user unless it is marked @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "clinic.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "clinic.middleware.SessionTimeoutMiddleware",
+    # A session without its second factor for a role that needs one is signed out.
+    "clinic.middleware.SecondFactorMiddleware",
+    # 403s and 404s on patient records, photos, signatures and documents go to the audit trail.
+    "clinic.middleware.RefusalAuditMiddleware",
     "clinic.middleware.PrivateCacheMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -158,6 +169,26 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = True
+
+# Second factor (django-otp): TOTP apps plus one-use recovery codes. Roles named here must
+# enrol at their first sign-in and give a code at every sign-in; anyone else who enrolled
+# gives one too. `make run`'s demo sets it empty so the demo logins stay one step.
+# Set it to an empty value (or "none") for no required role.
+if os.environ.get("MFA_REQUIRED_ROLES", "unset").strip().lower() in ("", "none"):
+    MFA_REQUIRED_ROLES: tuple[str, ...] = ()
+else:
+    MFA_REQUIRED_ROLES = tuple(env_list("MFA_REQUIRED_ROLES", [PRACTITIONER, MANAGER]))
+    if unknown := sorted(set(MFA_REQUIRED_ROLES) - set(ROLES)):
+        raise ImproperlyConfigured(
+            f"MFA_REQUIRED_ROLES names unknown roles {unknown}; the roles are {', '.join(ROLES)}."
+        )
+# Minutes between a correct password and the code before the half-signed-in state lapses.
+MFA_PENDING_MINUTES = env_int("MFA_PENDING_MINUTES", 5, minimum=1)
+MFA_RECOVERY_CODES = 10
+OTP_TOTP_ISSUER = CLINIC_NAME
+# Each wrong code doubles the wait before the next is checked (1 s, 2 s, 4 s ...), per device.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 
 # --- HTTPS and security headers -------------------------------------------------------
 HTTPS = env_bool("HTTPS", not DEBUG)

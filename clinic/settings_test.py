@@ -28,3 +28,7 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "ratelimit": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"},
 }
+
+# The suite signs staff in with force_login, one step; tests/clinic/test_mfa.py turns the second
+# factor on for the roles it tests, and pins the production default (practitioner, manager).
+MFA_REQUIRED_ROLES = ()

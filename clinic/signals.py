@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
@@ -26,10 +27,23 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 
 @receiver(user_login_failed)
 def _login_failed(sender, credentials, request=None, **kwargs) -> None:
+    if credentials.get("factor"):
+        return  # a wrong second-factor code: clinic.mfa wrote its own row, against the user
     username = str(credentials.get("username", ""))[:150]
     audit_record(
         actor=None,
         action=AuditAction.AUTH_LOGIN_FAILED,
         object_type="auth.user",
         object_repr=username,
+    )
+
+
+@receiver(user_locked_out)
+def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    audit_record(
+        actor=None,
+        action=AuditAction.AUTH_LOCKOUT,
+        object_type="auth.user",
+        object_repr=str(username or "")[:150],
+        after={"ip_address": ip_address},
     )

@@ -6,16 +6,20 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from clinic import views
+from clinic import account_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", account_views.SignInView.as_view(), name="login"),
+    path("accounts/login/code/", account_views.mfa_verify, name="mfa_verify"),
+    path("accounts/two-step/setup/", account_views.mfa_enrol, name="mfa_enrol"),
+    path("accounts/two-step/recovery-codes/", account_views.mfa_recovery_codes, name="mfa_recovery_codes"),
+    path("accounts/two-step/", account_views.mfa_account, name="mfa_account"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("accounts/password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password/reset/", account_views.PasswordResetView.as_view(), name="password_reset"),
     path(
         "accounts/password/reset/sent/",
         auth_views.PasswordResetDoneView.as_view(),
@@ -23,7 +27,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        account_views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
     path(
@@ -36,6 +40,8 @@ urlpatterns = [
     path("products/", include("products.urls")),
     path("treatments/photos/", include("treatments.photos.urls")),
     path("treatments/", include("treatments.urls")),
+    # The admin signs in through the site's own two-step sign-in, never its own form.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     path(
         "favicon.ico",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from clinic import views
+from clinic import account_views, views
 
 app_name = "clinic"
 
@@ -18,4 +18,8 @@ urlpatterns = [
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/new/", views.staff_create, name="staff_create"),
     path("staff/<int:pk>/", views.staff_edit, name="staff_edit"),
+    path("staff/<int:pk>/second-factor/reset/", account_views.staff_mfa_reset, name="staff_mfa_reset"),
+    path(
+        "staff/<int:pk>/password-reset/", account_views.staff_password_reset_send, name="staff_password_reset"
+    ),
 ]

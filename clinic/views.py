@@ -1,25 +1,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 
 import redis
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic import notifications, services
+from clinic import mfa, notifications, services
 from clinic.dashboard import panels_for
 from clinic.exports import csv_response
 from clinic.forms import AuditFilterForm, StaffForm
@@ -27,7 +25,6 @@ from clinic.models import AuditEvent, Notification, WorkerHeartbeat
 from clinic.roles import ROLES, role_of
 from clinic.scoping import AuthenticatedHttpRequest, location_ids_for, locations_for
 from clinic.tables import paginate, sort_queryset
-from products.feeds import Rate, rate_wait
 
 User = get_user_model()
 
@@ -362,36 +359,20 @@ def staff_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Account {member.username} updated.")
             return redirect("clinic:staff_list")
     return render(
-        request, "clinic/staff_form.html", {"form": form, "title": f"Edit {member.username}", "roles": ROLES}
+        request,
+        "clinic/staff_form.html",
+        {
+            "form": form,
+            "title": f"Edit {member.username}",
+            "roles": ROLES,
+            "member": member,
+            "member_mfa": mfa.has_second_factor(member),
+            "member_mfa_required": mfa.role_requires_mfa(member),
+        },
     )
 
 
 # --- Error pages --------------------------------------------------------------------------
-
-
-class PasswordResetView(auth_views.PasswordResetView):
-    """Django's token flow (the link is valid for ``PASSWORD_RESET_TIMEOUT`` and once only),
-    giving the same answer whether or not the address belongs to anyone, and sending at most
-    ``RESET_LIMIT`` links an hour per address and per client, so it can be used neither to find
-    out who works here nor to flood a colleague's inbox. The email goes straight out, not
-    through the outbox: a reset token must not sit in a database table."""
-
-    RESET_LIMIT = 5
-    template_name = "registration/password_reset_form.html"
-    email_template_name = "registration/password_reset_email.txt"
-    subject_template_name = "registration/password_reset_subject.txt"
-
-    def form_valid(self, form):
-        email = form.cleaned_data["email"].strip().lower()
-        limit = Rate(self.RESET_LIMIT, 3600)
-        waits = [
-            rate_wait(f"password-reset:client:{self.request.META.get('REMOTE_ADDR', '')}", limit),
-            rate_wait("password-reset:address:" + hashlib.sha256(email.encode()).hexdigest(), limit),
-        ]
-        if any(wait is not None for wait in waits):
-            # The same answer as a sent link: nothing says the limit was reached for whom.
-            return HttpResponseRedirect(self.get_success_url())
-        return super().form_valid(form)
 
 
 def error_403(request: AuthenticatedHttpRequest, exception=None) -> HttpResponse:

@@ -121,6 +121,8 @@ ROWS = [
     managers("clinic:staff_list"),
     managers("clinic:staff_create", wrong_method="put"),
     managers("clinic:staff_edit", args=lambda o: [o["member"].pk], scoped=True, wrong_method="put"),
+    managers("clinic:staff_mfa_reset", method="post", args=lambda o: [o["member"].pk], scoped=True),
+    managers("clinic:staff_password_reset", method="post", args=lambda o: [o["member"].pk], scoped=True),
     # Reports.
     report("reports:dashboard"),
     report("reports:usage"),

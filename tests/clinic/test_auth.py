@@ -122,7 +122,7 @@ def test_an_unknown_address_gets_the_same_answer_and_no_email(client, mailoutbox
 def test_reset_requests_are_limited_per_address_and_client(client, manager, mailoutbox, time_machine):
     import datetime as dt
 
-    from clinic.views import PasswordResetView
+    from clinic.account_views import PasswordResetView
 
     # The limit counts per clock hour: frozen mid-hour, the requests cannot straddle two.
     time_machine.move_to(dt.datetime(2026, 12, 2, 10, 30, tzinfo=dt.UTC), tick=False)

@@ -14,9 +14,11 @@ PUBLIC = {
     "password_reset_done",  # "check your email"
     "password_reset_confirm",  # the emailed one-time link
     "password_reset_complete",  # "your new password is set"
+    "mfa_verify",  # the code step of sign-in: only after a right password in this session
+    "mfa_enrol",  # first-time set-up of the second factor, also only after a right password
     "healthz",  # load balancer probe; reveals nothing private
     "favicon.ico",  # redirect to a static file
-    "admin:login",  # Django admin's own sign-in page
+    "admin:login",  # Django admin's sign-in: redirected to the site's own (two-step) sign-in
     "admin:logout",  # POST-only; does nothing for an anonymous user
     "treatments:ical_feed",  # private token URL for calendar apps (no login possible)
     "clinic:reminder_opt_out",  # signed link in patient reminders; patients have no login
