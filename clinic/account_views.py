@@ -221,11 +221,17 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
                 request.session[NEW_CODES_KEY] = enrolment.recovery_codes
                 request.session[NEXT_KEY] = next_url
             return redirect("mfa_recovery_codes")
-        form.add_error(
-            "code",
-            "That code is not right. Check that the phone sets its clock automatically, "
-            "then enter the code the app shows now.",
-        )
+        device.refresh_from_db()
+        if device.verify_is_allowed()[0]:
+            form.add_error(
+                "code",
+                "That code is not right. Check that the phone sets its clock automatically, "
+                "then enter the code the app shows now.",
+            )
+        else:
+            form.add_error(
+                "code", "That code is not right. Wait a few seconds, then enter the code the app shows now."
+            )
     return render(
         request,
         "registration/mfa_enrol.html",

@@ -41,7 +41,7 @@ urlpatterns = [
     path("treatments/photos/", include("treatments.photos.urls")),
     path("treatments/", include("treatments.urls")),
     # The admin signs in through the site's own two-step sign-in, never its own form.
-    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path("admin/login/", login_not_required(RedirectView.as_view(pattern_name="login", query_string=True))),
     path("admin/", admin.site.urls),
     path(
         "favicon.ico",
