@@ -377,6 +377,16 @@ CELERY_BEAT_SCHEDULE = {
 # --- Clinic rules -----------------------------------------------------------------------
 EXPIRING_SOON_DAYS = env_int("EXPIRING_SOON_DAYS", 30, minimum=1)
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5, minimum=1)
+# A row "sending" this long is taken for a dead worker's (killed mid-send) and sent again, with
+# the same Message-ID / SMS idempotency key. Longer than any live send: one SMTP send waits at
+# most a few EMAIL_TIMEOUTs (connect, each command), so refuse a value that is not far above.
+OUTBOX_STALE_CLAIM_MINUTES = env_int("OUTBOX_STALE_CLAIM_MINUTES", 10, minimum=1)
+if OUTBOX_STALE_CLAIM_MINUTES * 60 < 10 * EMAIL_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"OUTBOX_STALE_CLAIM_MINUTES={OUTBOX_STALE_CLAIM_MINUTES} is too short for EMAIL_TIMEOUT="
+        f"{EMAIL_TIMEOUT}s: a live send could be taken for a dead one and sent twice "
+        "(at least 10 × EMAIL_TIMEOUT)."
+    )
 # Patient messages go out only between these hours, clinic time (24 h clock).
 QUIET_HOURS_END = env_int("QUIET_HOURS_END", 8, minimum=0)
 QUIET_HOURS_START = env_int("QUIET_HOURS_START", 20, minimum=1)

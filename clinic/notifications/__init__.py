@@ -24,6 +24,7 @@ from clinic.notifications.outbox import (
     notifications_release,
     outbox_due_ids,
     outside_quiet_hours,
+    stale_claim,
 )
 from clinic.notifications.staff import (
     Recipient,
@@ -57,4 +58,5 @@ __all__ = [
     "safe_reverse",
     "staff_alert_rows",
     "staff_recipients",
+    "stale_claim",
 ]

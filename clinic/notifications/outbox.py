@@ -39,8 +39,13 @@ BULK_BATCH = None
 # name, so the outbox does not import the tasks that import the outbox.
 SEND_NOTIFICATION_TASK = "clinic.tasks.send_notification"
 
-# A row left in "sending" this long (its worker died mid-send) goes back to pending.
-STALE_CLAIM = timedelta(minutes=10)
+
+def stale_claim() -> timedelta:
+    """How long a row may stay "sending" before it counts as its dead worker's and goes back
+    to pending (settings.OUTBOX_STALE_CLAIM_MINUTES; read per call, so tests may change it)."""
+    return timedelta(minutes=settings.OUTBOX_STALE_CLAIM_MINUTES)
+
+
 SWEEP_BATCH = 500
 
 # Kinds whose cause may go away after the row was written (a session cancelled or moved):
@@ -217,9 +222,9 @@ def notification_send(*, notification_id: int) -> str:
 def outbox_due_ids(*, limit: int = SWEEP_BATCH) -> list[int]:
     """Release stale claims, then list what is due and pending (oldest first)."""
     now = timezone.now()
-    Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
-        status=Notification.Status.PENDING
-    )
+    Notification.objects.filter(
+        status=Notification.Status.SENDING, claimed_at__lt=now - stale_claim()
+    ).update(status=Notification.Status.PENDING)
     return list(
         Notification.objects.filter(status=Notification.Status.PENDING, due_at__lte=now)
         .order_by("due_at", "id")

@@ -286,3 +286,15 @@ class TestQuietHours:
         n.refresh_from_db()
         assert n.status == "pending" and n.attempts == 0 and n.due_at == self._at(8, day=25)
         assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_a_claim_is_stale_after_the_configured_minutes(settings):
+    settings.OUTBOX_STALE_CLAIM_MINUTES = 30
+    claimed = _queue()
+    Notification.objects.filter(pk=claimed.pk).update(
+        status="sending", claimed_at=timezone.now() - timedelta(minutes=20)
+    )
+    assert outbox.outbox_due_ids() == []  # 20 minutes: its worker may still be sending
+    settings.OUTBOX_STALE_CLAIM_MINUTES = 15
+    assert outbox.outbox_due_ids() == [claimed.pk]

@@ -128,3 +128,9 @@ def test_the_deploy_check_warns_when_the_database_is_sqlite():
     )
     assert result.returncode != 0
     assert "clinic.W001" in result.stdout + result.stderr and "SQLite" in result.stdout + result.stderr
+
+
+def test_a_stale_claim_shorter_than_a_live_send_stops_start_up():
+    result = _run_manage({"DEBUG": "true", "OUTBOX_STALE_CLAIM_MINUTES": "1", "EMAIL_TIMEOUT": "20"}, "check")
+    assert result.returncode != 0
+    assert "OUTBOX_STALE_CLAIM_MINUTES=1 is too short for EMAIL_TIMEOUT=20s" in result.stderr
