@@ -63,9 +63,9 @@ def test_the_production_default_requires_practitioners_and_managers():
 
 
 def test_an_unknown_role_in_the_setting_stops_start_up():
-    from tests.clinic.test_settings import _run_manage
+    from tests.clinic.test_settings import run_manage
 
-    result = _run_manage({"DEBUG": "1", "MFA_REQUIRED_ROLES": "practitioner,dentist"}, "check")
+    result = run_manage({"DEBUG": "1", "MFA_REQUIRED_ROLES": "practitioner,dentist"}, "check")
     assert result.returncode != 0 and "MFA_REQUIRED_ROLES names unknown roles ['dentist']" in result.stderr
 
 

@@ -16,7 +16,7 @@ from clinic.env import env_bool, env_int, env_list
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run_manage(env_overrides: dict, *args: str) -> subprocess.CompletedProcess:
+def run_manage(env_overrides: dict, *args: str) -> subprocess.CompletedProcess:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -60,25 +60,25 @@ def test_env_list_rejects_empty_items(monkeypatch):
 
 
 def test_missing_secret_key_stops_start_up_when_debug_is_off():
-    result = _run_manage({"DEBUG": "false"}, "check")
+    result = run_manage({"DEBUG": "false"}, "check")
     assert result.returncode != 0
     assert "SECRET_KEY is required when DEBUG is off" in result.stderr
 
 
 def test_malformed_database_url_stops_start_up():
-    result = _run_manage({"DEBUG": "true", "DATABASE_URL": "nonsense://"}, "check")
+    result = run_manage({"DEBUG": "true", "DATABASE_URL": "nonsense://"}, "check")
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
 
 
 def test_malformed_idle_timeout_stops_start_up():
-    result = _run_manage({"DEBUG": "true", "SESSION_IDLE_TIMEOUT_MINUTES": "half an hour"}, "check")
+    result = run_manage({"DEBUG": "true", "SESSION_IDLE_TIMEOUT_MINUTES": "half an hour"}, "check")
     assert result.returncode != 0
     assert "SESSION_IDLE_TIMEOUT_MINUTES='half an hour' is not a whole number" in result.stderr
 
 
 def test_deploy_check_is_clean_with_production_values():
-    result = _run_manage(
+    result = run_manage(
         {
             "DEBUG": "false",
             "SECRET_KEY": secrets.token_urlsafe(50),
@@ -114,7 +114,7 @@ def test_private_files_have_no_public_url():
 
 
 def test_the_deploy_check_warns_when_the_database_is_sqlite():
-    result = _run_manage(
+    result = run_manage(
         {
             "DEBUG": "false",
             "SECRET_KEY": secrets.token_urlsafe(50),
@@ -131,6 +131,6 @@ def test_the_deploy_check_warns_when_the_database_is_sqlite():
 
 
 def test_a_stale_claim_shorter_than_a_live_send_stops_start_up():
-    result = _run_manage({"DEBUG": "true", "OUTBOX_STALE_CLAIM_MINUTES": "1", "EMAIL_TIMEOUT": "20"}, "check")
+    result = run_manage({"DEBUG": "true", "OUTBOX_STALE_CLAIM_MINUTES": "1", "EMAIL_TIMEOUT": "20"}, "check")
     assert result.returncode != 0
     assert "OUTBOX_STALE_CLAIM_MINUTES=1 is too short for EMAIL_TIMEOUT=20s" in result.stderr
