@@ -28,16 +28,17 @@ from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_encode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from clinic import mfa, services
+from clinic import mfa
 from clinic.audit import AuditAction, audit_record
-from clinic.scoping import AuthenticatedHttpRequest, location_ids_for
+from clinic.scoping import AuthenticatedHttpRequest
+from clinic.views import managed_colleague
 from products.feeds import Rate, rate_wait
 
 if TYPE_CHECKING:
@@ -61,15 +62,15 @@ class CodeForm(forms.Form):
     )
 
 
-class EnrolForm(forms.Form):
-    code = forms.CharField(
-        label="Code from the app",
-        max_length=32,
-        widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"}
-        ),
-        help_text="The 6-digit code the app shows now for this account.",
-    )
+class EnrolForm(CodeForm):
+    """The code at set-up: only the app's code (no recovery codes yet), so a number pad."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["code"]
+        field.label = "Code from the app"
+        field.help_text = "The 6-digit code the app shows now for this account."
+        field.widget.attrs["inputmode"] = "numeric"
 
 
 # --- Sign-in ---------------------------------------------------------------------------------
@@ -130,13 +131,14 @@ def _locked_out(request: HttpRequest) -> HttpResponse:
     return render(request, settings.AXES_LOCKOUT_TEMPLATE, status=429)
 
 
-def _finish_sign_in(request: HttpRequest, user, device) -> HttpResponse:
+def _finish_sign_in(request: HttpRequest, user, device) -> str:
+    """Sign the half-way user in, verified with ``device``; returns where they were going."""
     pending = request.session.get(PENDING_KEY) or {}
     target = _safe_next(request, pending.get("next"))
     user.otp_device = device  # django-otp keeps it in the session when login() runs
     auth_login(request, user, backend=user.backend)
     request.session.pop(PENDING_KEY, None)
-    return HttpResponseRedirect(target)
+    return target
 
 
 @login_not_required
@@ -161,7 +163,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
                     f"You signed in with a recovery code; {check.recovery_left} left. "
                     "If your phone is lost, ask a manager to reset your second factor.",
                 )
-            return _finish_sign_in(request, user, check.device)
+            return HttpResponseRedirect(_finish_sign_in(request, user, check.device))
         mfa.mfa_failure_record(user=user)
         # Counted by axes like a wrong password, under the same username and address.
         user_login_failed.send(
@@ -215,11 +217,8 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
                 otp_login(request, enrolment.device)
                 request.session[NEXT_KEY] = reverse("mfa_account")
             else:
-                pending = request.session.get(PENDING_KEY) or {}
-                next_url = _safe_next(request, pending.get("next"))
-                _finish_sign_in(request, user, enrolment.device)
-                request.session[NEW_CODES_KEY] = enrolment.recovery_codes
-                request.session[NEXT_KEY] = next_url
+                # login() keeps the session's data (it had no signed-in user), codes included.
+                request.session[NEXT_KEY] = _finish_sign_in(request, user, enrolment.device)
             return redirect("mfa_recovery_codes")
         device.refresh_from_db()
         if device.verify_is_allowed()[0]:
@@ -329,14 +328,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 
 def _colleague(request: AuthenticatedHttpRequest, pk: int):
-    member = get_object_or_404(
-        User.objects.filter(staff_profile__locations__in=location_ids_for(request.user)).distinct(), pk=pk
-    )
-    if not services.staff_may_manage(actor=request.user, user=member):
-        raise PermissionDenied(
-            f"{member.username} also works at a site you do not manage; "
-            "a manager of all their sites must do this."
-        )
+    member = managed_colleague(request, pk)
     if member.pk == request.user.pk:
         raise PermissionDenied("Use your own account page for your own sign-in.")
     return member

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -125,8 +126,6 @@ def mfa_code_check(*, user: User, code: str) -> CodeCheck:
             if not allowed:
                 until = (data or {}).get("locked_until")
                 if until is not None:
-                    from django.utils import timezone
-
                     wait = max(wait, int((until - timezone.now()).total_seconds()) + 1)
                 continue
             if locked.verify_token(code):

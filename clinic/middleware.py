@@ -21,6 +21,14 @@ from clinic.mfa import role_requires_mfa
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+def sign_out_to_login(request, reason: str):
+    """End the session, say why, and send the user to sign in, back to this page afterwards."""
+    logout(request)
+    messages.info(request, reason)
+    login_url = reverse(settings.LOGIN_URL)
+    return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
+
+
 class RequestContextMiddleware:
     """Gives each request an id (kept from X-Request-ID when well-formed) for the audit trail."""
 
@@ -67,10 +75,7 @@ class SessionTimeoutMiddleware:
             elif now - started > absolute_limit:
                 reason = "Your session reached its maximum length; please sign in again."
             if reason:
-                logout(request)
-                messages.info(request, reason)
-                login_url = reverse(settings.LOGIN_URL)
-                return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
+                return sign_out_to_login(request, reason)
             if "login_at" not in session:
                 session["login_at"] = now
             if now - last >= self.TOUCH_EVERY_SECONDS or "last_activity" not in session:
@@ -112,10 +117,9 @@ class SecondFactorMiddleware:
             and not user.is_verified()
             and role_requires_mfa(user)
         ):
-            logout(request)
-            messages.info(request, "Sign in again with your password and a code from your authenticator app.")
-            login_url = reverse(settings.LOGIN_URL)
-            return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
+            return sign_out_to_login(
+                request, "Sign in again with your password and a code from your authenticator app."
+            )
         return self.get_response(request)
 
 

@@ -271,6 +271,18 @@ def reminder_opt_out(request: HttpRequest, token: str) -> HttpResponse:
 # --- Staff ------------------------------------------------------------------------------
 
 
+def managed_colleague(request: AuthenticatedHttpRequest, pk: int):
+    """A staff member at the manager's locations (else 404) whom this manager may manage (else
+    403: they also work at a site the manager does not manage)."""
+    member = get_object_or_404(_staff_scope(request.user), pk=pk)
+    if not services.staff_may_manage(actor=request.user, user=member):
+        raise PermissionDenied(
+            f"{member.username} also works at a site you do not manage; "
+            "a manager of all their sites must change this account."
+        )
+    return member
+
+
 def _staff_scope(user):
     return (
         User.objects.filter(staff_profile__locations__in=location_ids_for(user))
@@ -316,12 +328,7 @@ def staff_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @permission_required("clinic.manage_staff", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def staff_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    member = get_object_or_404(_staff_scope(request.user), pk=pk)
-    if not services.staff_may_manage(actor=request.user, user=member):
-        raise PermissionDenied(
-            f"{member.username} also works at a site you do not manage; "
-            "a manager of all their sites must change this account."
-        )
+    member = managed_colleague(request, pk)
     role = role_of(member)
     profile = getattr(member, "staff_profile", None)
     initial = {
