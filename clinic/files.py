@@ -10,16 +10,19 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
+
+_R = TypeVar("_R", bound=HttpResponseBase)
 
 # Magic numbers of the formats we accept, by content never by name.
 SIGNATURES: dict[str, tuple[bytes, ...]] = {
@@ -153,6 +156,19 @@ def private_file_response(
             filename=_safe_download_name(download_name),
             content_type=content_type,
         )
+    return _private_headers(response)
+
+
+def private_stream_response(
+    chunks: Iterable[bytes], *, download_name: str, content_type: str
+) -> StreamingHttpResponse:
+    """Stream generated private content (e.g. a patient's data export) as a download."""
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{_safe_download_name(download_name)}"'
+    return _private_headers(response)
+
+
+def _private_headers(response: _R) -> _R:
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     # Even opened directly, the file runs no script and embeds nothing.

@@ -142,6 +142,8 @@ _MANAGER_PERMS = (
     "treatments.change_patientconsent",
     "treatments.view_screening",
     "treatments.view_treatmentrecord",
+    # treatments: patients' data rights (subject-access export, restriction, erasure requests)
+    "treatments.manage_data_rights",
     # photos: as practitioners, and still see photos after photography consent is withdrawn
     "photos.view_photo",
     "photos.add_photo",

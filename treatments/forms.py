@@ -126,6 +126,16 @@ class RescheduleForm(SlotForm):
         self._set_choices(practitioners=practitioners, rooms=rooms, can_override=can_override)
 
 
+class DataRightsReasonForm(forms.Form):
+    """Why a patient's processing is restricted, or why the restriction is lifted."""
+
+    reason = forms.CharField(
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the audit trail, e.g. “patient contests the accuracy of their record”.",
+    )
+
+
 class CancelForm(forms.Form):
     reason = forms.CharField(max_length=200, label="Reason for cancelling")
 

@@ -244,6 +244,7 @@ def maintenance_reminders_sweep(*, now: dt.datetime | None = None) -> int:
         .filter(
             has_booking=False,
             patient__reminder_opt_in=True,
+            patient__restricted_at__isnull=True,
             next_due_on__gte=today - dt.timedelta(days=DUE_CATCH_UP_DAYS),
             next_due_on__lte=today + dt.timedelta(days=days_before),
         )
@@ -295,6 +296,7 @@ def appointment_reminders_sweep(*, now: dt.datetime | None = None) -> int:
         starts_at__gt=now + APPOINTMENT_MIN_NOTICE,
         starts_at__lte=now + lead + APPOINTMENT_WRITE_AHEAD,
         patient__reminder_opt_in=True,
+        patient__restricted_at__isnull=True,
     ).values("pk", "starts_at", "location_id", *_PATIENT_FIELDS, *(f"location__{f}" for f in _PLACE_FIELDS))
     renderer = _Renderer("appointment_reminder")
     rows: list[Notification] = []
@@ -345,10 +347,10 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
                 maintenance[pk] = plan_due
     if appointments:
         sessions = {
-            pk: (status, starts_at, opted_in)
-            for pk, status, starts_at, opted_in in Session.objects.filter(
+            pk: (status, starts_at, opted_in and restricted_at is None)
+            for pk, status, starts_at, opted_in, restricted_at in Session.objects.filter(
                 pk__in={sid for sid, _ in appointments.values()}
-            ).values_list("pk", "status", "starts_at", "patient__reminder_opt_in")
+            ).values_list("pk", "status", "starts_at", "patient__reminder_opt_in", "patient__restricted_at")
         }
         for pk, (session_id, starts_at) in appointments.items():
             current = sessions.get(session_id)
@@ -361,12 +363,19 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
                 stale.append(pk)
     if maintenance:
         plans = {
-            pk: (status, due_on, booked, opted_in)
-            for pk, status, due_on, booked, opted_in in TreatmentPlan.objects.filter(
+            pk: (status, due_on, booked, opted_in and restricted_at is None)
+            for pk, status, due_on, booked, opted_in, restricted_at in TreatmentPlan.objects.filter(
                 pk__in={pid for pid, _ in maintenance.values()}
             )
             .with_upcoming_booking()
-            .values_list("pk", "status", "next_due_on", "has_booking", "patient__reminder_opt_in")
+            .values_list(
+                "pk",
+                "status",
+                "next_due_on",
+                "has_booking",
+                "patient__reminder_opt_in",
+                "patient__restricted_at",
+            )
         }
         for pk, (plan_id, due_on) in maintenance.items():
             plan_now = plans.get(plan_id)
@@ -384,7 +393,8 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
 def stale_reminders_cancel() -> int:
     """Cancel pending patient reminders whose cause went away: the session was cancelled,
     moved or is no longer booked; the plan was booked, stopped or moved on; the patient
-    opted out. Set-based: a fixed number of queries however many rows are pending."""
+    opted out or their processing was restricted. Set-based: a fixed number of queries
+    however many rows are pending."""
     pending = list(
         Notification.objects.filter(kind__in=PATIENT_KINDS, status=Notification.Status.PENDING).values_list(
             "pk", "kind", "dedupe_key"

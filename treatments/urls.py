@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from treatments.rights import views as rights
 from treatments.views import calendar, clinical, feeds, manage, patients, plans, records, sessions
 
 app_name = "treatments"
@@ -13,6 +14,11 @@ urlpatterns = [
     path("patients/<int:pk>/", patients.patient_detail, name="patient_detail"),
     path("patients/<int:pk>/edit/", patients.patient_edit, name="patient_edit"),
     path("patients/<int:pk>/plans/new/", plans.plan_create, name="plan_create"),
+    path("patients/<int:pk>/data-rights/", rights.patient_rights, name="patient_rights"),
+    path("patients/<int:pk>/data-rights/export/", rights.patient_export, name="patient_export"),
+    path(
+        "patients/<int:pk>/data-rights/restriction/", rights.patient_restriction, name="patient_restriction"
+    ),
     path("calendar/", calendar.calendar_day, name="calendar_day"),
     path("calendar/week/", calendar.calendar_week, name="calendar_week"),
     path("today/", calendar.today, name="today"),

@@ -151,6 +151,18 @@ ROWS = [
     desk("patient_detail", FD, NO_ROLE, args=_pk("patient"), scoped=True),
     desk("patient_edit", FD, PRAC, args=_pk("patient"), scoped=True, wrong_method="delete"),
     desk("plan_create", PRAC, FD, args=_pk("patient"), scoped=True, wrong_method="delete"),
+    # Data rights: managers only (the export is a whole clinical record in one file).
+    Row("treatments:patient_rights", {MGR: 200}, (FD, PRAC), args=_pk("patient"), scoped=True),
+    Row("treatments:patient_export", {MGR: 200}, (FD, PRAC), method="post", args=_pk("patient"), scoped=True),
+    Row(
+        "treatments:patient_restriction",
+        {MGR: 302},
+        (FD, PRAC),
+        method="post",
+        args=_pk("patient"),
+        scoped=True,
+        data={"reason": "Contests the accuracy of the record"},
+    ),
     desk("calendar_day", FD, NO_ROLE),
     desk("calendar_week", FD, NO_ROLE),
     desk("today", FD, NO_ROLE),

@@ -105,6 +105,18 @@ class Patient(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Restriction of processing (GDPR article 18): while set, no reminders are written or sent
+    # and no photo may be used for marketing; the record itself stays readable for care.
+    restricted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    restricted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
+    restriction_reason = models.CharField(max_length=300, blank=True, editable=False)
 
     objects = PatientQuerySet.as_manager()
 
@@ -112,6 +124,7 @@ class Patient(models.Model):
         ordering = ["last_name", "first_name", "pk"]
         permissions = [
             ("view_clinical_record", "Can see clinical notes, screening, consent and photos"),
+            ("manage_data_rights", "Can export a patient's data and restrict or erase it on request"),
         ]
         indexes = [
             # varchar_pattern_ops lets PostgreSQL use the index for LIKE 'abc%' whatever the
@@ -144,6 +157,10 @@ class Patient(models.Model):
             raise ValidationError(
                 {"date_of_birth": f"Give a date of birth between {EARLIEST_BIRTH.year} and today."}
             )
+
+    @property
+    def is_restricted(self) -> bool:
+        return self.restricted_at is not None
 
     @property
     def initials(self) -> str:

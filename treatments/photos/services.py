@@ -74,8 +74,9 @@ def photography_consented(patient) -> bool:
 
 
 def marketing_consented(patient) -> bool:
-    """Whether the patient currently agrees to their photos being used for marketing."""
-    return has_consent(patient, Scope.MARKETING)
+    """Whether the patient currently agrees to their photos being used for marketing (and
+    has not restricted processing: a restricted patient's photos are used for care only)."""
+    return not patient.is_restricted and has_consent(patient, Scope.MARKETING)
 
 
 def photos_withheld(*, user, patient) -> bool:
@@ -249,6 +250,10 @@ def photo_flag_marketing(*, actor: User | None, photo: Photo, marketing_use: boo
         photo = Photo.objects.select_for_update().select_related("patient", "location").get(pk=photo.pk)
         if photo.retired_at is not None:
             raise ValidationError("This photo is retired and cannot be used for marketing.")
+        if marketing_use and photo.patient.is_restricted:
+            raise ValidationError(
+                f"{photo.patient}'s processing is restricted: their photos are used for care only."
+            )
         if marketing_use and not marketing_consented(photo.patient):
             raise ValidationError(
                 f"{photo.patient} has not consented to their photos being used for marketing."
