@@ -15,7 +15,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connection, models, transaction
+from django.db.models import Q
 
 from clinic.context import client_ip_var, request_id_var
 from clinic.models import AuditEvent, Location
@@ -101,6 +102,9 @@ class AuditAction(models.TextChoices):
     PATIENT_EXPORT = "patient.export", "Patient's data exported (subject access)"
     PATIENT_RESTRICT = "patient.restrict", "Patient's processing restricted"
     PATIENT_RESTRICTION_LIFT = "patient.restriction_lift", "Patient's restriction lifted"
+    ERASURE_REQUEST = "erasure.request", "Erasure requested (contact details erased)"
+    ERASURE_HELD = "erasure.held", "Erasure held (open recall)"
+    ERASURE_COMPLETE = "erasure.complete", "Erasure completed (retention lapsed)"
     PLAN_CREATE = "plan.create", "Treatment plan created"
     PLAN_STOP = "plan.stop", "Treatment plan stopped"
     PLAN_PROGRESS = "plan.progress", "Treatment plan moved on"
@@ -188,3 +192,32 @@ def audit_record(
         request_id=request_id_var.get(),
         ip_address=client_ip_var.get(),
     )
+
+
+REDACTED = "[erased]"
+
+
+def audit_redact(*, objects: dict[str, list[int]]) -> int:
+    """Redact what audit rows say about erased records, keeping the fact of each event.
+
+    ``objects`` maps an object type (``"treatments.patient"``) to ids. Each row about one of
+    them keeps its action, actor, time and object id; its description becomes "[erased]"
+    and its before/after values ``{"erased": true}``. The only change the append-only
+    trigger allows, and only with ``clinic.audit_redaction`` set for this transaction.
+    """
+    match = Q(pk__in=[])
+    for object_type, ids in objects.items():
+        if ids:
+            match |= Q(object_type=object_type, object_id__in=[str(i) for i in ids])
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL clinic.audit_redaction = 'on'")
+        rows = AuditEvent.objects.filter(match)
+        count = rows.update(object_repr=REDACTED)
+        rows.exclude(before__isnull=True).update(before={"erased": True})
+        rows.exclude(after__isnull=True).update(after={"erased": True})
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL clinic.audit_redaction = 'off'")
+    return count

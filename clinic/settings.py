@@ -357,6 +357,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "products.tasks.document_expiry_alerts",
         "schedule": crontab(hour=7, minute=15),
     },
+    # Erasure requests whose clinical-record retention has lapsed (nightly, out of hours).
+    "erasures-due": {
+        "task": "treatments.tasks.erasures_due",
+        "schedule": crontab(hour=2, minute=40),
+    },
     "reminders-maintenance": {
         "task": "treatments.tasks.maintenance_reminders",
         "schedule": crontab(hour=9, minute=30),
@@ -376,6 +381,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Clinic rules -----------------------------------------------------------------------
 EXPIRING_SOON_DAYS = env_int("EXPIRING_SOON_DAYS", 30, minimum=1)
+# Adult clinical records are kept this many years after the last treatment (UK guidance:
+# 8); an erasure request erases the rest at once and the record when this lapses.
+CLINICAL_RETENTION_YEARS = env_int("CLINICAL_RETENTION_YEARS", 8, minimum=1)
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5, minimum=1)
 # A row "sending" this long is taken for a dead worker's (killed mid-send) and sent again, with
 # the same Message-ID / SMS idempotency key. Longer than any live send: one SMTP send waits at

@@ -11,6 +11,7 @@ from django.utils import timezone
 from treatments.models import (
     Area,
     ContactAttempt,
+    ErasureRequest,
     Patient,
     ProtocolTemplate,
     TreatmentType,
@@ -134,6 +135,19 @@ class DataRightsReasonForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Kept in the audit trail, e.g. “patient contests the accuracy of their record”.",
     )
+
+
+class ErasureRequestForm(forms.ModelForm):
+    """A patient's request to erase their data, as the manager records it."""
+
+    identity_checked = forms.BooleanField(
+        label="I have checked that the request comes from the patient (or someone entitled to make it)",
+    )
+
+    class Meta:
+        model = ErasureRequest
+        fields = ["received_on", "channel", "erase_retired_photos"]
+        widgets = {"received_on": DateInput()}
 
 
 class CancelForm(forms.Form):

@@ -7,6 +7,7 @@ from celery import shared_task
 
 from clinic.tasks import SWEEP_TASK_OPTIONS, send_due_after
 from treatments import reminders
+from treatments.rights.erasure import erasures_due_run
 
 
 @shared_task(**SWEEP_TASK_OPTIONS)
@@ -17,3 +18,9 @@ def maintenance_reminders() -> int:
 @shared_task(**SWEEP_TASK_OPTIONS)
 def appointment_reminders() -> int:
     return send_due_after(reminders.appointment_reminders_sweep())
+
+
+@shared_task(**SWEEP_TASK_OPTIONS)
+def erasures_due() -> int:
+    """Erase the clinical records whose retention lapsed after an erasure request."""
+    return erasures_due_run()

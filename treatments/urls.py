@@ -16,6 +16,7 @@ urlpatterns = [
     path("patients/<int:pk>/plans/new/", plans.plan_create, name="plan_create"),
     path("patients/<int:pk>/data-rights/", rights.patient_rights, name="patient_rights"),
     path("patients/<int:pk>/data-rights/export/", rights.patient_export, name="patient_export"),
+    path("patients/<int:pk>/data-rights/erasure/", rights.patient_erasure, name="patient_erasure"),
     path(
         "patients/<int:pk>/data-rights/restriction/", rights.patient_restriction, name="patient_restriction"
     ),

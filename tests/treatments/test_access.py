@@ -155,6 +155,19 @@ ROWS = [
     Row("treatments:patient_rights", {MGR: 200}, (FD, PRAC), args=_pk("patient"), scoped=True),
     Row("treatments:patient_export", {MGR: 200}, (FD, PRAC), method="post", args=_pk("patient"), scoped=True),
     Row(
+        "treatments:patient_erasure",
+        {MGR: 302},
+        (FD, PRAC),
+        method="post",
+        args=_pk("patient"),
+        scoped=True,
+        data=lambda o: {
+            "received_on": timezone.localdate().isoformat(),
+            "channel": "email",
+            "identity_checked": "on",
+        },
+    ),
+    Row(
         "treatments:patient_restriction",
         {MGR: 302},
         (FD, PRAC),

@@ -42,6 +42,7 @@ from treatments.models.records import (
     Severity,
     TreatmentRecord,
 )
+from treatments.models.rights import ErasureRequest
 from treatments.models.sessions import (
     OCCUPYING,
     STATUS_TONES,
@@ -71,6 +72,7 @@ __all__ = [
     "ConsentTemplate",
     "ConsentWithdrawal",
     "ContactAttempt",
+    "ErasureRequest",
     "InjectionPoint",
     "LineSource",
     "MapView",

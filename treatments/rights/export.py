@@ -238,6 +238,9 @@ class _Sink:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def drain(self) -> bytes:
         data = b"".join(self._chunks)
         self._chunks.clear()

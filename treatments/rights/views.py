@@ -1,19 +1,22 @@
-"""A patient's data rights, for managers: the subject-access export and restriction."""
+"""A patient's data rights, for managers: the subject-access export, restriction and erasure."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from clinic.audit import AuditAction, audit_record
 from clinic.files import private_stream_response
 from clinic.scoping import AuthenticatedHttpRequest, get_for_user_or_404
-from treatments.forms import DataRightsReasonForm
-from treatments.models import Patient
+from treatments.forms import DataRightsReasonForm, ErasureRequestForm
+from treatments.models import ErasureRequest, Patient
+from treatments.rights.erasure import erasure_request_record, open_recalls
 from treatments.rights.export import subject_access_build, subject_access_zip
 from treatments.rights.restriction import patient_restrict, patient_restriction_lift
 from treatments.views.common import add_errors
@@ -26,12 +29,25 @@ def _patient(request: AuthenticatedHttpRequest, pk: int) -> Patient:
 
 
 def _page(
-    request: AuthenticatedHttpRequest, patient: Patient, form: DataRightsReasonForm | None = None, status=200
-):
+    request: AuthenticatedHttpRequest,
+    patient: Patient,
+    *,
+    form: DataRightsReasonForm | None = None,
+    erasure_form: ErasureRequestForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    erasure = ErasureRequest.objects.filter(patient=patient).select_related("recorded_by").first()
     return render(
         request,
         "treatments/rights/patient_rights.html",
-        {"patient": patient, "form": form or DataRightsReasonForm()},
+        {
+            "patient": patient,
+            "form": form or DataRightsReasonForm(),
+            "erasure": erasure,
+            "erasure_form": erasure_form or ErasureRequestForm(initial={"received_on": timezone.localdate()}),
+            "open_recalls": open_recalls(patient) if erasure and erasure.pending else [],
+            "retention_years": settings.CLINICAL_RETENTION_YEARS,
+        },
         status=status,
     )
 
@@ -89,4 +105,38 @@ def patient_restriction(request: AuthenticatedHttpRequest, pk: int) -> HttpRespo
                     f"{patient}'s processing is restricted: no reminders, no marketing use of photos.",
                 )
             return redirect("treatments:patient_rights", pk=pk)
-    return _page(request, patient, form, status=400)
+    return _page(request, patient, form=form, status=400)
+
+
+@permission_required("treatments.manage_data_rights", raise_exception=True)
+@require_POST
+def patient_erasure(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Record an erasure request: what no duty requires goes now, the record when retention ends."""
+    patient = _patient(request, pk)
+    form = ErasureRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            erasure = erasure_request_record(
+                actor=request.user,
+                patient=patient,
+                received_on=form.cleaned_data["received_on"],
+                channel=form.cleaned_data["channel"],
+                erase_retired_photos=form.cleaned_data["erase_retired_photos"],
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            if erasure.status == ErasureRequest.Status.COMPLETED:
+                messages.success(
+                    request, "The patient's data is erased: there was no clinical record to keep."
+                )
+            elif erasure.held_reason:
+                messages.warning(request, erasure.held_reason)
+            else:
+                messages.success(
+                    request,
+                    "Contact details, messages and marketing are erased. The clinical record is kept until "
+                    f"{erasure.retain_until:%-d %B %Y} and then erased automatically.",
+                )
+            return redirect("treatments:patient_rights", pk=pk)
+    return _page(request, patient, erasure_form=form, status=400)

@@ -151,7 +151,9 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("treatments.view_patient", raise_exception=True)
 @require_GET
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    patient = get_for_user_or_404(Patient.objects.select_related("location"), request.user, pk=pk)
+    patient = get_for_user_or_404(
+        Patient.objects.select_related("location", "erasure_request"), request.user, pk=pk
+    )
     sessions = Session.objects.filter(patient=patient).select_related("practitioner", "room", "location")
     now = timezone.now()
     upcoming = list(sessions.filter(status__in=UPCOMING, ends_at__gte=now).order_by("starts_at")[:20])
@@ -188,6 +190,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             **clinical,
             "patient": patient,
+            "erasure": getattr(patient, "erasure_request", None),
             "upcoming": upcoming,
             "past": past,
             "plans": plans,
