@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent
 from tests.treatments.factories import charted_patient_objects
-from tests.treatments.test_record_views import _post_data
+from tests.treatments.test_record_views import post_data
 from treatments.models import Session, TreatmentRecord
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,7 @@ def test_absurd_numbers_in_a_record_line_are_form_errors(client_for, location, p
     audit_rows = AuditEvent.objects.count()
     for field in LINE_FIELDS:
         for value in ABSURD:
-            data = _post_data(lot, source="open_new" if field == "volume_ml" else "sealed", **{field: value})
+            data = post_data(lot, source="open_new" if field == "volume_ml" else "sealed", **{field: value})
             response = client.post(url, data)
             assert response.status_code == 200, (field, value[:30], response.status_code)
     assert not TreatmentRecord.objects.filter(session=session).exists()
