@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, cast
 
 from django import forms
@@ -30,6 +31,24 @@ LATEST_DAY = dt.date(2099, 12, 31)
 
 def plausible_day(day: dt.date) -> bool:
     return EARLIEST_DAY <= day <= LATEST_DAY
+
+
+# Ids are 64-bit (BigAutoField): a number past this overflows the database driver in a lookup.
+MAX_ID = 2**63 - 1
+_ID = re.compile(r"[0-9]{1,19}")
+
+
+def parse_id(value: object) -> int | None:
+    """A query parameter that names a row by id: the id, or None for anything that cannot be one.
+
+    Empty, words, signs, spaces, non-ASCII digits ("²"), zero and numbers past any id column are all
+    None, so a view can treat them as "not given" or "not found" instead of passing them to the ORM
+    (``int("9" * 10_000)`` raises, and an id past 64 bits overflows SQLite and PostgreSQL).
+    """
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
 
 
 class WorkingDateField(forms.DateField):

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -47,6 +47,24 @@ class RequestContextMiddleware:
             client_ip_var.reset(ip_token)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class NulQueryMiddleware:
+    """Answers 400 (the "bad address" page) to a NUL byte in the path or the query string.
+
+    No page has a use for one, and PostgreSQL refuses NUL in any text it is given, so a ``?q=%00``
+    that reached a search or a filter would be a database error, a 500. Refused here once rather
+    than in every view that reads a parameter; form fields refuse NUL in posted data already."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            raise BadRequest("A NUL byte in the address.")
+        return self.get_response(request)
 
 
 class SessionTimeoutMiddleware:

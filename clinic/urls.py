@@ -49,6 +49,7 @@ urlpatterns = [
     ),
 ]
 
+handler400 = "clinic.views.error_400"
 handler403 = "clinic.views.error_403"
 handler404 = "clinic.views.error_404"
 handler500 = "clinic.views.error_500"

@@ -382,6 +382,10 @@ def staff_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 # --- Error pages --------------------------------------------------------------------------
 
 
+def error_400(request: AuthenticatedHttpRequest, exception=None) -> HttpResponse:
+    return render(request, "400.html", status=400)
+
+
 def error_403(request: AuthenticatedHttpRequest, exception=None) -> HttpResponse:
     return render(request, "403.html", status=403)
 

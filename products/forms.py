@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
@@ -22,6 +23,19 @@ from products.models.coldchain import Decision, LoggerClock
 from products.models.stock import WasteReason
 from products.services.catalogue import PRODUCT_FIELDS, UNIT_FIELDS
 from products.services.excursions import REVIEW_FIELDS
+
+# More vials than any delivery, shelf or waste could hold: a typo (or a probe), refused in words
+# on the field before a number past the database's integer column reaches the ledger.
+MAX_VIALS = 10_000
+# A stated concentration past this is a typo (products state 10^8 to 10^12 particles/mL), and a
+# number near the column's 20 digits comes back from SQLite as a float too large to read.
+MAX_PARTICLES_PER_ML = Decimal(10**15)
+
+
+def concentration_field(**kwargs) -> forms.DecimalField:
+    return forms.DecimalField(
+        max_digits=20, decimal_places=0, min_value=0, max_value=MAX_PARTICLES_PER_ML, required=False, **kwargs
+    )
 
 
 class DateInput(forms.DateInput):
@@ -84,6 +98,11 @@ class PastLocalDateTimeField(forms.DateTimeField):
 
 
 class ProductForm(forms.ModelForm):
+    concentration_per_ml = concentration_field(
+        label="Stated concentration (particles/mL)",
+        help_text="As the label states it; there is no agreed measuring standard.",
+    )
+
     class Meta:
         model = Product
         fields = list(PRODUCT_FIELDS)
@@ -125,7 +144,7 @@ class ReceiveForm(forms.Form):
     )
     product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False)
     expiry_date = forms.DateField(widget=DateInput, required=False)
-    quantity = forms.IntegerField(label="Vials received", min_value=1)
+    quantity = forms.IntegerField(label="Vials received", min_value=1, max_value=MAX_VIALS)
     storage_unit = forms.ModelChoiceField(queryset=StorageUnit.objects.none())
     hold_confirmed = forms.BooleanField(
         label="If the unit is out of range right now, receive the lot into it anyway and hold it",
@@ -153,11 +172,8 @@ class ReceiveForm(forms.Form):
         ),
     )
     packaging_intact = forms.BooleanField(label="Packaging intact", required=False, initial=True)
-    certificate_concentration_per_ml = forms.DecimalField(
-        label="Concentration on the certificate (particles/mL)",
-        max_digits=20,
-        decimal_places=0,
-        required=False,
+    certificate_concentration_per_ml = concentration_field(
+        label="Concentration on the certificate (particles/mL)"
     )
 
     def __init__(self, data=None, *, products, units, **kwargs):
@@ -236,13 +252,13 @@ class ReceiveForm(forms.Form):
 
 
 class WasteForm(forms.Form):
-    quantity = forms.IntegerField(label="Vials", min_value=1)
+    quantity = forms.IntegerField(label="Vials", min_value=1, max_value=MAX_VIALS)
     reason = forms.ChoiceField(choices=[("", "—"), *WasteReason.choices])
     note = forms.CharField(max_length=300, required=False)
 
 
 class AdjustForm(forms.Form):
-    counted = forms.IntegerField(label="Vials counted on the shelf", min_value=0)
+    counted = forms.IntegerField(label="Vials counted on the shelf", min_value=0, max_value=MAX_VIALS)
     reason = forms.CharField(max_length=300, help_text="Required: why the count differs.")
 
 

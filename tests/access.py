@@ -102,7 +102,7 @@ class Row:
         return found
 
 
-def _user(request, role: str):
+def user_for_role(request, role: str):
     if role == NO_ROLE:
         from clinic.roles import PRACTITIONER
         from tests.factories import staff
@@ -144,23 +144,23 @@ def check_access(request, client, row: Row, check: str, role: str | None) -> Non
         assert response.status_code == 302, response.status_code
         assert response["Location"].startswith(LOGIN_PREFIX), response["Location"]
     elif check == "allowed":
-        client.force_login(_user(request, role))
+        client.force_login(user_for_role(request, role))
         response = _send(client, row.method, url, data)
         assert response.status_code == row.allowed[role], (role, response.status_code, response.content[:500])
     elif check == "wrong_role":
         for weak in row.denied:
-            client.force_login(_user(request, weak))
+            client.force_login(user_for_role(request, weak))
             _refused(client, row.method, url, data, 403, weak)
     elif check == "other_location":
         assert world.other is not None, f"fixture {row.world} has no other side for the scoped row {row.id}"
         other_url, other_data = row.path(world.other), row.payload(world.other)
         assert resolve(urlsplit(other_url).path).view_name == row.name
         for allowed in row.allowed:
-            client.force_login(_user(request, allowed))
+            client.force_login(user_for_role(request, allowed))
             _refused(client, row.method, other_url, other_data, 404, allowed)
     elif check == "wrong_method":
         for allowed in row.allowed:
-            client.force_login(_user(request, allowed))
+            client.force_login(user_for_role(request, allowed))
             _refused(client, row.refused_method, url, data, 405, allowed)
     else:  # pragma: no cover - checks() lists only the five above
         raise AssertionError(check)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 
+from clinic.forms import MAX_ID
 from treatments.models import (
     Area,
     ContactAttempt,
@@ -100,7 +101,8 @@ class BookingForm(SlotForm):
     duration_minutes = forms.TypedChoiceField(choices=DURATIONS, coerce=int, initial=45, label="Duration")
     treatment_type = forms.ChoiceField(choices=TreatmentType.choices)
     room = forms.ModelChoiceField(queryset=None, required=False, empty_label="No room needed")
-    plan = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # Bounded like every id: a number past 64 bits would overflow the plan look-up.
+    plan = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
     booking_notes = forms.CharField(
         max_length=300, required=False, label="Notes for the desk", help_text="Nothing clinical."
     )

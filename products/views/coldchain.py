@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic.forms import error_text
+from clinic.forms import error_text, parse_id
 from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
 from products import services
@@ -34,8 +34,9 @@ def unit_list(request: HttpRequest) -> HttpResponse:
         n_open=Count("excursions", filter=Q(excursions__closed_at__isnull=True), distinct=True),
     )
     location = request.GET.get("location", "")
-    if location.isdigit():
-        qs = qs.filter(location_id=int(location))
+    location_id = parse_id(location)
+    if location_id is not None:
+        qs = qs.filter(location_id=location_id)
     qs, sort = sort_queryset(
         request, qs, {"name": "name", "location": "location__name", "kind": "kind"}, "location"
     )

@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clinic.forms import error_text
+from clinic.forms import error_text, parse_id
 from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
 from products import services
@@ -149,8 +149,9 @@ def lot_list(request: HttpRequest) -> HttpResponse:
     )
     form = StockFilterForm(request.GET or None, locations=locations_for(user))
     product = None
-    if request.GET.get("product", "").isdigit():
-        product = Product.objects.filter(pk=request.GET["product"]).first()
+    product_id = parse_id(request.GET.get("product", ""))
+    if product_id is not None:
+        product = Product.objects.filter(pk=product_id).first()
         qs = qs.filter(product=product) if product else qs.none()
     if form.is_valid():
         d = form.cleaned_data

@@ -13,6 +13,7 @@ from clinic.roles import FRONT_DESK, PRACTITIONER
 from tests.access import NO_ROLE, Row, World, access_tests
 from tests.clinic.test_reports import ledger  # noqa: F401  (the reports' hand-counted stock history)
 from tests.factories import staff
+from tests.fuzz import fuzz_tests
 from tests.products.factories import StorageUnitFactory, make_lot
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +156,4 @@ ROWS = [
 ]
 
 test_access = access_tests(ROWS)
+test_fuzz = fuzz_tests(ROWS)

@@ -10,6 +10,7 @@ from products.models import DocumentType, Excursion, RegulatoryDocument
 from products.services import reading_record, readings_import_file, vial_open
 from products.services.feeds import feed_token_create
 from tests.access import Row, World, access_tests
+from tests.fuzz import fuzz_tests
 from tests.products.factories import StorageUnitFactory
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +136,4 @@ ROWS = [
 ]
 
 test_access = access_tests(ROWS)
+test_fuzz = fuzz_tests(ROWS)

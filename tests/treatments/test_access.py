@@ -11,6 +11,7 @@ from django.utils import timezone
 from clinic.roles import MANAGER, PRACTITIONER
 from tests.access import NO_ROLE, Row, World, access_tests
 from tests.factories import staff
+from tests.fuzz import fuzz_tests
 from tests.treatments.factories import (
     PatientFactory,
     PlanFactory,
@@ -296,6 +297,7 @@ ROWS = [
 ]
 
 test_access = access_tests(ROWS)
+test_fuzz = fuzz_tests(ROWS)
 
 
 def test_managers_at_both_locations_see_both(client_for, world, other_location):

@@ -42,7 +42,7 @@ def world(location, other_location, practitioner):
     }
 
 
-def _post_data(lot, *, lines: int = 1, **line):
+def post_data(lot, *, lines: int = 1, **line):
     """The record form as a practitioner posts it: one line taking a sealed vial of ``lot``."""
     data = {
         "action": "save",
@@ -83,7 +83,7 @@ def test_charting_from_the_form_offers_fefo_and_draws_stock(world, client_for, p
     page = client.get(_url("record_edit", session))
     values = [o.value for o in page.context["choices"].options]
     assert values.index(f"lot:{sooner.pk}") < values.index(f"lot:{later.pk}")
-    response = client.post(_url("record_edit", session), _post_data(sooner))
+    response = client.post(_url("record_edit", session), post_data(sooner))
     assert response.status_code == 302
     record = TreatmentRecord.objects.get(session=session)
     assert record.lines.get().areas == ["face", "neck"]
@@ -118,7 +118,7 @@ def test_an_opened_vial_of_the_product_is_offered_before_a_new_one(world, client
     html = page.content.decode()
     assert "Opened vial" in html and "left" in html
     # Drawing from it: the volume, no sealed vial.
-    data = _post_data(lot, take=f"vial:{vial.pk}", volume_ml="0.5", vials="")
+    data = post_data(lot, take=f"vial:{vial.pk}", volume_ml="0.5", vials="")
     response = client_for(practitioner).post(_url("record_edit", session), data)
     assert response.status_code == 302, response.context["form"].errors
     line = TreatmentRecord.objects.get(session=session).lines.get()
@@ -128,7 +128,7 @@ def test_an_opened_vial_of_the_product_is_offered_before_a_new_one(world, client
 def test_a_scanned_gs1_string_selects_the_lot(world, client_for, practitioner):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     scan = f"(17){lot.expiry_date:%y%m%d}(10){lot.lot_number}"
-    data = _post_data(lot, scan=scan, take="")
+    data = post_data(lot, scan=scan, take="")
     response = client_for(practitioner).post(_url("record_edit", session), data)
     assert response.status_code == 302
     assert TreatmentRecord.objects.get(session=session).lines.get().lot == lot
@@ -138,7 +138,7 @@ def test_a_refusal_keeps_the_form_and_saves_nothing(world, client_for, practitio
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     before = Lot.objects.get(pk=lot.pk).quantity_on_hand
     lot_quarantine(lot=lot, actor=manager, reason="Excursion")  # after the form was opened
-    response = client_for(practitioner).post(_url("record_edit", session), _post_data(lot))
+    response = client_for(practitioner).post(_url("record_edit", session), post_data(lot))
     assert response.status_code == 200
     html = response.content.decode()
     assert "Nothing was saved" in html and "quarantined" in html
@@ -164,7 +164,7 @@ def test_warnings_are_shown_after_saving(world, client_for, practitioner):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     response = client_for(practitioner).post(
         _url("record_edit", session),
-        _post_data(lot, volume_per_point_ml="0.1", needle_gauge="27"),
+        post_data(lot, volume_per_point_ml="0.1", needle_gauge="27"),
         follow=True,
     )
     html = response.content.decode()
@@ -285,7 +285,7 @@ def test_record_form_query_count_does_not_grow_with_the_lots_in_stock(
 
 def test_a_scanned_lot_not_recorded_here_is_explained_and_nothing_is_chosen(world, client_for, practitioner):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
-    data = _post_data(lot, scan="(10)NOT-HERE")  # and the first lot still ticked
+    data = post_data(lot, scan="(10)NOT-HERE")  # and the first lot still ticked
     response = client_for(practitioner).post(_url("record_edit", session), data)
     assert response.status_code == 200
     assert "No lot NOT-HERE is recorded here" in response.content.decode()
@@ -333,7 +333,7 @@ def test_a_refused_scan_on_saving_leaves_no_lot_chosen_and_saves_nothing(
     held = charting_lot(location)
     lot_quarantine(lot=held, actor=manager, reason="Excursion")
     # The first lot is still ticked, as the page offered it; the box scanned is the held one.
-    data = _post_data(lot, scan=f"(10){held.lot_number}", product=str(held.product_id))
+    data = post_data(lot, scan=f"(10){held.lot_number}", product=str(held.product_id))
     response = client_for(practitioner).post(_url("record_edit", session), data)
     assert response.status_code == 200
     line = response.context["lines"].forms[0]
@@ -349,7 +349,7 @@ def test_the_live_check_says_what_saving_would_refuse_and_saves_nothing(
 ):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     before = Lot.objects.get(pk=lot.pk).quantity_on_hand
-    data = _post_data(lot, route="scalp", areas=["scalp"], needle_gauge="27")
+    data = post_data(lot, route="scalp", areas=["scalp"], needle_gauge="27")
     data.pop("consent_checked")
     with django_assert_max_num_queries(40):
         answer = client_for(practitioner).post(_url("record_check", session), data).json()
@@ -367,9 +367,9 @@ def test_the_live_check_says_what_saving_would_refuse_and_saves_nothing(
 def test_the_live_check_is_ok_for_a_record_that_saving_accepts(world, client_for, practitioner):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     client = client_for(practitioner)
-    answer = client.post(_url("record_check", session), _post_data(lot)).json()
+    answer = client.post(_url("record_check", session), post_data(lot)).json()
     assert answer["ok"] and answer["general"] == [] and answer["lines"][0]["refusals"] == []
-    assert client.post(_url("record_edit", session), _post_data(lot)).status_code == 302
+    assert client.post(_url("record_edit", session), post_data(lot)).status_code == 302
 
 
 def test_the_live_check_reports_field_errors_and_a_session_not_attended(world, client_for, practitioner):
@@ -377,16 +377,16 @@ def test_the_live_check_reports_field_errors_and_a_session_not_attended(world, c
 
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     Session.objects.filter(pk=session.pk).update(status=SessionStatus.BOOKED)
-    answer = client_for(practitioner).post(_url("record_check", session), _post_data(lot, vials="two")).json()
+    answer = client_for(practitioner).post(_url("record_check", session), post_data(lot, vials="two")).json()
     assert not answer["ok"]
     assert "vials" in answer["lines"][0]["errors"]
-    ok_vials = client_for(practitioner).post(_url("record_check", session), _post_data(lot)).json()
+    ok_vials = client_for(practitioner).post(_url("record_check", session), post_data(lot)).json()
     assert any("only a session the patient attended" in m for m in ok_vials["general"])
 
 
 def test_enter_presses_check_which_shows_the_checks_and_saves_nothing(world, client_for, practitioner):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
-    data = _post_data(lot)
+    data = post_data(lot)
     data["action"] = "check"
     response = client_for(practitioner).post(_url("record_edit", session), data)
     assert response.status_code == 200
@@ -400,7 +400,7 @@ def test_enter_presses_check_which_shows_the_checks_and_saves_nothing(world, cli
 
 def test_add_a_product_line_without_javascript(world, client_for, practitioner):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
-    data = _post_data(lot)
+    data = post_data(lot)
     data["action"] = "add_line"
     response = client_for(practitioner).post(_url("record_edit", session), data)
     assert response.status_code == 200 and len(response.context["lines"].forms) == 2
@@ -411,7 +411,7 @@ def test_add_a_product_line_without_javascript(world, client_for, practitioner):
 def test_two_lines_are_saved_and_a_blank_second_line_is_skipped(world, client_for, practitioner, location):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     second = charting_lot(location)
-    data = _post_data(lot, lines=3)
+    data = post_data(lot, lines=3)
     data |= {
         "line-1-product": str(second.product_id),
         "line-1-take": f"lot:{second.pk}",
@@ -443,7 +443,7 @@ def test_two_lines_are_saved_and_a_blank_second_line_is_skipped(world, client_fo
 def test_a_crafted_post_gets_a_message_not_a_500_and_saves_nothing(world, client_for, practitioner, change):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     before = Lot.objects.get(pk=lot.pk).quantity_on_hand
-    data = _post_data(lot)
+    data = post_data(lot)
     for key, value in change.items():
         if value is None:
             data.pop(key)
@@ -463,7 +463,7 @@ def test_the_live_check_says_a_lot_held_since_the_page_opened_is_unusable(
 ):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     lot_quarantine(lot=lot, actor=manager, reason="Excursion")
-    answer = client_for(practitioner).post(_url("record_check", session), _post_data(lot)).json()
+    answer = client_for(practitioner).post(_url("record_check", session), post_data(lot)).json()
     assert not answer["ok"]
     assert f"lot {lot.lot_number} is quarantined; it cannot be used." in answer["lines"][0]["refusals"]
 
@@ -473,7 +473,7 @@ def test_the_live_check_refuses_an_opened_vial_past_its_time(world, client_for, 
 
     session, lot = world["own"]["open_session"], world["own"]["lot"]
     vial = vial_open(lot=lot, actor=practitioner)
-    data = _post_data(lot, take=f"vial:{vial.pk}", volume_ml="0.5", vials="")
+    data = post_data(lot, take=f"vial:{vial.pk}", volume_ml="0.5", vials="")
     time_machine.move_to(vial.beyond_use_at + dt.timedelta(minutes=1), tick=False)
     answer = client_for(practitioner).post(_url("record_check", session), data).json()
     assert not answer["ok"]
@@ -492,7 +492,7 @@ def test_a_map_posted_with_the_line_is_saved_and_drawn_on_the_record_and_timelin
         {"view": "scalp", "x": 0.5, "y": 0.5, "volume_ml": "0.03"},
     ]
     client = client_for(practitioner)
-    response = client.post(_url("record_edit", session), _post_data(lot, map_points=json.dumps(points)))
+    response = client.post(_url("record_edit", session), post_data(lot, map_points=json.dumps(points)))
     assert response.status_code == 302
     line = TreatmentRecord.objects.get(session=session).lines.get()
     assert line.points == 3 and line.map_points.count() == 3
@@ -518,7 +518,7 @@ def test_a_broken_map_is_refused_with_a_reason_and_nothing_is_saved(
     world, client_for, practitioner, raw, message
 ):
     session, lot = world["own"]["open_session"], world["own"]["lot"]
-    response = client_for(practitioner).post(_url("record_edit", session), _post_data(lot, map_points=raw))
+    response = client_for(practitioner).post(_url("record_edit", session), post_data(lot, map_points=raw))
     assert response.status_code == 200
     errors = " ".join(response.context["lines"].forms[0].errors.get("map_points", []))
     assert errors and message.lower() in errors.lower()
@@ -546,7 +546,7 @@ class TestFoundByReview:
         )
         points = [{"view": "face_front", "x": eye[0], "y": eye[1], "volume_ml": "0.015"}]
         # The areas say only "face": the map says where the product went.
-        data = _post_data(lot, map_points=json.dumps(points), areas=["face"])
+        data = post_data(lot, map_points=json.dumps(points), areas=["face"])
         client = client_for(practitioner)
         answer = client.post(_url("record_check", session), data).json()
         assert any("periorbital" in m for m in answer["lines"][0]["refusals"]), answer
@@ -558,7 +558,7 @@ class TestFoundByReview:
 
         session, lot = world["own"]["open_session"], world["own"]["lot"]
         points = [{"view": "scalp", "x": 0.5, "y": 0.5, "volume_ml": "0.03"}]
-        data = _post_data(lot, map_points=json.dumps(points), areas=["face"])
+        data = post_data(lot, map_points=json.dumps(points), areas=["face"])
         assert client_for(practitioner).post(_url("record_edit", session), data).status_code == 302
         assert TreatmentRecord.objects.get(session=session).lines.get().areas == ["face", "scalp"]
 
@@ -571,7 +571,7 @@ class TestFoundByReview:
         vial = vial_open(lot=lot, actor=practitioner)
         answer = client_for(practitioner).get(_url("record_scan", session), {"code": lot.lot_number}).json()
         assert answer["ok"] and answer["take"] == f"vial:{vial.pk}"
-        data = _post_data(lot, scan=lot.lot_number, take="", volume_ml="0.5", vials="")
+        data = post_data(lot, scan=lot.lot_number, take="", volume_ml="0.5", vials="")
         response = client_for(practitioner).post(_url("record_edit", session), data)
         assert response.status_code == 302
         assert TreatmentRecord.objects.get(session=session).lines.get().opened_vial_id == vial.pk
@@ -581,7 +581,7 @@ class TestFoundByReview:
 
         session, lot = world["own"]["open_session"], world["own"]["lot"]
         vial_open(lot=lot, actor=practitioner)
-        data = _post_data(lot, source="open_new", volume_ml="0.5", vials="")
+        data = post_data(lot, source="open_new", volume_ml="0.5", vials="")
         answer = client_for(practitioner).post(_url("record_check", session), data).json()
         assert any("draw from it before opening another" in w for w in answer["lines"][0]["warnings"])
 
@@ -590,9 +590,9 @@ class TestFoundByReview:
     ):
         session, lot = world["own"]["open_session"], world["own"]["lot"]
         on_hand = Lot.objects.get(pk=lot.pk).quantity_on_hand
-        data = _post_data(lot, lines=2, vials=str(on_hand))  # every vial on line 1 …
+        data = post_data(lot, lines=2, vials=str(on_hand))  # every vial on line 1 …
         second = {
-            k.replace("line-0-", "line-1-"): v for k, v in _post_data(lot).items() if k.startswith("line-0-")
+            k.replace("line-0-", "line-1-"): v for k, v in post_data(lot).items() if k.startswith("line-0-")
         }
         data |= second  # … and one more on line 2
         answer = client_for(practitioner).post(_url("record_check", session), data).json()
@@ -604,7 +604,7 @@ class TestFoundByReview:
         self, world, client_for, practitioner, volume
     ):
         session, lot = world["own"]["open_session"], world["own"]["lot"]
-        data = _post_data(lot, volume_ml=volume)
+        data = post_data(lot, volume_ml=volume)
         answer = client_for(practitioner).post(_url("record_check", session), data).json()
         assert any("volume used must be above zero" in m for m in answer["lines"][0]["refusals"])
         response = client_for(practitioner).post(_url("record_edit", session), data)
@@ -625,7 +625,7 @@ class TestFoundByReview:
         session, lot = world["own"]["open_session"], world["own"]["lot"]
         for points in ("2147483648", "5000"):
             response = client_for(practitioner).post(
-                _url("record_edit", session), _post_data(lot, points=points)
+                _url("record_edit", session), post_data(lot, points=points)
             )
             assert response.status_code == 200
         assert not TreatmentRecord.objects.filter(session=session).exists()
@@ -634,7 +634,7 @@ class TestFoundByReview:
         self, world, client_for, practitioner
     ):
         session, lot = world["own"]["open_session"], world["own"]["lot"]
-        data = _post_data(lot, scan=lot.lot_number, take="", product="")
+        data = post_data(lot, scan=lot.lot_number, take="", product="")
         data["action"] = "check"
         response = client_for(practitioner).post(_url("record_edit", session), data)
         line = response.context["lines"].forms[0]
@@ -644,6 +644,6 @@ class TestFoundByReview:
     def test_a_failed_save_always_says_nothing_was_saved(self, world, client_for, practitioner):
         session, lot = world["own"]["open_session"], world["own"]["lot"]
         response = client_for(practitioner).post(
-            _url("record_edit", session), _post_data(lot, scan="(10)NOPE")
+            _url("record_edit", session), post_data(lot, scan="(10)NOPE")
         )
         assert "Nothing was saved." in response.content.decode()

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from clinic.audit import AuditAction, audit_record
 from clinic.files import private_file_response
+from clinic.forms import parse_id
 from clinic.scoping import get_for_user_or_404
 from treatments import services
 from treatments.clinical_forms import (
@@ -43,7 +44,8 @@ def consent_template_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def consent_template_publish(request: HttpRequest) -> HttpResponse:
     initial = {}
-    base = ConsentTemplate.objects.filter(pk=request.GET.get("from") or 0).first()
+    base_id = parse_id(request.GET.get("from"))
+    base = ConsentTemplate.objects.filter(pk=base_id).first() if base_id else None
     if base is not None:
         initial = {"treatment_type": base.treatment_type, "title": base.title, "body": base.body}
     form = ConsentTemplateForm(request.POST or None, initial=initial)
@@ -65,9 +67,13 @@ def consent_sign(request: HttpRequest, pk: int) -> HttpResponse:
     session = None
     session_id = request.POST.get("session") or request.GET.get("session")
     if session_id:
-        session = get_for_user_or_404(Session.objects.filter(patient=patient), request.user, pk=session_id)
+        # An id that cannot be one (words, past 64 bits) is a session not found, like any other.
+        session = get_for_user_or_404(
+            Session.objects.filter(patient=patient), request.user, pk=parse_id(session_id)
+        )
     template_id = request.POST.get("template") or request.GET.get("template")
-    template = ConsentTemplate.objects.filter(pk=template_id).first() if str(template_id).isdigit() else None
+    template_pk = parse_id(template_id)
+    template = ConsentTemplate.objects.filter(pk=template_pk).first() if template_pk else None
     if template is None and session is not None:
         template = ConsentTemplate.current(session.treatment_type)
     if template is None:
@@ -175,7 +181,10 @@ def screening_create(request: HttpRequest, pk: int) -> HttpResponse:
     session = None
     session_id = request.POST.get("session") or request.GET.get("session")
     if session_id:
-        session = get_for_user_or_404(Session.objects.filter(patient=patient), request.user, pk=session_id)
+        # An id that cannot be one (words, past 64 bits) is a session not found, like any other.
+        session = get_for_user_or_404(
+            Session.objects.filter(patient=patient), request.user, pk=parse_id(session_id)
+        )
     previous = services.latest_screening(patient)
     form = ScreeningForm(request.POST or None, instance=Screening(patient=patient))
     if request.method == "POST" and form.is_valid():

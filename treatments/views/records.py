@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.audit import AuditAction, audit_record
+from clinic.forms import parse_id
 from clinic.scoping import get_for_user_or_404
 from products.models import Lot, Product
 from products.scanning import lot_for_scan
@@ -239,10 +240,8 @@ def record_check(request: HttpRequest, pk: int) -> JsonResponse:
 def record_scan(request: HttpRequest, pk: int) -> JsonResponse:
     """What a scanned box means for this session's record: exactly one usable lot, or why not."""
     session = _chart_session(request, pk)
-    wanted = request.GET.get("product") or ""
-    product = (
-        Product.objects.filter(pk=int(wanted)).first() if wanted.isascii() and wanted.isdigit() else None
-    )
+    product_id = parse_id(request.GET.get("product"))
+    product = Product.objects.filter(pk=product_id).first() if product_id else None
     result = lot_for_scan(
         request.GET.get("code", "")[:200],
         lots=Lot.objects.for_user(request.user),

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.forms import parse_id
 from clinic.scoping import get_for_user_or_404, locations_for
 from treatments import services
 from treatments.calendar import bookable_practitioners
@@ -46,9 +47,12 @@ def _initial_from_query(request: HttpRequest, locations) -> dict:
             initial["date"], initial["time"] = start.date(), start.time().replace(second=0, microsecond=0)
         except ValueError:
             pass
-    for name in ("practitioner", "patient", "location", "treatment_type", "plan"):
-        if q.get(name):
-            initial[name] = q[name]
+    # Ids that cannot be ids are dropped: the form starts empty there, as without the parameter.
+    for name in ("practitioner", "patient", "location", "plan"):
+        if parse_id(q.get(name)) is not None:
+            initial[name] = parse_id(q.get(name))
+    if q.get("treatment_type"):
+        initial["treatment_type"] = q["treatment_type"]
     if "location" not in initial and locations:
         initial["location"] = locations[0].pk
     return initial
