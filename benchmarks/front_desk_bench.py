@@ -153,6 +153,7 @@ def main() -> int:
     from django.test.utils import setup_test_environment
     from django.utils import timezone
 
+    from clinic.phones import phone_national
     from treatments.models import Patient
 
     setup_test_environment()  # the test client needs it (testserver host, template signals)
@@ -167,8 +168,8 @@ def main() -> int:
         "one name prefix (3 letters)": sample.last_name[:3],
         "first + last name": f"{sample.first_name} {sample.last_name[:4]}",
         "common prefix (2 letters)": "sm",
-        "phone prefix": sample.phone[:6],
-        "full phone": sample.phone,
+        "phone prefix": phone_national(sample.phone)[:6],  # as the desk types it: "020 79"
+        "full phone": phone_national(sample.phone),
         "date of birth": sample.date_of_birth.strftime("%d/%m/%Y"),
         "no match": "zzzq",
     }

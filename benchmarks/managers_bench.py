@@ -71,6 +71,7 @@ def load() -> dict:
     from django.utils import timezone
 
     from clinic.models import Location, Notification
+    from clinic.phones import phone_fictional
     from clinic.roles import MANAGER, PRACTITIONER
     from products.models import Lot, Product, StockMovement, StorageUnit
     from treatments.models import (
@@ -81,14 +82,15 @@ def load() -> dict:
         Screening,
         Session,
         TreatmentRecord,
+        phone_digits,
     )
 
     call_command("migrate", verbosity=0)
     london, _ = Location.objects.get_or_create(
-        code="bench-ldn", defaults={"name": "Bench London", "phone": "020 1"}
+        code="bench-ldn", defaults={"name": "Bench London", "phone": "+442079460100"}
     )
     leeds, _ = Location.objects.get_or_create(
-        code="bench-lds", defaults={"name": "Bench Leeds", "phone": "0113 1"}
+        code="bench-lds", defaults={"name": "Bench Leeds", "phone": "+441134960100"}
     )
     locations = [london, leeds]
     manager = _user("bench_manager", MANAGER, locations, first_name="Maya", last_name="Manager")
@@ -164,11 +166,11 @@ def load() -> dict:
                 first_name=f"First{i}",
                 last_name=f"Last{i:05d}",
                 date_of_birth=dt.date(1960 + i % 40, 1 + i % 12, 1 + i % 28),
-                phone=f"07700 {i:06d}",
+                phone=phone_fictional(i),
                 email=f"patient{i}@example.com",
                 first_name_key=f"first{i}",
                 last_name_key=f"last{i:05d}",
-                phone_digits=f"07700{i:06d}",
+                phone_digits=phone_digits(phone_fictional(i)),
             )
             for i in range(PATIENTS)
         ],

@@ -49,8 +49,8 @@ def base_data():
             defaults={"name": name, "phone": phone, "address": address, "email": f"{code}@clinic.example"},
         )[0]
         for code, name, phone, address in (
-            ("bench-mbl", "Bench Marylebone", "020 7946 0000", "12 Harley Street, London"),
-            ("bench-mcr", "Bench Manchester", "0161 496 0000", "1 King Street, Manchester"),
+            ("bench-mbl", "Bench Marylebone", "+442079460000", "12 Harley Street, London"),
+            ("bench-mcr", "Bench Manchester", "+441614960000", "1 King Street, Manchester"),
         )
     ]
     practitioner, _ = get_user_model().objects.get_or_create(username="bench_practitioner")
@@ -62,6 +62,7 @@ def top_up(target: int, locations, practitioner, template, today: dt.date) -> No
     """Patients with one plan each (and some bookings) until ``target`` patients exist."""
     from django.utils import timezone
 
+    from clinic.phones import phone_fictional
     from treatments.models import Patient, Session, SessionStatus, TreatmentPlan
 
     have = Patient.objects.filter(location__in=locations).count()
@@ -80,7 +81,7 @@ def top_up(target: int, locations, practitioner, template, today: dt.date) -> No
                 first_name=f"Bench{i}",
                 last_name=f"Patient{i}",
                 date_of_birth=dt.date(1960 + i % 40, 1 + i % 12, 1 + i % 28),
-                phone=f"07700 {i:06d}",
+                phone=phone_fictional(i),
                 email=f"patient{i}@example.com",
                 reminder_channel=channel,
                 reminder_opt_in=rng.random() < 0.8,

@@ -3,16 +3,30 @@ from __future__ import annotations
 from django.contrib import admin
 
 from clinic.models import AuditEvent, Location, Notification, StaffProfile, WorkerHeartbeat
+from clinic.phones import PhoneField, phone_national
+
+
+class PhoneInputAdmin(admin.ModelAdmin):
+    """The ``phone`` input checked and stored as everywhere else (clinic.phones.PhoneField)."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "phone":
+            return PhoneField(required=False, label="Phone")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "phone", "is_active"]
+class LocationAdmin(PhoneInputAdmin):
+    list_display = ["name", "code", "phone_display", "is_active"]
     search_fields = ["name", "code"]
+
+    @admin.display(description="phone", ordering="phone")
+    def phone_display(self, obj: Location) -> str:
+        return phone_national(obj.phone)
 
 
 @admin.register(StaffProfile)
-class StaffProfileAdmin(admin.ModelAdmin):
+class StaffProfileAdmin(PhoneInputAdmin):
     list_display = ["user", "job_title"]
     filter_horizontal = ["locations"]
     search_fields = ["user__username", "user__last_name"]

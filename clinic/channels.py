@@ -20,12 +20,19 @@ from django.core.mail import EmailMultiAlternatives
 from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
+from clinic.phones import phone_is_valid
+
 logger = logging.getLogger("clinic.sms")
 
 # Separates this HMAC from every other use of SECRET_KEY (Django's own salts are dotted paths).
 DELIVERY_SALT = "clinic.channels.delivery_token"
 # What may stand after the "@" of a Message-ID we write (a dot-atom of a host name).
 DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
+
+
+class UndeliverableError(Exception):
+    """This row can never be delivered as written (an SMS to a number that is not a valid
+    E.164 number): the outbox marks it failed with this message at once, without retrying."""
 
 
 class LoggingSmsBackend:
@@ -113,11 +120,19 @@ def email_message(notification) -> EmailMultiAlternatives:
 
 
 def deliver(notification) -> None:
-    """Send one notification on its channel; raises on a (possibly transient) failure."""
+    """Send one notification on its channel; raises on a (possibly transient) failure, and
+    ``UndeliverableError`` when no retry can help."""
     channel = notification.channel
     if channel == "email":
         email_message(notification).send(fail_silently=False)
     elif channel == "sms":
+        # Never hand the provider a raw string: a number kept as typed by the E.164 migration
+        # ("call me maybe") would be sent somewhere, or billed and lost.
+        if not phone_is_valid(notification.to_address):
+            raise UndeliverableError(
+                f"Not sent: {notification.to_address!r} is not a valid phone number. Correct it "
+                "on the patient's page (Edit details); later messages go to the new number."
+            )
         sms_backend().send(
             to=notification.to_address,
             body=notification.body,

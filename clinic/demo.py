@@ -15,14 +15,14 @@ LOCATIONS = [
         "code": "marylebone",
         "name": "Marylebone Clinic",
         "address": "14 Wimpole Street, London W1G 9SX",
-        "phone": "020 7946 0001",
+        "phone": "+442079460001",  # 020 7946 0001, Ofcom drama range
         "email": "marylebone@clinic.example",
     },
     {
         "code": "manchester",
         "name": "Manchester Spinningfields",
         "address": "3 Hardman Square, Manchester M3 3EB",
-        "phone": "0161 496 0002",
+        "phone": "+441614960002",  # 0161 496 0002
         "email": "manchester@clinic.example",
     },
 ]

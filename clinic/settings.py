@@ -17,6 +17,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from clinic.env import env_bool, env_int, env_int_list, env_list, env_str
+from clinic.phones import region_checked
 from clinic.roles import MANAGER, PRACTITIONER, ROLES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -403,6 +404,9 @@ QUIET_HOURS_START = env_int("QUIET_HOURS_START", 20, minimum=1)
 if not QUIET_HOURS_END < QUIET_HOURS_START <= 24:
     raise ImproperlyConfigured("QUIET_HOURS_END must be before QUIET_HOURS_START (hours 0–24).")
 SMS_BACKEND = env_str("SMS_BACKEND", "clinic.channels.LoggingSmsBackend")
+# Phone numbers typed without a country code are numbers of this region (ISO 3166 code: GB,
+# IE, FR…); they are stored in E.164 and shown in its national format (clinic/phones.py).
+PHONE_REGION = region_checked(env_str("PHONE_REGION", "GB"))
 
 # --- Photos ---------------------------------------------------------------------------
 # Photos processed at the same time in one process (a web worker's threads share them): a

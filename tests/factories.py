@@ -19,7 +19,7 @@ class LocationFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Clinic site {n}")
     code = factory.Sequence(lambda n: f"site-{n}")
-    phone = "020 7946 0000"
+    phone = "+442079460000"  # 020 7946 0000, as stored (E.164)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -18,6 +18,7 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
+from clinic.phones import phone_fictional
 from treatments.demo_clinical import seed_clinical
 from treatments.models import (
     ContactAttempt,
@@ -132,7 +133,7 @@ def seed(*, locations, users, stdout) -> None:
             first_name=first,
             last_name=last,
             date_of_birth=born,
-            phone=f"07700 9{i:05d}",
+            phone=phone_fictional(i),
             email=f"{first.lower()}.{last.lower()}{i}@example.com",
             reminder_channel="sms" if i % 3 else "email",
             reminder_opt_in=i % 4 != 0,
@@ -392,7 +393,7 @@ def seed_scale(*, n: int, locations, users, stdout) -> None:
                 first_name=rng.choice(FIRST),
                 last_name=f"{rng.choice(LAST)}{'' if k % 3 else '-' + rng.choice(LAST)}",
                 date_of_birth=dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 55)),
-                phone=f"07{rng.randrange(100_000_000, 999_999_999)}",
+                phone=phone_fictional(k),
                 email=f"scale{k}@example.com",
                 reminder_opt_in=rng.random() < 0.7,
                 created_at=now - dt.timedelta(days=rng.randrange(0, 2000)),

@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from clinic.forms import MAX_ID
+from clinic.phones import PhoneField
 from treatments.models import (
     Area,
     ContactAttempt,
@@ -38,6 +39,8 @@ class TimeInput(forms.TimeInput):
 
 
 class PatientForm(forms.ModelForm):
+    # Cleans to E.164; a stored number opens in national format.
+    phone = PhoneField(required=False, label="Phone")
     confirm_duplicate = forms.BooleanField(
         required=False,
         label="This is a different person with the same name and date of birth",
@@ -60,7 +63,6 @@ class PatientForm(forms.ModelForm):
         widgets = {
             "date_of_birth": DateInput,
             "front_desk_notes": forms.Textarea(attrs={"rows": 3}),
-            "phone": forms.TextInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
         }
 
     def __init__(self, *args, locations, **kwargs):

@@ -36,6 +36,7 @@ from clinic.notifications import (
     notifications_cancel,
     outside_quiet_hours,
 )
+from clinic.phones import phone_national
 from treatments.models import Patient, Session, SessionStatus, TreatmentPlan
 
 if TYPE_CHECKING:
@@ -152,7 +153,9 @@ def patient_reminders(patient: Patient) -> QuerySet[Notification]:
 
 
 def _contact(row: dict, prefix: str = "location__") -> dict:
-    return {name: row[f"{prefix}{name}"] for name in ("name", "address", "phone", "email")}
+    contact = {name: row[f"{prefix}{name}"] for name in ("name", "address", "phone", "email")}
+    contact["phone"] = phone_national(contact["phone"] or "")  # as the patient dials it
+    return contact
 
 
 class _Renderer:

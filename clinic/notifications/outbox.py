@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 
 from clinic.audit import AuditAction, audit_record
 from clinic.celery import app as celery_app
-from clinic.channels import deliver
+from clinic.channels import UndeliverableError, deliver
 from clinic.models import Location, Notification
 from clinic.notifications.kinds import NotificationKind
 
@@ -199,6 +199,14 @@ def notification_send(*, notification_id: int) -> str:
         return "cancelled"
     try:
         deliver(notification)
+    except UndeliverableError as exc:
+        # No retry can help (an SMS to a number that is not valid): failed now, with the reason
+        # the outbox page and the patient's page show.
+        Notification.objects.filter(pk=notification_id).update(
+            status=Notification.Status.FAILED, last_error=str(exc)[:2000]
+        )
+        logger.warning("Notification %s undeliverable: %s", notification_id, exc)
+        return "undeliverable"
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if notification.attempts >= settings.OUTBOX_MAX_ATTEMPTS:

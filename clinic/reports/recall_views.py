@@ -21,6 +21,7 @@ from clinic.audit import AuditAction, audit_record
 from clinic.exports import csv_response
 from clinic.forms import error_text
 from clinic.models import Notification
+from clinic.phones import phone_national
 from clinic.reports import recall, services
 from clinic.reports.forms import HeldMessageForm, RecallRunForm, RecallSearchForm
 from clinic.reports.views import CHUNK, VIEW, bound_filter_form, period_stamp
@@ -130,7 +131,7 @@ def _csv_line(r: dict) -> tuple:
         r["record__session__location__name"],
         line["patient"],
         r["patient_dob"].isoformat() if r["patient_dob"] else "",
-        r["patient_phone"],
+        phone_national(r["patient_phone"] or ""),  # "+44…" would read as a formula
         r["patient_email"],
         line["practitioner"],
         r["lot__product__name"],

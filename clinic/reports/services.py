@@ -29,6 +29,7 @@ from clinic.notifications import (
     notifications_cancel,
     notifications_release,
 )
+from clinic.phones import phone_is_valid, phone_national
 from clinic.reports.recall import patients_to_notify
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def recall_message(patient, location) -> tuple[str, str]:
     """Subject and text of the message to one patient. No clinical detail, on purpose."""
     clinic = settings.CLINIC_NAME
     where = location.name if location else clinic
-    phone = (location.phone if location else "") or ""
+    phone = phone_national((location.phone if location else "") or "")
     call = f"please call us on {phone}" if phone else "please call the clinic"
     if location and location.email:
         call += f" or email {location.email}"
@@ -62,7 +63,10 @@ def recall_message(patient, location) -> tuple[str, str]:
 def _channel_for(patient) -> tuple[str, str] | None:
     """(channel, address) for a patient, or None when we hold no address at all."""
     preferred = getattr(patient, "reminder_channel", "email")
-    addresses = {"email": patient.email.strip(), "sms": patient.phone.strip()}
+    # A number kept as typed by the E.164 migration is no SMS address: a recall falls back to
+    # email, or shows "no contact details" so the desk calls or writes.
+    phone = patient.phone.strip()
+    addresses = {"email": patient.email.strip(), "sms": phone if phone_is_valid(phone) else ""}
     if addresses.get(preferred):
         return preferred, addresses[preferred]
     for channel in ("email", "sms"):

@@ -5,6 +5,8 @@ from django.utils.html import format_html
 
 from clinic.audit import AuditAction
 from clinic.notifications import NotificationKind
+from clinic.phones import phone_invalid as _phone_invalid
+from clinic.phones import phone_national as _phone_national
 
 register = template.Library()
 
@@ -64,3 +66,15 @@ def action_label(action: str) -> str:
 def kind_label(kind: str) -> str:
     """The outbox page's wording of a stored kind: its ``NotificationKind`` label."""
     return NotificationKind(kind).label if kind in NotificationKind.values else code_label(kind)
+
+
+@register.filter
+def phone_national(value: str) -> str:
+    """A stored number as the desk dials it (``020 7946 0018``); one kept as typed, unchanged."""
+    return _phone_national(value or "")
+
+
+@register.filter
+def phone_invalid(value: str) -> bool:
+    """A stored number that is not a valid E.164 number: shown with "check this number"."""
+    return _phone_invalid(value or "")

@@ -21,7 +21,7 @@ def treated(location, practitioner):
     patients = [
         PatientFactory(location=location, first_name="Amelia", last_name="Hart", email="amelia@example.com",
                        reminder_channel="email"),
-        PatientFactory(location=location, first_name="Omar", last_name="Said", email="", phone="07700 900777",
+        PatientFactory(location=location, first_name="Omar", last_name="Said", email="", phone="+442079460777",  # noqa: E501
                        reminder_channel="sms"),
     ]  # fmt: skip
     for patient in patients:
@@ -57,8 +57,8 @@ def test_a_manager_recalls_a_lot_and_sends_reviewed_messages(page, manager, trea
     }
 
     # Reword Omar's text message, then send both.
-    omar = Notification.objects.get(to_address="07700 900777")
-    card = page.get_by_role("region", name="SMS to 07700 900777")
+    omar = Notification.objects.get(to_address="+442079460777")
+    card = page.get_by_role("region", name="SMS to 020 7946 0777")
     card.get_by_label("Text").fill("Hello Omar, please call the clinic on 020 7946 0000 when you can.")
     card.get_by_role("button", name="Save wording").click()
     expect(page.get_by_text("is updated")).to_be_visible()

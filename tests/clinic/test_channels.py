@@ -116,8 +116,8 @@ def test_an_email_is_marked_as_sent_by_a_program():
 
 @pytest.mark.django_db
 def test_the_sms_backend_gets_the_same_key_on_every_attempt(fake_sms):
-    n = _queue(channel="sms", to="07700 900123")
-    other = _queue(channel="sms", key="test:2", to="07700 900123")
+    n = _queue(channel="sms", to="+441134960123")
+    other = _queue(channel="sms", key="test:2", to="+441134960123")
     assert notification_send(notification_id=n.pk) == "sent"
     _again(n)
     assert notification_send(notification_id=n.pk) == "sent"
@@ -127,7 +127,7 @@ def test_the_sms_backend_gets_the_same_key_on_every_attempt(fake_sms):
         first
         == second
         == {
-            "to": "07700 900123",
+            "to": "+441134960123",
             "body": "See you on Tuesday.",
             "idempotency_key": channels.delivery_token(n),
         }
@@ -137,7 +137,7 @@ def test_the_sms_backend_gets_the_same_key_on_every_attempt(fake_sms):
 
 def test_the_default_backend_logs_the_key(caplog):
     with caplog.at_level("INFO", logger="clinic.sms"):
-        channels.LoggingSmsBackend().send(to="07700 900123", body="Hi", idempotency_key="notification-1.ab")
+        channels.LoggingSmsBackend().send(to="+441134960123", body="Hi", idempotency_key="notification-1.ab")
     assert "notification-1.ab" in caplog.text
 
 

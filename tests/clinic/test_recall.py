@@ -19,6 +19,7 @@ from products.services import stock_transfer
 from tests.factories import staff
 from tests.products.factories import StorageUnitFactory
 from tests.treatments.factories import PatientFactory, chart, charting_lot, line_input, ready_session
+from treatments.models import Patient
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +51,7 @@ def recall_world(location, other_location, manager, other_manager, practitioner)
         first_name="Ben",
         last_name="Baker",
         email="",
-        phone="07700 900123",
+        phone="+441134960123",
         reminder_channel="sms",
     )
     chart(ready_session(ann, practitioner), practitioner, line_input(lot))
@@ -106,12 +107,13 @@ def test_recall_list_shows_every_patient_treated_at_the_managers_locations(recal
     assert ben["amount"] == "2 vials (10.00 mL)"
     assert ben["route_label"] == "Topical via open microchannels"
     assert ben["practitioner"] == "Priya Shah"
-    assert ben["patient_phone"] == "07700 900123"
+    assert ben["patient_phone"] == "+441134960123"
     assert response.context["counts"] == {"lines": 2, "patients": 2, "elsewhere": 1}
     assert response.context["elsewhere"] == 1  # Cara, treated in Manchester
     html = response.content.decode()
     assert f"/treatments/patients/{recall_world['ann'].pk}/timeline/" in html
     assert "ann@example.com" in html and "Cara" not in html
+    assert '<a class="text-nowrap" href="tel:+441134960123">0113 496 0123</a>' in html
 
 
 def test_recall_export_streams_the_list(recall_world, client_for, manager):
@@ -129,6 +131,8 @@ def test_recall_export_streams_the_list(recall_world, client_for, manager):
     assert sorted(r[2] for r in rows[1:]) == ["Ann Archer", "Ben Baker"]
     ann = next(r for r in rows[1:] if r[2] == "Ann Archer")
     assert ann[5] == "ann@example.com" and ann[8] == "R-1" and ann[9] == "1 vial (5.00 mL)"
+    ben = next(r for r in rows[1:] if r[2] == "Ben Baker")
+    assert ben[4] == "0113 496 0123"  # nationally: "+44…" would be read as a formula
     assert AuditEvent.objects.filter(action="recall.export", object_id=str(lot.pk), actor=manager).exists()
 
 
@@ -187,7 +191,7 @@ def test_recall_marks_the_lot_recalled_through_the_ledger_and_holds_a_message_pe
     # Every patient treated with the lot, at any location; none for the other lot's patient.
     assert {(n.to_address, n.channel, n.status) for n in held} == {
         ("ann@example.com", "email", "held"),
-        ("07700 900123", "sms", "held"),
+        ("+441134960123", "sms", "held"),
         ("cara@example.com", "email", "held"),
     }
     assert {n.location_id for n in held if n.to_address == "cara@example.com"} == {
@@ -210,7 +214,7 @@ def test_the_message_says_nothing_clinical(recall_world, client_for, manager):
         for secret in ("exo renew", "r-1", "lot", "recall", "intradermal", "topical", "injection"):
             assert secret not in text, secret
     ann = Notification.objects.get(to_address="ann@example.com")
-    assert ann.body.startswith("Hello Ann,") and lot.storage_unit.location.phone in ann.body
+    assert ann.body.startswith("Hello Ann,") and "call us on 020 7946 0000." in ann.body  # shown nationally
 
 
 def test_recalling_again_only_adds_patients_treated_since(recall_world, manager):
@@ -229,6 +233,22 @@ def test_a_patient_without_address_is_reported_not_messaged(recall_world, manage
     result = lot_recall_prepare(lot=Lot.objects.get(pk=lot.pk), actor=manager, reason="MR-77")
     assert result["unreachable"] == [nobody.pk]
     assert Notification.objects.filter(kind=NotificationKind.RECALL_PATIENT).count() == 3
+
+
+def test_a_number_kept_as_typed_is_no_sms_address_for_a_recall(recall_world, manager, practitioner):
+    """Kept by the E.164 migration ("check this number"): email if there is one, else the patient
+    is listed as unreachable so the desk calls or writes; never an SMS to the raw string."""
+    lot = recall_world["lot"]
+    where = lot.storage_unit.location
+    by_email = PatientFactory(location=where, email="dee@example.com", reminder_channel="sms")
+    nobody = PatientFactory(location=where, email="", reminder_channel="sms")
+    Patient.objects.filter(pk__in=[by_email.pk, nobody.pk]).update(phone="call me maybe")
+    for patient in (by_email, nobody):
+        chart(ready_session(patient, practitioner), practitioner, line_input(lot))
+    result = lot_recall_prepare(lot=Lot.objects.get(pk=lot.pk), actor=manager, reason="MR-77")
+    assert result["unreachable"] == [nobody.pk]
+    assert Notification.objects.get(to_address="dee@example.com").channel == "email"
+    assert not Notification.objects.filter(to_address="call me maybe").exists()
 
 
 def test_the_recall_needs_a_reason_and_the_confirmation(recall_world, client_for, manager):
@@ -254,9 +274,9 @@ def test_review_then_send_moves_messages_to_pending_and_the_worker_delivers_them
     page = client.get(f"/clinic/reports/recall/lots/{lot.pk}/messages/")
     assert page.status_code == 200
     reviewed = {row["n"].to_address for row in page.context["rows"]}
-    assert reviewed == {"ann@example.com", "07700 900123"}  # Cara's is for Manchester's managers
+    assert reviewed == {"ann@example.com", "+441134960123"}  # Cara's is for Manchester's managers
     ann = Notification.objects.get(to_address="ann@example.com")
-    ben = Notification.objects.get(to_address="07700 900123")
+    ben = Notification.objects.get(to_address="+441134960123")
     edited = client.post(
         f"/clinic/reports/recall/lots/{lot.pk}/messages/{ann.pk}/edit/",
         {f"m{ann.pk}-subject": "Please call us", f"m{ann.pk}-body": "Hello Ann, please call 020 7946 0000."},

@@ -77,6 +77,12 @@ def test_malformed_idle_timeout_stops_start_up():
     assert "SESSION_IDLE_TIMEOUT_MINUTES='half an hour' is not a whole number" in result.stderr
 
 
+def test_an_unknown_phone_region_stops_start_up():
+    result = run_manage({"DEBUG": "true", "PHONE_REGION": "UK"}, "check")  # GB is the code
+    assert result.returncode != 0
+    assert "PHONE_REGION='UK' is not a region phone numbers are known for" in result.stderr
+
+
 def test_deploy_check_is_clean_with_production_values():
     result = run_manage(
         {

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from clinic.models import StaffProfile
+from clinic.phones import phone_fictional
 from clinic.roles import PRACTITIONER, ROLES
 from tests.factories import LocationFactory, UserFactory
 from treatments.models import (
@@ -32,7 +33,9 @@ class PatientFactory(factory.django.DjangoModelFactory):
     first_name = factory.Faker("first_name")
     last_name = factory.Faker("last_name")
     date_of_birth = factory.Faker("date_of_birth", minimum_age=20, maximum_age=75)
-    phone = factory.Sequence(lambda n: f"07700 9{n:05d}")
+    # Stored as the services store it: E.164, in Ofcom's drama ranges (07700 900xxx is not a
+    # valid number for libphonenumber).
+    phone = factory.Sequence(phone_fictional)
     email = factory.LazyAttribute(lambda p: f"{p.first_name.lower()}.{p.last_name.lower()}@example.com")
 
 

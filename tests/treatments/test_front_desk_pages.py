@@ -29,7 +29,7 @@ class TestPatientPages:
             "first_name": "Jane",
             "last_name": "Doe",
             "date_of_birth": "1980-05-17",
-            "phone": "07700 900999",
+            "phone": "020 7946 0999",
             "location": location.pk,
             "reminder_channel": "sms",
         }

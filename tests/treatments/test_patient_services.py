@@ -20,7 +20,7 @@ def register(actor, location, **kw):
         "first_name": "Jane",
         "last_name": "Doe",
         "date_of_birth": dt.date(1980, 5, 17),
-        "phone": "+44 7700 900123",
+        "phone": "+44 113 496 0123",
     }
     return services.patient_create(actor=actor, location=location, **(data | kw))
 
@@ -28,7 +28,8 @@ def register(actor, location, **kw):
 class TestPatientCreate:
     def test_it_registers_and_audits(self, front_desk, location):
         patient = register(front_desk, location)
-        assert patient.phone_digits == "07700900123" and patient.last_name_key == "doe"
+        assert patient.phone == "+441134960123"  # stored in E.164
+        assert patient.phone_digits == "01134960123" and patient.last_name_key == "doe"
         assert AuditEvent.objects.filter(action="patient.create", object_id=str(patient.pk)).exists()
 
     def test_it_warns_about_a_likely_duplicate_until_confirmed(self, front_desk, location):
@@ -50,7 +51,7 @@ class TestPatientCreate:
         patient = register(front_desk, location)
         services.patient_update(actor=front_desk, patient=patient, phone="020 7946 0999")
         event = AuditEvent.objects.get(action="patient.update")
-        assert event.before == {"phone": "+44 7700 900123"} and event.after == {"phone": "020 7946 0999"}
+        assert event.before == {"phone": "+441134960123"} and event.after == {"phone": "+442079460999"}
         patient.refresh_from_db()
         assert patient.phone_digits == "02079460999"
 
@@ -64,21 +65,28 @@ class TestSearch:
                 first_name="Jane",
                 last_name="Doe",
                 date_of_birth=dt.date(1980, 5, 17),
-                phone="07700 900123",
+                phone="+441134960123",
             ),
             "john": PatientFactory(
                 location=location,
                 first_name="John",
                 last_name="Dobson",
                 date_of_birth=dt.date(1975, 1, 2),
-                phone="020 7946 0001",
+                phone="+442079460001",
             ),
             "ada": PatientFactory(
                 location=location,
                 first_name="Ada",
                 last_name="Janeway",
                 date_of_birth=dt.date(1990, 3, 3),
-                phone="0161 496 0000",
+                phone="+441614960000",
+            ),
+            "zoe": PatientFactory(
+                location=location,
+                first_name="Zoé",
+                last_name="Martin",
+                date_of_birth=dt.date(1985, 6, 6),
+                phone="+33123456789",
             ),
         }
 
@@ -90,8 +98,11 @@ class TestSearch:
             ("jane doe", {"jane"}),
             ("doe jane", {"jane"}),
             ("j dob", {"john"}),
-            ("07700", {"jane"}),
-            ("+44 7700 900", {"jane"}),
+            ("0113", {"jane"}),
+            ("0113 496 0123", {"jane"}),
+            ("+44 113 496", {"jane"}),
+            ("0044 113", {"jane"}),
+            ("+33 1 23", {"zoe"}),
             ("17/05/1980", {"jane"}),
             ("1975-01-02", {"john"}),
             ("zz", set()),

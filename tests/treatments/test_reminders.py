@@ -142,11 +142,11 @@ class TestMaintenanceReminders:
         assert row.dedupe_key.endswith(":due")
 
     def test_sms_patients_get_a_short_text_with_the_opt_out_link(self, location):
-        patient = patient_at(location, reminder_channel="sms", phone="07700 900123")
+        patient = patient_at(location, reminder_channel="sms", phone="+441134960123")
         plan_due_on(patient, day(7))
         maintenance_reminders_sweep(now=NOW)
         [row] = maintenance_rows()
-        assert row.channel == "sms" and row.to_address == "07700 900123" and row.html_body == ""
+        assert row.channel == "sms" and row.to_address == "+441134960123" and row.html_body == ""
         assert "/clinic/reminders/stop/" in row.body and len(row.body) < 320
 
     def test_a_sweep_run_in_quiet_hours_holds_the_messages_until_morning(self, location):
@@ -327,7 +327,7 @@ class TestNoClinicalDetail:
         patient = patient_at(location, first_name="Jane", last_name="Doe")
         plan_due_on(patient, day(7))
         SessionFactory(patient=patient_at(location), starts_at=NOW + dt.timedelta(hours=5))
-        sms_patient = patient_at(location, reminder_channel="sms", phone="07700 900999")
+        sms_patient = patient_at(location, reminder_channel="sms", phone="+442079460999")
         plan_due_on(sms_patient, TODAY)
         maintenance_reminders_sweep(now=NOW)
         appointment_reminders_sweep(now=NOW)

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 from django.db import models
+
+from clinic.phones import phone_region
 
 
 def phone_digits(phone: str) -> str:
-    """Digits of a phone number in national form (+44 7700 → 07700), for search."""
+    """Digits of a phone number as dialled at home, for prefix search: a number of the clinic's
+    region nationally (+44 20 7946 → 0207946), another country's with its code (+33 1 → 331).
+
+    Stored numbers are E.164; queries are whatever the desk types, often a partial number, so
+    this reads digits rather than parsing a whole number.
+    """
     text = (phone or "").strip()
     digits = re.sub(r"\D", "", text)
-    if text.startswith("+44") or digits.startswith("0044"):
-        digits = "0" + digits[4 if digits.startswith("0044") else 2 :]
-    elif digits.startswith("44") and len(digits) > 10:
-        digits = "0" + digits[2:]
+    region = phone_region()
+    code = str(phonenumbers.country_code_for_region(region))
+    prefix = phonenumbers.ndd_prefix_for_region(region, True) or ""
+    if text.startswith("+") or digits.startswith("00"):
+        international = digits if text.startswith("+") else digits[2:]
+        if international.startswith(code):
+            return prefix + international[len(code) :]
+        return international
+    if digits.startswith(code) and len(digits) > 10:  # typed without the "+"
+        return prefix + digits[len(code) :]
     return digits
 
 

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.models import Location
+from clinic.phones import phone_normalise
 from treatments.models import Patient
 from treatments.services.common import require_location
 
@@ -39,6 +40,14 @@ class DuplicatePatientError(ValidationError):
             "Open the existing record, or confirm that this is a different person.",
             code="duplicate",
         )
+
+
+def _phone(value: str) -> str:
+    """The number in E.164, or the desk's message on the phone field."""
+    try:
+        return phone_normalise(value)
+    except ValidationError as exc:
+        raise ValidationError({"phone": exc.messages}) from None
 
 
 def _validate_reminders(patient: Patient) -> None:
@@ -73,7 +82,7 @@ def patient_create(
         first_name=first_name.strip(),
         last_name=last_name.strip(),
         date_of_birth=date_of_birth,
-        phone=phone.strip(),
+        phone=_phone(phone),
         email=email.strip(),
         reminder_channel=reminder_channel,
         reminder_opt_in=reminder_opt_in,
@@ -104,7 +113,11 @@ def patient_create(
 
 @transaction.atomic
 def patient_update(*, actor: User | None, patient: Patient, **changes) -> Patient:
-    """Change contact or front-desk fields (any of PATIENT_FIELDS)."""
+    """Change contact or front-desk fields (any of PATIENT_FIELDS).
+
+    A phone number is checked only when it is among the changes: a number kept as typed by
+    the E.164 migration (flagged on the patient's page) does not block other edits.
+    """
     unknown = set(changes) - set(PATIENT_FIELDS)
     if unknown:
         raise TypeError(f"Unknown patient fields: {sorted(unknown)}")
@@ -114,6 +127,8 @@ def patient_update(*, actor: User | None, patient: Patient, **changes) -> Patien
         setattr(
             patient, name, value.strip() if isinstance(value, str) and name != "front_desk_notes" else value
         )
+    if "phone" in changes:
+        patient.phone = _phone(patient.phone)
     if "location" in changes:
         require_location(actor, patient.location)
     patient.refresh_keys()

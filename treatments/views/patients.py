@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from clinic.audit import AuditAction, audit_record
+from clinic.phones import phone_national
 from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
 from treatments import services
@@ -72,7 +73,7 @@ def patient_search(request: HttpRequest) -> JsonResponse:
             "id": p.pk,
             "name": str(p),
             "born": p.date_of_birth.strftime("%d/%m/%Y"),
-            "phone": p.phone,
+            "phone": phone_national(p.phone),
             "location": p.location.name,
             "url": reverse("treatments:patient_detail", args=[p.pk]),
         }
