@@ -54,3 +54,28 @@ def test_a_manager_downloads_the_data_restricts_and_the_desk_sees_it(
     page.get_by_label("Reason").fill("Record corrected")
     page.get_by_role("button", name="Lift the restriction").click()
     page.get_by_text("restriction on Dora Doe is lifted").wait_for()
+
+
+def test_a_manager_records_an_erasure_request_and_the_desk_sees_it_pending(
+    page, browser, live_server, location, manager, front_desk, practitioner
+):
+    from tests.treatments.factories import charted_patient_objects
+
+    patient = charted_patient_objects(location, practitioner, "Dora")["patient"]
+    sign_in(page, manager.username)
+    page.goto(f"/treatments/patients/{patient.pk}/data-rights/")
+    page.get_by_role("button", name="Record the erasure request").click()
+    assert "This field is required" in page.content()  # the identity check is not ticked
+    page.get_by_label("How it was made").select_option("email")
+    page.get_by_label("I have checked that the request comes from the patient").check()
+    page.get_by_role("button", name="Record the erasure request").click()
+    page.get_by_text("The clinical record is kept until").first.wait_for()
+    assert page.get_by_text("Clinical record kept").count() >= 1
+    assert_accessible(page)
+
+    desk = browser.new_context(base_url=live_server.url).new_page()
+    sign_in(desk, front_desk.username)
+    desk.goto(f"/treatments/patients/{patient.pk}/")
+    desk.get_by_test_id("erasure-banner").wait_for()
+    desk.get_by_test_id("restricted-banner").wait_for()
+    assert_accessible(desk)
