@@ -31,7 +31,7 @@ Memory (issue 7, part 3), peak resident size of a fresh process including Python
   (20 MP, ~320 MB): Pillow decodes every WebP through libwebp's animation decoder, which keeps
   two RGBA canvases besides Pillow's copy (~950 MB at 60 MP).
 * How many run at once is not decided here: the photo services pass every upload through a
-  per-process gate (``treatments.photos.processing``).
+  per-process gate (``clinic.imaging_gate``).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def _process(source: IO[bytes]) -> ProcessedPhoto:
     """
     # Not closed with ``with``: closing would destroy the decoded pixels we keep working on,
     # and ``source`` belongs to the caller or is an in-memory buffer; it goes when ``image`` does.
-    image = Image.open(source, formats=_ALLOWED_FORMATS)
+    image: Image.Image = Image.open(source, formats=_ALLOWED_FORMATS)
     source_format = _FORMAT_NAMES.get(image.format or "")
     if source_format is None:  # pragma: no cover - formats= already guarantees this
         raise Image.UnidentifiedImageError(f"unexpected format {image.format!r}")

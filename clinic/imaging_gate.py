@@ -1,14 +1,14 @@
 """The one way photos are processed in this project: through a per-process gate.
 
 Processing a photo holds a few hundred megabytes for about a second (a 59 MP JPEG ~130 MB, a
-60 MP PNG or HEIC ~500 MB, a 60 MP WebP ~950 MB: see ``treatments.imaging``), and a web worker
+60 MP PNG or HEIC ~500 MB, a 60 MP WebP ~950 MB: see ``clinic.imaging``), and a web worker
 serves several requests at once on its threads; unbounded, eight large uploads at once were
 measured at 3.4 GB. So at most ``settings.PHOTO_PROCESSING_CONCURRENCY`` photos are processed at
 the same time in one process; an upload that cannot start within
 ``settings.PHOTO_PROCESSING_WAIT_SECONDS`` is refused with a message the user can act on
 (``PhotoRejected``, code ``"busy"``), before anything of it is read, so nothing is stored.
 
-``treatments.imaging`` stays pure (no settings, no threads). ``.importlinter`` lets no module but
+``clinic.imaging`` stays pure (no settings, no threads). ``.importlinter`` lets no module but
 this one import it, so the services cannot call ``process_photo`` around the gate; what they need
 of the pure module is re-exported here.
 """
@@ -25,7 +25,7 @@ from typing import IO
 
 from django.conf import settings
 
-from treatments.imaging import MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_photo
+from clinic.imaging import MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_photo
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def processing_slot(*, wait: bool = True) -> Iterator[None]:
 def process_upload(
     upload: IO[bytes] | bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, wait: bool = True
 ) -> ProcessedPhoto:
-    """``treatments.imaging.process_photo`` inside a processing slot.
+    """``clinic.imaging.process_photo`` inside a processing slot.
 
     The upload is read inside the slot too: a request waiting its turn holds no copy of it.
     Raises ``PhotoRejected`` for a file that is not an acceptable photo and when the server is
