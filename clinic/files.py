@@ -8,6 +8,7 @@ who may see a file: the calling view checks role and location first, then calls
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from django.utils import timezone
 
 from clinic.imaging_gate import BUSY, PhotoRejected, clean_image
 from clinic.pdfs import PdfRejected, check_pdf
+
+logger = logging.getLogger(__name__)
 
 # Magic numbers of the formats we accept, by content never by name.
 SIGNATURES: dict[str, tuple[bytes, ...]] = {
@@ -131,6 +134,14 @@ def store_private(data: bytes, *, folder: str, kind: str) -> StoredFile:
     """Write bytes under a server-chosen name in the private storage."""
     saved = storages["private"].save(private_name(folder, kind), ContentFile(data))
     return StoredFile(name=saved, sha256=hashlib.sha256(data).hexdigest(), size=len(data), kind=kind)
+
+
+def delete_private(name: str) -> None:
+    """Delete a stored file whose row did not commit (best effort: the original error matters more)."""
+    try:
+        storages["private"].delete(name)
+    except Exception:  # pragma: no cover - a storage failing twice in a row
+        logger.exception("could not delete orphaned private file %s", name)
 
 
 def store_private_stream(fileobj, *, folder: str, kind: str) -> str:
