@@ -13,7 +13,7 @@ is missed:
   original goal, kept as it was: it is the stricter comparison of the two);
 * 59 MP JPEG (9408×6272): peak resident memory under 200 MB;
 * eight 59 MP JPEGs at once, eight threads of one process going through the upload service's
-  gate (``treatments.photos.processing``, its default of 2 at a time), as a web worker with
+  gate (``clinic.imaging_gate``, its default of 2 at a time), as a web worker with
   threads would: peak under 1 GB for the whole process (bare Pillow, which nothing limits, runs
   all eight at once);
 * 50 MP RGBA PNG: peak under 600 MB. PNG cannot be decoded at reduced scale, so this keeps the
@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings_test")  # for the gate's settings
 
-from treatments.imaging import DISPLAY_MAX_EDGE, FULL_MAX_EDGE, THUMB_MAX_EDGE, process_photo  # noqa: E402
+from clinic.imaging import DISPLAY_MAX_EDGE, FULL_MAX_EDGE, THUMB_MAX_EDGE, process_photo  # noqa: E402
 
 RUNS = 7
 CPU_GOAL_SECONDS = 1.0
@@ -191,7 +191,7 @@ def ours_through_the_gate(path: str) -> None:
     """What the upload service does, gate included: what several requests at once go through."""
     # Imported here, in the child that measures it, so that Django's settings are loaded only
     # where the gate needs them (PHOTO_PROCESSING_CONCURRENCY, _WAIT_SECONDS: their defaults).
-    from treatments.photos.processing import process_upload
+    from clinic.imaging_gate import process_upload
 
     with open(path, "rb") as upload:
         process_upload(upload)
@@ -388,7 +388,7 @@ def main() -> int:
             f"50 MP RGBA PNG 8660×5773, {png.stat().st_size / 1e6:.1f} MB", ours, bare, f"< {PNG_GOAL_MB} MB"
         )
 
-        # What cannot be decoded at reduced scale, for the figures in treatments/imaging.py. A
+        # What cannot be decoded at reduced scale, for the figures in clinic/imaging.py. A
         # 60 MP WebP is tiny to make; a HEIC takes x265 a while, and libde265 decodes no single
         # HEVC image over ~35 MP (larger phone HEICs are grids of tiles), hence 32 MP.
         webp = Path(folder) / "20mp.webp"  # the largest WebP accepted (MAX_WEBP_PIXELS)

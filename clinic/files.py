@@ -1,4 +1,4 @@
-"""Private files: checked by content, stored under server-chosen names, served after a check.
+"""Private files: checked by content and cleaned, stored under server-chosen names, served after a check.
 
 Used by regulatory documents, clinical photos and consent signatures. Nothing here knows
 who may see a file: the calling view checks role and location first, then calls
@@ -8,6 +8,7 @@ who may see a file: the calling view checks role and location first, then calls
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 from collections.abc import Iterable
@@ -22,6 +23,10 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 
+from clinic.imaging_gate import BUSY, PhotoRejected, clean_image
+from clinic.pdfs import PdfRejected, check_pdf
+
+logger = logging.getLogger(__name__)
 _R = TypeVar("_R", bound=HttpResponseBase)
 
 # Magic numbers of the formats we accept, by content never by name.
@@ -66,9 +71,20 @@ def read_checked(
     label: str = "file",
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[bytes, str]:
-    """Read an upload (at most ``max_bytes``) and check its real type; ValidationError if not.
+    """Read an upload (at most ``max_bytes``), check its real type and return what to store.
 
-    Images are also checked for their pixel count from the header, before any decoding.
+    Raises ``ValidationError`` with a message for the user when the file is refused. What is
+    returned is never the upload's bytes unchecked:
+
+    * an image (JPEG, PNG) is decoded and re-encoded from its pixels in its own format
+      (``clinic.imaging_gate.clean_image``, in one of the process's decoding slots): no EXIF or
+      GPS, XMP, comment, text chunk or ICC profile survives, nor anything after the image's end.
+      Its pixel count is checked from the header before any decoding;
+    * a PDF is parsed (``clinic.pdfs.check_pdf``) and kept byte for byte only if it is a real,
+      unencrypted PDF with no JavaScript, automatic or launch actions, embedded files or XFA.
+
+    Call it before the transaction that records the file: the decoding is CPU work, and a
+    refused file must write nothing.
     """
     size = getattr(upload, "size", None)
     limit_mb = max_bytes // (1024 * 1024)
@@ -85,40 +101,49 @@ def read_checked(
     if kind not in allowed:
         names = ", ".join(sorted(k.upper() for k in allowed))
         raise ValidationError(f"The {label} is not a {names} file (checked by its content, not its name).")
-    if kind == "pdf" and b"%%EOF" not in data[-2048:]:
-        raise ValidationError(f"The {label} is an incomplete or damaged PDF.")
-    if kind in ("jpeg", "png"):
-        _verify_image(data, label, max_pixels)
-    return data, kind
+    if kind == "pdf":
+        _check_pdf(data)
+        return data, kind
+    return _clean_image(data, kind, label, max_bytes, max_pixels), kind
 
 
-def _verify_image(data: bytes, label: str, max_pixels: int) -> None:
-    import io
-    import warnings
-
-    from PIL import Image
-
+def _check_pdf(data: bytes) -> None:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise ValidationError(
-                        f"The {label} is {width}×{height} pixels; at most {max_pixels // 1_000_000} "
-                        "megapixels are accepted."
-                    )
-                image.verify()
-    except ValidationError:
-        raise
-    except Exception:
-        raise ValidationError(f"The {label} is a damaged or unreadable image.") from None
+        check_pdf(data)
+    except PdfRejected as exc:
+        raise ValidationError(exc.message, code=exc.code) from None
+
+
+def _clean_image(data: bytes, kind: str, label: str, max_bytes: int, max_pixels: int) -> bytes:
+    try:
+        return clean_image(data, formats=(_PILLOW_FORMATS[kind],), max_bytes=max_bytes, max_pixels=max_pixels)
+    except PhotoRejected as exc:
+        if exc.code == BUSY:
+            message = "The server is busy processing other uploads; try again in a moment."
+        elif exc.code == "too_many_pixels":
+            message = (
+                f"The {label} has too many pixels: at most {max_pixels // 1_000_000} megapixels are accepted."
+            )
+        else:
+            message = f"The {label} is a damaged or unreadable image."
+        raise ValidationError(message, code=exc.code) from None
+
+
+_PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
 
 
 def store_private(data: bytes, *, folder: str, kind: str) -> StoredFile:
     """Write bytes under a server-chosen name in the private storage."""
     saved = storages["private"].save(private_name(folder, kind), ContentFile(data))
     return StoredFile(name=saved, sha256=hashlib.sha256(data).hexdigest(), size=len(data), kind=kind)
+
+
+def delete_private(name: str) -> None:
+    """Delete a stored file whose row did not commit (best effort: the original error matters more)."""
+    try:
+        storages["private"].delete(name)
+    except Exception:  # pragma: no cover - a storage failing twice in a row
+        logger.exception("could not delete orphaned private file %s", name)
 
 
 def store_private_stream(fileobj, *, folder: str, kind: str) -> str:

@@ -411,7 +411,7 @@ PHONE_REGION = region_checked(env_str("PHONE_REGION", "GB"))
 # --- Photos ---------------------------------------------------------------------------
 # Photos processed at the same time in one process (a web worker's threads share them): a
 # 59 MP JPEG holds ~130 MB while it is processed, a 60 MP PNG or HEIC ~500 MB, a 60 MP WebP
-# ~950 MB (treatments/imaging.py has the figures). An upload that
+# ~950 MB (clinic/imaging.py has the figures). An upload that
 # finds no slot free within the wait is refused ("the server is busy") and stores nothing.
 PHOTO_PROCESSING_CONCURRENCY = env_int("PHOTO_PROCESSING_CONCURRENCY", 2, minimum=1)
 PHOTO_PROCESSING_WAIT_SECONDS = env_int("PHOTO_PROCESSING_WAIT_SECONDS", 30, minimum=1)

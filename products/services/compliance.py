@@ -1,9 +1,10 @@
 """Compliance services: regulatory documents (upload, renew), classification and approval.
 
-Documents are checked by content (PDF, JPEG or PNG, at most 20 MB) and stored privately under
-a server-chosen name with their SHA-256. A renewal supersedes the document it replaces, which
-stays on file. Changing a product's classification revokes its approval in the same
-transaction: an approval always refers to the classification the manager saw.
+Documents are checked by content (PDF, JPEG or PNG, at most 20 MB), cleaned (images
+re-encoded without metadata, PDFs parsed and refused if active: ``clinic.files``) and stored
+privately under a server-chosen name with the SHA-256 of what is stored. A renewal supersedes
+the document it replaces, which stays on file. Changing a product's classification revokes its
+approval in the same transaction: an approval always refers to the classification the manager saw.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record, snapshot
-from clinic.files import read_checked, store_private
+from clinic.files import delete_private, read_checked, store_private
 from products.compliance import current_docs, product_document_problems
 from products.models import Classification, DocumentType, Jurisdiction, Lot, Product, RegulatoryDocument
 
@@ -45,6 +46,7 @@ CLASSIFICATION_FIELDS = (
     "intended_scalp",
 )
 APPROVAL_FIELDS = ("approved_at", "approved_by")
+ALREADY_RENEWED = "This document has already been renewed; renew the current one."
 
 
 def _actor(actor: User | None):
@@ -55,7 +57,6 @@ def _location_of(doc: RegulatoryDocument):
     return doc.lot.storage_unit.location if doc.lot is not None else None
 
 
-@transaction.atomic
 def document_upload(
     *,
     actor: User | None,
@@ -69,17 +70,20 @@ def document_upload(
     lot: Lot | None = None,
     supersedes: RegulatoryDocument | None = None,
 ) -> RegulatoryDocument:
-    """File a regulatory document for a product or a lot; with ``supersedes``, a renewal."""
+    """File a regulatory document for a product or a lot; with ``supersedes``, a renewal.
+
+    The file is checked and cleaned (images re-encoded, PDFs parsed: ``clinic.files``) before
+    any transaction begins, so a refused file writes nothing and the decoding holds no lock.
+    """
     if doc_type not in DocumentType.values:
         raise ValidationError("Choose the type of document.")
     if supersedes is not None:
-        supersedes = (
-            RegulatoryDocument.objects.select_for_update(of=("self",))
-            .select_related("lot__storage_unit__location")
-            .get(pk=supersedes.pk)
+        # Read without a lock for the checks below; locked and checked again in _file_document.
+        supersedes = RegulatoryDocument.objects.select_related("lot__storage_unit__location").get(
+            pk=supersedes.pk
         )
         if supersedes.superseded_by_id:
-            raise ValidationError("This document has already been renewed; renew the current one.")
+            raise ValidationError(ALREADY_RENEWED)
         product, lot = supersedes.product, supersedes.lot
     if doc_type == DocumentType.COA and lot is None:
         raise ValidationError("A certificate of analysis belongs to a lot: upload it from the lot's page.")
@@ -91,21 +95,41 @@ def document_upload(
         raise ValidationError("The issue date cannot be in the future.")
     data, kind = read_checked(upload, allowed=DOCUMENT_KINDS, max_bytes=DOCUMENT_MAX_BYTES, label="document")
     stored = store_private(data, folder="documents", kind=kind)
-    doc = RegulatoryDocument(
-        doc_type=doc_type,
-        product=product,
-        lot=lot,
-        issuer=issuer.strip(),
-        reference=reference.strip(),
-        issued_on=issued_on,
-        expires_on=expires_on,
-        file_name=stored.name,
-        file_kind=stored.kind,
-        file_size=stored.size,
-        original_name=(getattr(upload, "name", "") or "")[:200],
-        sha256=stored.sha256,
-        uploaded_by=_actor(actor),
-    )
+    try:
+        with transaction.atomic():
+            doc = RegulatoryDocument(
+                doc_type=doc_type,
+                product=product,
+                lot=lot,
+                issuer=issuer.strip(),
+                reference=reference.strip(),
+                issued_on=issued_on,
+                expires_on=expires_on,
+                file_name=stored.name,
+                file_kind=stored.kind,
+                file_size=stored.size,
+                original_name=(getattr(upload, "name", "") or "")[:200],
+                sha256=stored.sha256,
+                uploaded_by=_actor(actor),
+            )
+            return _file_document(actor=actor, doc=doc, supersedes=supersedes)
+    except BaseException:
+        # The row did not commit, so its file must not stay behind unreferenced.
+        delete_private(stored.name)
+        raise
+
+
+def _file_document(
+    *, actor: User | None, doc: RegulatoryDocument, supersedes: RegulatoryDocument | None
+) -> RegulatoryDocument:
+    if supersedes is not None:
+        supersedes = (
+            RegulatoryDocument.objects.select_for_update(of=("self",))
+            .select_related("lot__storage_unit__location")
+            .get(pk=supersedes.pk)
+        )
+        if supersedes.superseded_by_id:
+            raise ValidationError(ALREADY_RENEWED)
     doc.full_clean()
     doc.save()
     location = _location_of(doc)

@@ -90,12 +90,12 @@ def test_a_cycle_between_sibling_modules_fails_the_lint(tree):
 
 
 def test_processing_a_photo_around_the_gate_fails_the_lint(tree):
-    # Every photo is processed in one of the process's few slots (treatments.photos.processing);
+    # Every photo is processed in one of the process's few slots (clinic.imaging_gate);
     # the services calling the pure pipeline directly would bypass that bound on memory.
-    _append(tree / "treatments" / "photos" / "services.py", "from treatments.imaging import process_photo")
+    _append(tree / "treatments" / "photos" / "services.py", "from clinic.imaging import process_photo")
     result = _lint(tree)
     assert result.returncode != 0
-    assert "treatments.photos.services -> treatments.imaging" in result.stdout
+    assert "treatments.photos.services -> clinic.imaging" in result.stdout
 
 
 def test_no_module_imports_another_modules_private_names():

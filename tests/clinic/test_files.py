@@ -10,9 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from clinic.files import private_file_response, read_checked, store_private
+from tests import hostile
+from tests.hostile import real_pdf
 
 MB = 1024 * 1024
-PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = real_pdf()
 
 
 def _png() -> bytes:
@@ -47,7 +49,7 @@ def test_anything_else_is_refused_whatever_its_name(data, name):
 def test_a_damaged_image_or_pdf_is_refused():
     with pytest.raises(ValidationError, match="damaged"):
         read_checked(_upload(_png()[:40], "x.png"), allowed={"png"}, max_bytes=MB)
-    with pytest.raises(ValidationError, match="incomplete or damaged PDF"):
+    with pytest.raises(ValidationError, match="PDF is incomplete or damaged"):
         read_checked(_upload(b"%PDF-1.7\nhalf a file", "x.pdf"), allowed={"pdf"}, max_bytes=MB)
 
 
@@ -96,3 +98,55 @@ def test_an_image_claiming_too_many_pixels_is_refused_before_decoding():
         read_checked(_upload(buf.getvalue(), "sig.png"), allowed={"png"}, max_bytes=MB)
     with pytest.raises(ValidationError, match="megapixels"):
         read_checked(_upload(_png(), "sig.png"), allowed={"png"}, max_bytes=MB, max_pixels=10)
+
+
+# --- images are stored re-encoded: metadata and trailing bytes gone (issue 17, item 5) ---------
+
+
+def test_a_jpeg_is_returned_re_encoded_without_gps_xmp_comment_or_trailing_php():
+    upload = hostile.hostile_jpeg()
+    assert hostile.PHP in upload and hostile.SCRIPT.encode() in upload and b"GPS" in upload
+    data, kind = read_checked(_upload(upload, "scan.jpg"), allowed={"jpeg"}, max_bytes=MB)
+    assert kind == "jpeg"
+    hostile.assert_clean_image(data)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "JPEG" and image.size == (240, 160)
+        assert image.getpixel((120, 20)) < (40, 40, 40)  # the black heading is still there
+
+
+def test_a_png_is_returned_re_encoded_without_text_chunks_gps_or_trailing_php():
+    data, kind = read_checked(_upload(hostile.hostile_png(), "scan.png"), allowed={"png"}, max_bytes=MB)
+    assert kind == "png"
+    hostile.assert_clean_image(data)
+    with Image.open(io.BytesIO(data)) as image:
+        # Lossless: the pixels are exactly the scan's.
+        assert image.convert("RGB").tobytes() == hostile.scan().tobytes()
+
+
+def test_a_signature_keeps_its_transparency():
+    data, _kind = read_checked(
+        _upload(hostile.hostile_signature_png(), "sig.png"), allowed={"png"}, max_bytes=MB
+    )
+    hostile.assert_clean_image(data)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.mode == "RGBA"
+        assert image.getpixel((0, 0))[3] == 0
+        assert image.tobytes() == hostile.signature_image().tobytes()
+
+
+def test_a_busy_server_refuses_the_image_with_a_message(settings):
+    from clinic.imaging_gate import processing_slot
+
+    settings.PHOTO_PROCESSING_CONCURRENCY = 1
+    settings.PHOTO_PROCESSING_WAIT_SECONDS = 0
+    with processing_slot(), pytest.raises(ValidationError, match="busy"):
+        read_checked(_upload(_png(), "x.png"), allowed={"png"}, max_bytes=MB)
+
+
+def test_a_hostile_pdf_is_refused_with_the_reason():
+    with pytest.raises(ValidationError, match="JavaScript"):
+        read_checked(
+            _upload(hostile.pdf_with_javascript_open_action(), "coa.pdf"), allowed={"pdf"}, max_bytes=MB
+        )
+    with pytest.raises(ValidationError, match="web-page code"):
+        read_checked(_upload(hostile.HTML_BETWEEN_MARKERS, "coa.pdf"), allowed={"pdf"}, max_bytes=MB)

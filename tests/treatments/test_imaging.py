@@ -18,8 +18,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import ExifTags, Image, ImageCms, ImageFile
 from PIL.PngImagePlugin import PngInfo
 
-from treatments import imaging
-from treatments.imaging import (
+from clinic import imaging
+from clinic.imaging import (
     DISPLAY_MAX_EDGE,
     FULL_MAX_EDGE,
     MAX_PIXELS,

@@ -18,15 +18,14 @@ from unittest import mock
 import pytest
 from PIL import ExifTags, Image, ImageFile, JpegImagePlugin
 
+from clinic import imaging, imaging_gate
+from clinic.imaging import MAX_PIXELS, process_photo
+from clinic.imaging_gate import BUSY, BUSY_MESSAGE, PhotoRejected, process_upload, processing_slot
 from clinic.models import AuditEvent
 from tests.treatments import test_photos as shared
 from tests.treatments.test_imaging import RED, assert_clean, bilevel_png, close_to, pixel
 from tests.treatments.test_photos import jpeg, stored_files, upload
-from treatments import imaging
-from treatments.imaging import MAX_PIXELS, process_photo
-from treatments.photos import processing
 from treatments.photos.models import Photo
-from treatments.photos.processing import BUSY, BUSY_MESSAGE, PhotoRejected, process_upload, processing_slot
 from treatments.photos.services import photo_upload
 
 consent = shared.consent
@@ -63,7 +62,7 @@ image.save(path, "JPEG", quality=90, exif=exif)
 MEASURE_PEAK = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from treatments.imaging import process_photo
+from clinic.imaging import process_photo
 path, how = sys.argv[2], sys.argv[3]
 if how == "file":
     with open(path, "rb") as upload:
@@ -163,7 +162,7 @@ def one_slot(settings):
 def test_with_one_slot_a_second_photo_waits_until_the_first_is_done(one_slot):
     spy = mock.Mock(wraps=process_photo)
     results = []
-    with mock.patch.object(processing, "process_photo", spy):
+    with mock.patch.object(imaging_gate, "process_photo", spy):
         with processing_slot():  # the first photo, still being processed
             second = threading.Thread(target=lambda: results.append(process_upload(jpeg())))
             second.start()
@@ -192,7 +191,7 @@ def test_an_upload_that_waits_too_long_is_refused_and_nothing_is_stored(
     settings.PHOTO_PROCESSING_WAIT_SECONDS = 0.05
     spy = mock.Mock(wraps=process_photo)
 
-    with mock.patch.object(processing, "process_photo", spy), processing_slot():
+    with mock.patch.object(imaging_gate, "process_photo", spy), processing_slot():
         [outcome] = photo_upload(actor=practitioner, session=photo_session, uploads=[upload(jpeg())])
 
     assert not outcome.ok

@@ -1,6 +1,6 @@
 """Before/after photos of a session: what was photographed, and where its safe renditions are.
 
-The upload itself is never kept. ``treatments.imaging.process_photo`` turns it into three
+The upload itself is never kept. ``clinic.imaging.process_photo`` turns it into three
 metadata-free sRGB JPEGs (full ≤ 4096 px, display ≈ 1600 px, thumbnail ≈ 320 px) which are
 stored in ``storages["private"]`` under server-chosen names; a row records each name with its
 SHA-256 and size, so a file can be checked against what was stored.

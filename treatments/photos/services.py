@@ -18,10 +18,10 @@ from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import StoredFile, store_private
+from clinic.imaging_gate import BUSY, MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_upload
 from treatments.consent import has_consent
 from treatments.models import Scope, Session, SessionStatus
 from treatments.photos.models import RENDITIONS, Photo, PhotoTag, PhotoView
-from treatments.photos.processing import BUSY, MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_upload
 from treatments.services.common import require_location
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def _upload_one(actor: User | None, session: Session, upload: PhotoUpload, *, wa
     except ValidationError as exc:
         return UploadOutcome(name, error=_join(exc), code="invalid")
     # Decoding is CPU work of up to a second: done outside any transaction or lock, in one of the
-    # process's few processing slots (treatments.photos.processing), which bound its memory.
+    # process's few processing slots (clinic.imaging_gate), which bound its memory.
     try:
         processed = process_upload(upload.file, max_bytes=MAX_UPLOAD_BYTES, wait=wait)
     except PhotoRejected as exc:

@@ -13,7 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record, snapshot
-from clinic.files import read_checked, store_private
+from clinic.files import delete_private, read_checked, store_private
 from treatments.models import (
     SCREENING_QUESTIONS,
     ConsentTemplate,
@@ -32,6 +32,14 @@ if TYPE_CHECKING:
 # A drawn signature is a small PNG; anything bigger is not a signature.
 MAX_SIGNATURE_BYTES = 512 * 1024
 SIGNATURE_PREFIX = "data:image/png;base64,"
+CONSENT_AUDIT_FIELDS = (
+    "patient",
+    "template",
+    "typed_name",
+    "scope_treatment",
+    "scope_photography",
+    "scope_marketing",
+)
 SCREENING_FIELDS = tuple(f for f, _q, _c in SCREENING_QUESTIONS)
 
 
@@ -70,7 +78,8 @@ def consent_template_publish(
 
 
 def decode_signature(data_url: str) -> bytes:
-    """The PNG bytes of a signature pad's data URL, checked by content and size."""
+    """A signature pad's data URL as a fresh PNG: checked by content and size, then decoded and
+    re-encoded from its pixels (no text chunks, EXIF or anything after its end survives)."""
     text = (data_url or "").strip()
     if not text:
         raise ValidationError({"signature": "The patient has not signed: draw the signature in the box."})
@@ -114,7 +123,6 @@ def _is_blank(data: bytes) -> bool:
         return extrema[0] == extrema[1]
 
 
-@transaction.atomic
 def consent_sign(
     *,
     actor: User | None,
@@ -146,35 +154,50 @@ def consent_sign(
         )
     if session is not None and session.patient_id != patient.pk:
         raise ValidationError("This session belongs to another patient.")
+    # Decoded and re-encoded (a fresh PNG: no text chunks or metadata) before the transaction,
+    # so a refused signature writes nothing and the decoding holds no lock.
     data = decode_signature(signature_data_url)
     stored = store_private(data, folder="consents/signatures", kind="png")
-    consent = PatientConsent(
-        patient=patient,
-        template=template,
-        session=session,
-        practitioner=actor,
-        signed_at=timezone.now(),
-        typed_name=typed_name[:160],
-        signature_name=stored.name,
-        signature_sha256=stored.sha256,
-        scope_treatment=scope_treatment,
-        scope_photography=scope_photography,
-        scope_marketing=scope_marketing,
-    )
-    consent.full_clean(exclude=["practitioner"] if actor is None else None)
-    consent.save()
-    audit_record(
-        actor=actor,
-        action=AuditAction.CONSENT_SIGN,
-        obj=consent,
-        location=patient.location,
-        after=snapshot(
-            consent,
-            ("patient", "template", "typed_name", "scope_treatment", "scope_photography", "scope_marketing"),
-        )
-        | {"signature_sha256": stored.sha256},
-    )
-    return consent
+    try:
+        with transaction.atomic():
+            consent = PatientConsent(
+                patient=patient,
+                template=template,
+                session=session,
+                practitioner=actor,
+                signed_at=timezone.now(),
+                typed_name=typed_name[:160],
+                signature_name=stored.name,
+                signature_sha256=stored.sha256,
+                scope_treatment=scope_treatment,
+                scope_photography=scope_photography,
+                scope_marketing=scope_marketing,
+            )
+            consent.full_clean(exclude=["practitioner"] if actor is None else None)
+            consent.save()
+            audit_record(
+                actor=actor,
+                action=AuditAction.CONSENT_SIGN,
+                obj=consent,
+                location=patient.location,
+                after=snapshot(
+                    consent,
+                    (
+                        "patient",
+                        "template",
+                        "typed_name",
+                        "scope_treatment",
+                        "scope_photography",
+                        "scope_marketing",
+                    ),
+                )
+                | {"signature_sha256": stored.sha256},
+            )
+            return consent
+    except BaseException:
+        # The row did not commit, so its signature must not stay behind unreferenced.
+        delete_private(stored.name)
+        raise
 
 
 @transaction.atomic

@@ -1,16 +1,18 @@
-"""The one way photos are processed in this project: through a per-process gate.
+"""The one way images are decoded in this project: through a per-process gate.
 
 Processing a photo holds a few hundred megabytes for about a second (a 59 MP JPEG ~130 MB, a
-60 MP PNG or HEIC ~500 MB, a 60 MP WebP ~950 MB: see ``treatments.imaging``), and a web worker
+60 MP PNG or HEIC ~500 MB, a 60 MP WebP ~950 MB: see ``clinic.imaging``), and a web worker
 serves several requests at once on its threads; unbounded, eight large uploads at once were
 measured at 3.4 GB. So at most ``settings.PHOTO_PROCESSING_CONCURRENCY`` photos are processed at
 the same time in one process; an upload that cannot start within
 ``settings.PHOTO_PROCESSING_WAIT_SECONDS`` is refused with a message the user can act on
 (``PhotoRejected``, code ``"busy"``), before anything of it is read, so nothing is stored.
 
-``treatments.imaging`` stays pure (no settings, no threads). ``.importlinter`` lets no module but
+``clinic.imaging`` stays pure (no settings, no threads). ``.importlinter`` lets no module but
 this one import it, so the services cannot call ``process_photo`` around the gate; what they need
-of the pure module is re-exported here.
+of the pure module is re-exported here. Document images and consent signatures
+(``clean_image``, through ``clinic.files.read_checked``) take the same slots as photos: a 40 MP
+scan decodes to 160 MB just the same.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from typing import IO
 
 from django.conf import settings
 
-from treatments.imaging import MAX_UPLOAD_BYTES, PhotoRejected, ProcessedPhoto, process_photo
+from clinic.imaging import (
+    MAX_PIXELS,
+    MAX_UPLOAD_BYTES,
+    STILL_FORMATS,
+    PhotoRejected,
+    ProcessedPhoto,
+    clean_still,
+    process_photo,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +80,7 @@ def processing_slot(*, wait: bool = True) -> Iterator[None]:
 def process_upload(
     upload: IO[bytes] | bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, wait: bool = True
 ) -> ProcessedPhoto:
-    """``treatments.imaging.process_photo`` inside a processing slot.
+    """``clinic.imaging.process_photo`` inside a processing slot.
 
     The upload is read inside the slot too: a request waiting its turn holds no copy of it.
     Raises ``PhotoRejected`` for a file that is not an acceptable photo and when the server is
@@ -80,12 +90,30 @@ def process_upload(
         return process_photo(upload, max_bytes=max_bytes)
 
 
+def clean_image(
+    upload: IO[bytes] | bytes,
+    *,
+    formats: tuple[str, ...] = STILL_FORMATS,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    wait: bool = True,
+) -> bytes:
+    """``clinic.imaging.clean_still`` inside a processing slot: the image re-encoded, metadata-free.
+
+    Raises ``PhotoRejected`` as ``clean_still`` does, and with code ``"busy"`` when no slot frees up.
+    """
+    with processing_slot(wait=wait):
+        return clean_still(upload, formats=formats, max_bytes=max_bytes, max_pixels=max_pixels)
+
+
 __all__ = [
     "BUSY",
     "BUSY_MESSAGE",
     "MAX_UPLOAD_BYTES",
+    "STILL_FORMATS",
     "PhotoRejected",
     "ProcessedPhoto",
+    "clean_image",
     "process_upload",
     "processing_slot",
 ]

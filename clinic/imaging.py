@@ -1,4 +1,8 @@
-"""Turn an uploaded clinical photo into the safe renditions that are stored.
+"""Turn an uploaded clinical photo into the safe renditions that are stored, and clean stills.
+
+``process_photo`` makes a photo's three JPEG renditions. ``clean_still`` re-encodes an image
+that is kept at its own size and format (a scanned regulatory document, a drawn consent
+signature) by the same rules: pixels only, nothing else of the upload survives.
 
 This module is pure: bytes in, bytes out, no models, storage or settings, so it can run in a
 request or a Celery task and be tested without a database. The caller stores the renditions
@@ -31,7 +35,7 @@ Memory (issue 7, part 3), peak resident size of a fresh process including Python
   (20 MP, ~320 MB): Pillow decodes every WebP through libwebp's animation decoder, which keeps
   two RGBA canvases besides Pillow's copy (~950 MB at 60 MP).
 * How many run at once is not decided here: the photo services pass every upload through a
-  per-process gate (``treatments.photos.processing``).
+  per-process gate (``clinic.imaging_gate``).
 """
 
 from __future__ import annotations
@@ -242,7 +246,7 @@ def _process(source: IO[bytes]) -> ProcessedPhoto:
     """
     # Not closed with ``with``: closing would destroy the decoded pixels we keep working on,
     # and ``source`` belongs to the caller or is an in-memory buffer; it goes when ``image`` does.
-    image = Image.open(source, formats=_ALLOWED_FORMATS)
+    image: Image.Image = Image.open(source, formats=_ALLOWED_FORMATS)
     source_format = _FORMAT_NAMES.get(image.format or "")
     if source_format is None:  # pragma: no cover - formats= already guarantees this
         raise Image.UnidentifiedImageError(f"unexpected format {image.format!r}")
@@ -301,6 +305,116 @@ def _process(source: IO[bytes]) -> ProcessedPhoto:
         source_width=source_width,
         source_height=source_height,
     )
+
+
+# --- Stills: document images and signatures ---------------------------------------------------
+
+#: What a still (a scanned certificate, a drawn signature) may be. Each keeps its format when
+#: cleaned: a PNG scan of text or a signature stays lossless, a JPEG stays a JPEG.
+STILL_FORMATS: Final = ("JPEG", "PNG", "WEBP")
+#: Higher than the photos' 85, and without chroma subsampling: small print and red stamps on a
+#: scanned certificate must stay legible after the re-encoding.
+STILL_JPEG_QUALITY: Final = 92
+_STILL_OUTPUT: Final = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
+
+
+def clean_still(
+    upload: IO[bytes] | bytes,
+    *,
+    formats: tuple[str, ...] = STILL_FORMATS,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_pixels: int = MAX_PIXELS,
+) -> bytes:
+    """The image re-encoded from its pixels alone, in its own format, at its own size.
+
+    For images kept as they are rather than as photo renditions: regulatory documents and
+    consent signatures. Nothing of the upload but its pixels survives: no EXIF (GPS), XMP,
+    ICC profile, JPEG comment, PNG text chunk or timestamp, no second frame, and nothing after
+    the image's end (a trailing ``<?php`` or HTML). The EXIF orientation is applied and colours
+    are converted to sRGB, as for photos; transparency is kept in PNG and WebP (a signature is
+    ink on nothing) and laid on white for JPEG; greyscale stays greyscale.
+
+    Raises :class:`PhotoRejected` ("unsupported", "too_many_pixels", "unreadable", and the
+    size codes of ``process_photo``) for anything that is not such an image; ``formats`` names
+    the Pillow formats accepted (a subset of ``STILL_FORMATS``).
+    """
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must be False for uploads")
+    unknown = set(formats) - set(STILL_FORMATS)
+    if unknown:
+        raise ValueError(f"not still formats: {sorted(unknown)}")
+    source = _open_limited(upload, max_bytes)
+    limit = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image: Image.Image = Image.open(source, formats=formats)
+            output = _STILL_OUTPUT[image.format or ""]
+            if output == "WEBP":
+                limit = min(max_pixels, MAX_WEBP_PIXELS)
+            if image.width * image.height > limit:
+                raise _too_many_pixels(limit)
+            return _clean_still(image, output)
+    except PhotoRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_many_pixels(limit) from exc
+    except Image.UnidentifiedImageError as exc:
+        names = ", ".join(sorted({_STILL_OUTPUT[f] for f in formats}))
+        raise PhotoRejected(f"This file is not a {names} image.", code="unsupported") from exc
+    except Exception as exc:
+        # As for photos: decoders signal damage with many types; none is a trustworthy image.
+        raise PhotoRejected(
+            "This image could not be read: the file is damaged or was not uploaded completely.",
+            code="unreadable",
+        ) from exc
+
+
+def _clean_still(image: Image.Image, output: str) -> bytes:
+    icc_profile = image.info.get("icc_profile")
+    turn = _upright_transpose(image)
+    # The one full decode, inside the caller's error handling (truncated data fails here). Only
+    # the first frame of an animated PNG or WebP is decoded and kept.
+    image.load()
+    image = _widen_mode(image)
+    alpha = None
+    if image.mode in ("LA", "RGBA"):
+        if output == "JPEG":
+            image = _flatten_alpha(image)
+        else:
+            alpha = image.getchannel("A")
+            image = image.convert(image.mode[:-1])
+    if icc_profile:
+        image = _apply_icc(image, icc_profile) or image
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")  # CMYK whose profile was missing or unusable
+    if alpha is not None:
+        image.putalpha(alpha)
+        del alpha
+    if turn is not None:
+        image = image.transpose(turn)
+    # As for photos: the encoders fall back to ``info`` for some metadata (JPEG comment, PNG
+    # ICC profile and transparency), so the pixels go out with none.
+    image.info.clear()
+    buffer = io.BytesIO()
+    if output == "JPEG":
+        image.save(
+            buffer,
+            format="JPEG",
+            quality=STILL_JPEG_QUALITY,
+            subsampling=0,
+            optimize=True,
+            exif=b"",
+            comment=b"",
+            icc_profile=None,
+            xmp=b"",
+        )
+    elif output == "PNG":
+        # No pnginfo, exif or dpi: IHDR, IDAT and IEND (and PLTE never: no palette mode is left).
+        image.save(buffer, format="PNG", compress_level=6)
+    else:
+        image.save(buffer, format="WEBP", quality=STILL_JPEG_QUALITY, exif=b"", xmp=b"", icc_profile=None)
+    return buffer.getvalue()
 
 
 # What ImageOps.exif_transpose does for each EXIF orientation, and which of those swap the sides.
