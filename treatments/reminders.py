@@ -124,15 +124,7 @@ def patient_reminders_opt_out(
         return patient
     Patient.objects.filter(pk=patient.pk).update(reminder_opt_in=False)
     patient.reminder_opt_in = False
-    cancelled = list(
-        Notification.objects.filter(
-            regarding=regarding_patient(patient.pk), status=Notification.Status.PENDING
-        ).values_list("id", flat=True)
-    )
-    if cancelled:
-        Notification.objects.filter(id__in=cancelled, status=Notification.Status.PENDING).update(
-            status=Notification.Status.CANCELLED, last_error="The patient opted out of reminders."
-        )
+    cancelled = patient_messages_cancel(patient_id=patient.pk, reason="The patient opted out of reminders.")
     audit_record(
         actor=actor,
         action=AuditAction.PATIENT_REMINDERS_OPT_OUT,
@@ -142,6 +134,21 @@ def patient_reminders_opt_out(
         after={"reminder_opt_in": False, "via": via, "cancelled_notifications": cancelled},
     )
     return patient
+
+
+def patient_messages_cancel(*, patient_id: int, reason: str) -> list[int]:
+    """Cancel the patient's messages still pending, with ``reason``; their ids (for the
+    caller's audit row, written in the caller's transaction)."""
+    cancelled = list(
+        Notification.objects.filter(
+            regarding=regarding_patient(patient_id), status=Notification.Status.PENDING
+        ).values_list("id", flat=True)
+    )
+    if cancelled:
+        Notification.objects.filter(id__in=cancelled, status=Notification.Status.PENDING).update(
+            status=Notification.Status.CANCELLED, last_error=reason
+        )
+    return cancelled
 
 
 def patient_reminders(patient: Patient) -> QuerySet[Notification]:

@@ -16,10 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record
-from clinic.models import Notification
 from treatments.models import Patient
 from treatments.photos.models import Photo
-from treatments.reminders import regarding_patient
+from treatments.reminders import patient_messages_cancel
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -48,13 +47,8 @@ def patient_restrict(*, actor: User, patient: Patient, reason: str) -> Patient:
         restricted_at=now, restricted_by=actor, restriction_reason=reason
     )
     patient.restricted_at, patient.restricted_by, patient.restriction_reason = now, actor, reason
-    cancelled = list(
-        Notification.objects.filter(
-            regarding=regarding_patient(patient.pk), status=Notification.Status.PENDING
-        ).values_list("id", flat=True)
-    )
-    Notification.objects.filter(id__in=cancelled, status=Notification.Status.PENDING).update(
-        status=Notification.Status.CANCELLED, last_error="The patient's processing is restricted."
+    cancelled = patient_messages_cancel(
+        patient_id=patient.pk, reason="The patient's processing is restricted."
     )
     unmarked = list(Photo.objects.filter(patient=patient, marketing_use=True).values_list("id", flat=True))
     Photo.objects.filter(id__in=unmarked).update(marketing_use=False)
