@@ -19,12 +19,12 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from products.compliance import lot_clearance_problems
 from products.models import (
     Classification,
     DocumentType,
     Excursion,
     Lot,
+    MovementKind,
     OpenedVial,
     Product,
     RegulatoryDocument,
@@ -41,7 +41,6 @@ from products.services import (
     product_save,
     reading_record,
     readings_import_file,
-    stock_use,
     stock_waste,
     storage_unit_save,
     vial_open,
@@ -458,8 +457,35 @@ def _readings(unit: StorageUnit, manager, rng: random.Random) -> None:
         day += dt.timedelta(days=1)
 
 
+#: Demo lots arrived this long ago: before the oldest treatment the clinical demo charts.
+RECEIVED_DAYS_AGO = 400
+
+
+def received_at(day: dt.date) -> dt.datetime:
+    """A delivery's booking-in time on ``day``: mid-morning, local time."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(10, 30)))
+
+
+def ledger_rebalance(lots) -> int:
+    """Restate ``balance_after`` in date order on the lots' ledgers, after the demo dated its
+    rows by the treatments and deliveries they record (charted patient by patient, they were
+    written out of date order). The sum, and so each lot's count, is unchanged. Demo only:
+    a real ledger is written in order and never edited."""
+    changed = []
+    for lot in lots.prefetch_related("movements"):
+        balance = 0
+        for move in sorted(lot.movements.all(), key=lambda m: (m.created_at, m.pk)):
+            balance += move.quantity
+            if move.balance_after != balance:
+                move.balance_after = balance
+                changed.append(move)
+    StockMovement.objects.bulk_update(changed, ["balance_after"], batch_size=500)
+    return len(changed)
+
+
 def _lots(products, units, manager, practitioner) -> None:
     today = timezone.localdate()
+    received_on = today - dt.timedelta(days=RECEIVED_DAYS_AGO)
     for index, unit_name, number, days, quantity in LOTS:
         product = products[index]
         if Lot.objects.filter(product=product, lot_number=number).exists():
@@ -472,20 +498,31 @@ def _lots(products, units, manager, practitioner) -> None:
             quantity=quantity,
             storage_unit=units[unit_name],
             gtin=product.gtin,
-            manufactured_on=today - dt.timedelta(days=200),
+            manufactured_on=today - dt.timedelta(days=RECEIVED_DAYS_AGO + 30),
+            received_on=received_on,
             supplier_reference=f"INV-{number}",
             arrival_temperature_c=(units[unit_name].min_c + units[unit_name].max_c) / 2,
             logger_ok=True,
+        )
+        # The ledger row carries the day of the delivery it records, not the time of seeding,
+        # so the usage chart, the ledger and the recall look-up tell one story.
+        StockMovement.objects.filter(lot=lot, kind=MovementKind.RECEIVED).update(
+            created_at=received_at(received_on)
         )
         _coa(lot, manager)
         if number == EXPIRED_LOT:
             # Received in time, now past its date: shown as expired, refused for use.
             Lot.objects.filter(pk=lot.pk).update(expiry_date=today - dt.timedelta(days=3))
             continue
-        if quantity >= 10 and not lot_clearance_problems(lot):
-            stock_use(lot=lot, quantity=2, actor=practitioner, reference="demo treatment")
+        # Vials are used by the treatments the clinical demo charts (each with its record and
+        # its date); none leave the ledger here without one.
         if number == "KV2411A":
-            stock_waste(lot=lot, quantity=1, reason="broken", actor=manager, note="Dropped while unpacking")
+            waste = stock_waste(
+                lot=lot, quantity=1, reason="broken", actor=manager, note="Dropped while unpacking"
+            )
+            StockMovement.objects.filter(pk=waste.pk).update(
+                created_at=received_at(received_on) + dt.timedelta(minutes=20)
+            )
 
 
 def seed(*, locations, users, stdout) -> None:

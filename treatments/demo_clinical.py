@@ -19,7 +19,8 @@ from decimal import Decimal
 from django.utils import timezone
 
 from products import compliance
-from products.models import Lot, OpenedVial
+from products.demo import ledger_rebalance
+from products.models import Lot, OpenedVial, StockMovement
 from treatments.consent import treatment_consent_for
 from treatments.models import (
     ConsentTemplate,
@@ -167,7 +168,11 @@ def _line(session: Session, kind: str, k: int) -> tuple[LineInput, dict] | None:
         spacing_cm=plan["spacing_cm"],
     )
     if plan["route"] == "topical":
-        vial = OpenedVial.objects.in_use().filter(lot=lot).order_by("beyond_use_at").first()
+        # Today's vial serves today's patients only: a past session drawing from it would put
+        # the draw before the opening.
+        vial = None
+        if timezone.localdate(session.starts_at) == timezone.localdate():
+            vial = OpenedVial.objects.in_use().filter(lot=lot).order_by("beyond_use_at").first()
         if vial is not None and vial.volume_left_ml >= 1:
             line.source, line.vials, line.opened_vial, line.volume_ml = "opened", None, vial, Decimal("1")
         else:
@@ -249,6 +254,10 @@ def _patient_history(patient: Patient, sessions: list[Session], i: int, users) -
             )
         at = session.starts_at + dt.timedelta(minutes=40)
         _backdate(TreatmentRecord, record.pk, created_at=at, updated_at=at, signed_at=at)
+        # The vials it used left the ledger at the treatment, not at the seeding.
+        StockMovement.objects.filter(
+            pk__in=record.lines.exclude(stock_movement=None).values("stock_movement")
+        ).update(created_at=session.starts_at + dt.timedelta(minutes=15))
         charted += 1
     return charted
 
@@ -335,6 +344,8 @@ def seed_clinical(*, locations, users, stdout) -> None:
             continue
         charted += _patient_history(patient, sessions, i, users)
         i += 1
+    if charted:
+        ledger_rebalance(Lot.objects.filter(storage_unit__location__in=locations.values()))
     standard = _ready_standard_session(locations)
     stdout.write(
         f"  treatments: {ConsentTemplate.objects.count()} consent template versions, "

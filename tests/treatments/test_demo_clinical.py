@@ -81,3 +81,31 @@ def test_running_it_again_changes_nothing(seeded):
     before = _counts()
     demo.seed(locations=locations, users=users, stdout=io.StringIO())
     assert _counts() == before
+
+
+def test_the_ledger_carries_the_dates_of_what_it_records(seeded):
+    """Issue 19, item 6: the usage chart and the recall look-up tell one story."""
+    from products.models import MovementKind, StockMovement
+
+    lines = ProductLine.objects.exclude(stock_movement=None).select_related(
+        "stock_movement", "record__session"
+    )
+    assert lines
+    for line in lines:
+        used_on = timezone.localdate(line.stock_movement.created_at)
+        assert used_on == timezone.localdate(line.record.session.starts_at), line
+    # No vial leaves the ledger as "used" without the treatment record it served.
+    recorded = set(lines.values_list("stock_movement_id", flat=True))
+    used = set(StockMovement.objects.filter(kind=MovementKind.USED).values_list("pk", flat=True))
+    assert used == recorded
+    # Deliveries are dated by their receipt, before anything was drawn from them, and every
+    # ledger's balances add up in date order.
+    for lot in Lot.objects.prefetch_related("movements"):
+        moves = sorted(lot.movements.all(), key=lambda m: (m.created_at, m.pk))
+        if not lot.origin_id:
+            assert moves[0].kind == MovementKind.RECEIVED, lot
+            assert timezone.localdate(moves[0].created_at) == lot.received_on, lot
+        balance = 0
+        for move in moves:
+            balance += move.quantity
+            assert move.balance_after == balance >= 0, (lot, move)
