@@ -1,5 +1,6 @@
-"""Dashboard panels per role: the registry. Apps register panels here; the dashboard view
-renders them.
+"""Dashboard panels per role, and page sections: the registries. Apps register panels here;
+the dashboard view renders them. A section is a block an upper layer adds to a lower layer's
+page (the lot page lists the patients treated with it, which products may not query).
 
 A panel is a template plus a function returning its context. Panels must run a fixed
 number of queries whatever the data size (the dashboard tests count them).
@@ -44,3 +45,29 @@ def register(panel: Panel) -> None:
 
 def panels_for(user, role_key: str) -> list[dict]:
     return [{"template": p.template, **p.context(user)} for p in PANELS if role_key in p.roles]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A block on ``page`` for users holding ``permission``; ``context(user, obj)`` runs a fixed
+    number of queries."""
+
+    page: str
+    permission: str
+    template: str
+    context: Callable[[object, object], dict]
+
+
+SECTIONS: list[Section] = []
+
+
+def register_section(section: Section) -> None:
+    SECTIONS.append(section)
+
+
+def sections_for(page: str, user, obj) -> list[dict]:
+    return [
+        {"template": s.template, **s.context(user, obj)}
+        for s in SECTIONS
+        if s.page == page and user.has_perm(s.permission)
+    ]

@@ -117,7 +117,9 @@ def prefetch_clearance(lots: Iterable) -> list:
     """Load the current documents of many lots and their products in one query, so the next
     ``lot_clearance_problems`` call for each lot asks nothing more (an offer list of lots)."""
     lots = list(lots)
-    docs = current_docs(product_ids={lot.product_id for lot in lots}, lot_ids={lot.pk for lot in lots})
+    docs = current_docs(
+        product_ids={lot.product_id for lot in lots}, lot_ids={lot.record_lot_id for lot in lots}
+    )
     by_product: dict[int, list] = defaultdict(list)
     by_lot: dict[int, list] = defaultdict(list)
     for doc in docs:
@@ -126,7 +128,7 @@ def prefetch_clearance(lots: Iterable) -> list:
         else:
             by_lot[doc.lot_id].append(doc)
     for lot in lots:
-        lot._clearance_docs = (by_product[lot.product_id], by_lot[lot.pk])
+        lot._clearance_docs = (by_product[lot.product_id], by_lot[lot.record_lot_id])
     return lots
 
 

@@ -251,6 +251,44 @@ class ReceiveForm(forms.Form):
         return data
 
 
+class ReceiveCertificateForm(forms.Form):
+    """The delivery's certificate of analysis, filed with the lot as it is received (optional:
+    it can be uploaded from the lot's page later, but the lot is not cleared until then)."""
+
+    file = forms.FileField(
+        label="Certificate of analysis",
+        required=False,
+        help_text="PDF, JPEG or PNG, at most 20 MB. With it, the lot is cleared for use at once.",
+    )
+    reference = forms.CharField(label="Certificate reference", max_length=100, required=False)
+    issuer = forms.CharField(
+        max_length=150, required=False, help_text="Leave empty for the product's manufacturer."
+    )
+    issued_on = forms.DateField(label="Issue date", widget=DateInput, required=False)
+    expires_on = forms.DateField(
+        label="Certificate expiry", widget=DateInput, required=False, help_text="Leave empty if none."
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "coa")
+        super().__init__(*args, **kwargs)
+        self.fields["file"].widget.attrs["accept"] = "application/pdf,image/jpeg,image/png"
+
+    def clean(self):
+        data = super().clean()
+        if data.get("file"):
+            if not data.get("reference"):
+                self.add_error("reference", "Give the certificate's reference number.")
+            if not data.get("issued_on"):
+                self.add_error("issued_on", "Give the date the certificate was issued.")
+        elif data.get("reference") or data.get("issued_on") or data.get("expires_on"):
+            self.add_error("file", "Attach the certificate file, or leave its details empty.")
+        issued, expires = data.get("issued_on"), data.get("expires_on")
+        if issued and expires and expires <= issued:
+            self.add_error("expires_on", "The expiry date must be after the issue date.")
+        return data
+
+
 class WasteForm(forms.Form):
     quantity = forms.IntegerField(label="Vials", min_value=1, max_value=MAX_VIALS)
     reason = forms.ChoiceField(choices=[("", "—"), *WasteReason.choices])
@@ -264,6 +302,14 @@ class AdjustForm(forms.Form):
 
 class TransferForm(forms.Form):
     to_unit = forms.ModelChoiceField(queryset=StorageUnit.objects.none(), label="Move to")
+    quantity = forms.IntegerField(
+        label="Vials to move",
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text="Leave empty to move all of them. Fewer splits the lot: it then has stock in both places.",
+    )
     hold_confirmed = forms.BooleanField(
         label="If the unit is out of range right now, move the lot into it anyway and hold it",
         required=False,

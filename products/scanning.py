@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from products import compliance
 from products.gs1 import GS1Data, GS1Error, looks_like_gs1, parse_gs1
 from products.models import Lot, LotStatus, Product
+from products.models.stock import UNUSABLE
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def lot_for_scan(
         for lot in lots.filter(lot_number__iexact=number).select_related("product", "storage_unit__location")
         if not (data and data.gtin) or _gtin_matches(lot, data.gtin)
     ]
-    here = [lot for lot in candidates if lot.storage_unit.location_id == location.pk]
+    here = _one_place_per_product([lot for lot in candidates if lot.storage_unit.location_id == location.pk])
     if not here:
         if candidates:
             where = ", ".join(sorted({lot.storage_unit.location.name for lot in candidates}))
@@ -99,6 +100,15 @@ def lot_for_scan(
         )
     lot = here[0]
     return _unusable(lot, data) or ScanResult(lot)
+
+
+def _one_place_per_product(rows: list[Lot]) -> list[Lot]:
+    """A lot kept in two units here (a fridge and its back-up) is still one box's lot: offer
+    the place that can be used (in stock, not held), and only one per product."""
+    best: dict[int, Lot] = {}
+    for lot in sorted(rows, key=lambda lot: (lot.status in UNUSABLE, lot.pk)):
+        best.setdefault(lot.product_id, lot)
+    return list(best.values())
 
 
 def _unusable(lot: Lot, data: GS1Data | None) -> ScanResult | None:

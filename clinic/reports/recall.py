@@ -60,7 +60,7 @@ def treated_with(
 
     qs = ProductLine.objects.all()
     if lot is not None:
-        qs = qs.filter(lot=lot)
+        qs = qs.filter(lot__in=lot.family())
     elif product is not None:
         qs = qs.filter(lot__product=product)
     else:
@@ -104,7 +104,7 @@ def patients_to_notify(*, lot) -> QuerySet:
     from treatments.models import Patient
 
     return (
-        Patient.objects.filter(sessions__record__lines__lot=lot)
+        Patient.objects.filter(sessions__record__lines__lot__in=lot.family())
         .distinct()
         .select_related("location")
         .order_by("pk")
@@ -119,7 +119,7 @@ def treated_counts(*, lot, locations) -> dict:
     from treatments.models import ProductLine
 
     inside = Q(record__session__location__in=locations)
-    return ProductLine.objects.filter(lot=lot).aggregate(
+    return ProductLine.objects.filter(lot__in=lot.family()).aggregate(
         lines=Count("id", filter=inside),
         patients=Count("record__session__patient_id", distinct=True, filter=inside),
         elsewhere=Count("record__session__patient_id", distinct=True, filter=~inside),

@@ -245,7 +245,7 @@ def _lot_for_review(request: AuthenticatedHttpRequest, pk: int):
     lot = get_object_or_404(Lot.objects.select_related("product", "storage_unit__location"), pk=pk)
     locations = location_ids_for(request.user)
     if not Lot.objects.for_user(request.user).filter(pk=lot.pk).exists() and not services.has_recall_messages(
-        lot.pk, locations
+        lot.record_lot_id, locations
     ):
         raise Http404("No lot found.")
     return lot

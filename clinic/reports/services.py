@@ -39,7 +39,8 @@ SMS_LIMIT = 320
 
 
 def recall_prefix(lot) -> str:
-    return f"recall:{lot.pk}:"
+    # Keyed by the manufacturer's lot, so a recall run from any place of it writes one set.
+    return f"recall:{lot.record_lot_id}:"
 
 
 def recall_message(patient, location) -> tuple[str, str]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clinic.scoping import location_ids_for
@@ -72,7 +74,14 @@ class RegulatoryDocumentQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self
-        return self.filter(Q(lot__isnull=True) | Q(lot__storage_unit__location__in=location_ids_for(user)))
+        locations = location_ids_for(user)
+        # A split lot's certificate is filed on its first row; every place holding it may read it.
+        elsewhere = Exists(
+            apps.get_model("products", "Lot").objects.filter(
+                origin=OuterRef("lot"), storage_unit__location__in=locations
+            )
+        )
+        return self.filter(Q(lot__isnull=True) | Q(lot__storage_unit__location__in=locations) | elsewhere)
 
 
 class RegulatoryDocument(models.Model):
@@ -246,8 +255,14 @@ def cleared_condition(*, product_ref: str = "pk", prefix: str = "", today: dt.da
 
 
 def lot_documents_condition(*, lot_ref: str = "pk", today: dt.date | None = None) -> Q:
-    """A condition true for lots holding every document ``LOT_REQUIRES`` asks for, valid today."""
-    valid = RegulatoryDocument.objects.valid_on(today).filter(lot=OuterRef(lot_ref))
+    """A condition true for lots holding every document ``LOT_REQUIRES`` asks for, valid today.
+
+    A lot's documents are filed on the row that stands for the manufacturer's lot (its
+    ``origin`` when its stock is split between places), so every place of it is covered."""
+    origin_ref = "origin" if lot_ref == "pk" else f"{lot_ref}__origin"
+    valid = RegulatoryDocument.objects.valid_on(today).filter(
+        lot=Coalesce(OuterRef(origin_ref), OuterRef(lot_ref))
+    )
     condition = Q()
     for group in LOT_REQUIRES:
         condition &= Exists(valid.filter(doc_type__in=group))

@@ -158,9 +158,15 @@ class LotQuerySet(LocationScopedQuerySet):
 
 
 class Lot(models.Model):
-    """One manufacturer lot of a product as received, kept in one storage unit.
+    """The stock of one manufacturer lot of a product in one storage unit.
 
-    ``quantity_on_hand`` (sealed vials) always equals the sum of the lot's ledger rows:
+    A lot split between places (5 of its 20 vials sent to the other site) is one row per
+    storage unit, as Odoo's quants or OpenBoxes' bins: the row first received is the
+    ``origin``, the others point at it. What belongs to the manufacturer's lot rather than to
+    a place (its certificate of analysis, a recall) is kept on, or applied through, the origin;
+    what belongs to a place (the count, a quarantine after an excursion there) stays per row.
+
+    ``quantity_on_hand`` (sealed vials) always equals the sum of the row's ledger rows:
     only the stock services change it, under a row lock, in the same transaction as the
     movement they write. The database refuses a negative value.
     """
@@ -178,6 +184,14 @@ class Lot(models.Model):
     quantity_received = models.PositiveIntegerField()
     quantity_on_hand = models.IntegerField(default=0)
     storage_unit = models.ForeignKey("products.StorageUnit", on_delete=models.PROTECT, related_name="lots")
+    origin = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="branches",
+        help_text="The row this lot was first received as, when its stock is split between places.",
+    )
     supplier_reference = models.CharField(max_length=80, blank=True)
     arrival_temperature_c = models.DecimalField(
         "temperature on arrival (°C)", max_digits=5, decimal_places=1, null=True, blank=True
@@ -201,7 +215,9 @@ class Lot(models.Model):
     class Meta:
         ordering = ["expiry_date", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["product", "lot_number"], name="lot_number_unique_per_product"),
+            models.UniqueConstraint(
+                fields=["product", "lot_number", "storage_unit"], name="lot_number_unique_per_product_unit"
+            ),
             models.CheckConstraint(condition=Q(quantity_on_hand__gte=0), name="lot_on_hand_not_negative"),
             models.CheckConstraint(condition=Q(quantity_received__gt=0), name="lot_received_positive"),
             models.CheckConstraint(
@@ -249,6 +265,16 @@ class Lot(models.Model):
     def location(self):
         return self.storage_unit.location
 
+    @property
+    def record_lot_id(self) -> int:
+        """The row that stands for the manufacturer's lot: the origin, or this row."""
+        return self.origin_id or self.pk
+
+    def family(self) -> LotQuerySet:
+        """Every row of this manufacturer lot, in any place (unscoped: callers scope it)."""
+        root = self.record_lot_id
+        return Lot.objects.filter(Q(pk=root) | Q(origin_id=root))
+
 
 class MovementKind(models.TextChoices):
     RECEIVED = "received", "Received"
@@ -257,6 +283,8 @@ class MovementKind(models.TextChoices):
     WASTED = "wasted", "Wasted"
     ADJUSTED = "adjusted", "Count adjustment"
     TRANSFER = "transfer", "Transfer"
+    TRANSFER_OUT = "transfer_out", "Sent to another unit"
+    TRANSFER_IN = "transfer_in", "Received from another unit"
     QUARANTINE = "quarantine", "Quarantined"
     RELEASE = "release", "Released"
     RECALL = "recall", "Recalled"
@@ -264,6 +292,9 @@ class MovementKind(models.TextChoices):
 
 # Kinds that change the quantity; the others record a change of place or status.
 QUANTITY_KINDS = {MovementKind.RECEIVED, MovementKind.USED, MovementKind.OPENED, MovementKind.WASTED}
+# Kinds that move vials between places: a whole row moving (``transfer``, quantity 0) or some
+# of its vials going to another row of the same lot (``transfer_out`` here, ``transfer_in`` there).
+TRANSFER_KINDS = {MovementKind.TRANSFER, MovementKind.TRANSFER_OUT, MovementKind.TRANSFER_IN}
 
 
 class WasteReason(models.TextChoices):
@@ -276,9 +307,15 @@ class WasteReason(models.TextChoices):
 
 
 class StockMovement(models.Model):
-    """One ledger row: a change of a lot's quantity, place or status. Never edited."""
+    """One ledger row: a change of a lot's quantity, place or status. Never edited.
+
+    ``storage_unit`` is where it happened (for a whole-row transfer, where the stock went).
+    """
 
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="movements")
+    storage_unit = models.ForeignKey(
+        "products.StorageUnit", null=True, on_delete=models.PROTECT, related_name="movements"
+    )
     kind = models.CharField(max_length=20, choices=MovementKind.choices)
     quantity = models.IntegerField(
         help_text="Vials added (positive) or taken (negative); 0 for status changes."
@@ -303,14 +340,18 @@ class StockMovement(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(balance_after__gte=0), name="movement_balance_not_negative"),
             models.CheckConstraint(
-                condition=Q(kind="received", quantity__gt=0)
-                | Q(kind__in=["used", "opened", "wasted"], quantity__lt=0)
+                condition=Q(kind__in=["received", "transfer_in"], quantity__gt=0)
+                | Q(kind__in=["used", "opened", "wasted", "transfer_out"], quantity__lt=0)
                 | Q(kind="adjusted") & ~Q(quantity=0)
                 | Q(kind__in=["transfer", "quarantine", "release", "recall"], quantity=0),
                 name="movement_quantity_sign_matches_kind",
             ),
         ]
-        indexes = [models.Index(fields=["lot", "created_at"]), models.Index(fields=["kind", "created_at"])]
+        indexes = [
+            models.Index(fields=["lot", "created_at"]),
+            models.Index(fields=["kind", "created_at"]),
+            models.Index(fields=["storage_unit", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.quantity:+d} ({self.lot})"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from products.services.catalogue import product_save, storage_unit_save
 from products.services.checks import logger_gaps, logger_interval, missed_checks
 from products.services.compliance import (
+    Certificate,
     document_renew,
     document_upload,
+    lot_receive_with_certificate,
     product_approve,
     product_classify,
     product_revoke_approval,
@@ -38,6 +40,7 @@ from products.services.stock import (
 )
 
 __all__ = [
+    "Certificate",
     "ImportResult",
     "document_renew",
     "document_upload",
@@ -50,6 +53,7 @@ __all__ = [
     "lot_quarantine",
     "lot_recall",
     "lot_receive",
+    "lot_receive_with_certificate",
     "lot_release",
     "missed_checks",
     "product_approve",

@@ -10,6 +10,7 @@ approval in the same transaction: an approval always refers to the classificatio
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -17,9 +18,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record, snapshot
-from clinic.files import delete_private, read_checked, store_private
+from clinic.files import StoredFile, delete_private, read_checked, store_private
 from products.compliance import current_docs, product_document_problems
 from products.models import Classification, DocumentType, Jurisdiction, Lot, Product, RegulatoryDocument
+from products.services.stock import lot_receive
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -89,32 +91,91 @@ def document_upload(
         raise ValidationError("A certificate of analysis belongs to a lot: upload it from the lot's page.")
     if (product is None) == (lot is None):
         raise ValidationError("A document belongs to a product or to one of its lots.")
+    if lot is not None and lot.origin_id:
+        # Filed on the row standing for the manufacturer's lot, so every place of it has it.
+        lot = Lot.objects.select_related("storage_unit__location").get(pk=lot.origin_id)
+    _check_dates(issued_on, expires_on)
+    stored = _store_checked(upload)
+    try:
+        with transaction.atomic():
+            doc = _document(
+                stored, upload, actor, doc_type=doc_type, product=product, lot=lot,
+                issuer=issuer, reference=reference, issued_on=issued_on, expires_on=expires_on,
+            )  # fmt: skip
+            return _file_document(actor=actor, doc=doc, supersedes=supersedes)
+    except BaseException:
+        # The row did not commit, so its file must not stay behind unreferenced.
+        delete_private(stored.name)
+        raise
+
+
+def _check_dates(issued_on: dt.date, expires_on: dt.date | None) -> None:
     if expires_on is not None and expires_on <= issued_on:
         raise ValidationError("The expiry date must be after the issue date.")
     if issued_on > timezone.localdate():
         raise ValidationError("The issue date cannot be in the future.")
+
+
+def _store_checked(upload: IO[bytes]) -> StoredFile:
+    """Check and clean the file by its content, then store it privately: before any
+    transaction, so a refused file writes nothing and the decoding holds no lock."""
     data, kind = read_checked(upload, allowed=DOCUMENT_KINDS, max_bytes=DOCUMENT_MAX_BYTES, label="document")
-    stored = store_private(data, folder="documents", kind=kind)
+    return store_private(data, folder="documents", kind=kind)
+
+
+def _document(stored: StoredFile, upload: IO[bytes], actor: User | None, **fields) -> RegulatoryDocument:
+    return RegulatoryDocument(
+        **fields,
+        file_name=stored.name,
+        file_kind=stored.kind,
+        file_size=stored.size,
+        original_name=(getattr(upload, "name", "") or "")[:200],
+        sha256=stored.sha256,
+        uploaded_by=_actor(actor),
+    )
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A lot's certificate of analysis handed in with the delivery."""
+
+    upload: IO[bytes]
+    issuer: str
+    reference: str
+    issued_on: dt.date
+    expires_on: dt.date | None = None
+
+
+def lot_receive_with_certificate(*, actor: User | None, certificate: Certificate, **receipt) -> Lot:
+    """Receive a delivery and file its certificate of analysis in one step: both or neither.
+
+    The certificate goes through the same checks as the compliance upload (by content, cleaned,
+    before the transaction), so a well-documented delivery is cleared for use at once.
+    ``receipt``: the arguments of ``lot_receive``.
+    """
+    if not certificate.reference.strip():
+        raise ValidationError("Give the certificate's reference number.")
+    _check_dates(certificate.issued_on, certificate.expires_on)
+    stored = _store_checked(certificate.upload)
     try:
         with transaction.atomic():
-            doc = RegulatoryDocument(
-                doc_type=doc_type,
-                product=product,
-                lot=lot,
-                issuer=issuer.strip(),
-                reference=reference.strip(),
-                issued_on=issued_on,
-                expires_on=expires_on,
-                file_name=stored.name,
-                file_kind=stored.kind,
-                file_size=stored.size,
-                original_name=(getattr(upload, "name", "") or "")[:200],
-                sha256=stored.sha256,
-                uploaded_by=_actor(actor),
+            lot = lot_receive(actor=actor, **receipt)
+            doc = _document(
+                stored,
+                certificate.upload,
+                actor,
+                doc_type=DocumentType.COA,
+                product=None,
+                # Filed on the row standing for the manufacturer's lot, like any certificate.
+                lot=Lot.objects.select_related("storage_unit__location").get(pk=lot.record_lot_id),
+                issuer=certificate.issuer.strip() or lot.product.manufacturer,
+                reference=certificate.reference.strip(),
+                issued_on=certificate.issued_on,
+                expires_on=certificate.expires_on,
             )
-            return _file_document(actor=actor, doc=doc, supersedes=supersedes)
+            _file_document(actor=actor, doc=doc, supersedes=None)
+            return lot
     except BaseException:
-        # The row did not commit, so its file must not stay behind unreferenced.
         delete_private(stored.name)
         raise
 

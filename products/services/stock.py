@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.audit import AuditAction, audit_record, snapshot
@@ -58,7 +58,8 @@ def _move(
     from_unit: StorageUnit | None = None,
     to_unit: StorageUnit | None = None,
 ) -> StockMovement:
-    """Apply one movement to a locked lot; the only place ``quantity_on_hand`` changes."""
+    """Apply one movement to a locked lot; the only place ``quantity_on_hand`` changes. The row
+    says where it happened: the lot's unit (after the move, for a whole-row transfer)."""
     new_balance = lot.quantity_on_hand + quantity
     if new_balance < 0:
         raise ValidationError(
@@ -77,6 +78,7 @@ def _move(
         reference=reference[:80],
         from_unit=from_unit,
         to_unit=to_unit,
+        storage_unit_id=lot.storage_unit_id,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
     )
 
@@ -199,6 +201,30 @@ def _hold_for_open_excursion(lot: Lot, actor: User | None, *, hold_confirmed: bo
     excursion_hold_lot(excursion=excursion, lot=lot, actor=actor)
 
 
+def _origin_for_receipt(
+    product: Product, lot_number: str, unit: StorageUnit, expiry_date: dt.date
+) -> Lot | None:
+    """The row standing for this manufacturer lot when another delivery of it is on file (the
+    new stock becomes one of its places); refuses a second row in the same unit and an expiry
+    that contradicts the one on file (same lot, same expiry: a typo or the wrong box)."""
+    rows = list(Lot.objects.filter(product=product, lot_number__iexact=lot_number).order_by("pk"))
+    if not rows:
+        return None
+    here = next((row for row in rows if row.storage_unit_id == unit.pk), None)
+    if here is not None:
+        raise ValidationError(
+            f"Lot {here.lot_number} of {product} is already in {unit.name}: more boxes of it are "
+            "a count adjustment on that lot, not a second receipt."
+        )
+    root = next((row for row in rows if row.origin_id is None), rows[0])
+    if root.expiry_date != expiry_date:
+        raise ValidationError(
+            f"Lot {root.lot_number} of {product} is on file with expiry {root.expiry_date:%d %b %Y}, "
+            f"not {expiry_date:%d %b %Y}: check the box."
+        )
+    return root
+
+
 @transaction.atomic
 def lot_receive(
     *,
@@ -251,9 +277,9 @@ def lot_receive(
             product.gtin = gtin
             product_save(product=product, actor=actor)
     _check_storage_fits(product, storage_unit)
-    if Lot.objects.filter(product=product, lot_number=lot_number).exists():
-        raise ValidationError(f"Lot {lot_number} of {product} has already been received.")
+    origin = _origin_for_receipt(product, lot_number, storage_unit, expiry_date)
     lot = Lot(
+        origin=origin,
         product=product,
         lot_number=lot_number,
         gtin=gtin.zfill(14) if gtin else product.gtin,
@@ -342,12 +368,25 @@ def stock_adjust(*, lot: Lot, counted: int, reason: str, actor: User | None) -> 
 
 @transaction.atomic
 def stock_transfer(
-    *, lot: Lot, to_unit: StorageUnit, actor: User | None, note: str = "", hold_confirmed: bool = False
+    *,
+    lot: Lot,
+    to_unit: StorageUnit,
+    actor: User | None,
+    quantity: int | None = None,
+    note: str = "",
+    hold_confirmed: bool = False,
 ) -> StockMovement:
-    """Move a lot's stock to another storage unit, at this location or another.
+    """Move vials of a lot to another storage unit, at this location or another.
 
-    Into a unit out of range right now only with ``hold_confirmed`` (the lot is then held).
+    ``quantity`` None (or all of it) moves the lot's whole stock; fewer vials split it, so the
+    lot then has stock in both places: the vials leave this row (``transfer_out``) and join the
+    lot's row in the other unit (``transfer_in``), made on the first transfer there. Each end is
+    audited at its own location. Into a unit out of range right now only with ``hold_confirmed``
+    (the vials moved are then held there).
     """
+    there_id = lot.family().filter(storage_unit=to_unit).values_list("pk", flat=True).first()
+    if there_id is not None and there_id < lot.pk:
+        lock_lot(there_id)  # both rows locked in pk order, so two opposite transfers cannot deadlock
     lot = lock_lot(lot)
     if to_unit.pk == lot.storage_unit_id:
         raise ValidationError(f"Lot {lot.lot_number} is already in {to_unit.name}.")
@@ -355,7 +394,32 @@ def stock_transfer(
         raise ValidationError(f"{to_unit.name} is out of service.")
     if lot.quantity_on_hand <= 0:
         raise ValidationError(f"Lot {lot.lot_number} has no vials left to move.")
+    if quantity is not None:
+        _positive(quantity)
+        if quantity > lot.quantity_on_hand:
+            raise ValidationError(
+                f"Lot {lot.lot_number} has {lot.quantity_on_hand} vial(s) in {lot.storage_unit.name}; "
+                f"{quantity} cannot be moved."
+            )
     _check_storage_fits(lot.product, to_unit)
+    there = lot.family().filter(storage_unit=to_unit).first() if there_id is not None else None
+    moving = lot.quantity_on_hand if quantity is None else quantity
+    if there is None and moving == lot.quantity_on_hand:
+        return _transfer_whole(lot, to_unit, actor, note=note, hold_confirmed=hold_confirmed)
+    if lot.is_recalled:
+        raise ValidationError(f"Lot {lot.lot_number} has been recalled; it cannot be sent anywhere.")
+    if lot.is_quarantined:
+        raise ValidationError(
+            f"Lot {lot.lot_number} is quarantined ({lot.hold_reason}): move all of it together, "
+            "or release it first, so held vials never mix with usable ones."
+        )
+    return _transfer_part(lot, there, to_unit, moving, actor, note=note, hold_confirmed=hold_confirmed)
+
+
+def _transfer_whole(
+    lot: Lot, to_unit: StorageUnit, actor: User | None, *, note: str, hold_confirmed: bool
+) -> StockMovement:
+    """The lot's row changes place with all its vials (and any hold it is under)."""
     before = snapshot(lot, LOT_FIELDS)
     from_unit = lot.storage_unit
     lot.storage_unit = to_unit
@@ -380,6 +444,93 @@ def stock_transfer(
         )
     _hold_for_open_excursion(lot, actor, hold_confirmed=hold_confirmed)
     return movement
+
+
+def _transfer_part(
+    lot: Lot,
+    there: Lot | None,
+    to_unit: StorageUnit,
+    quantity: int,
+    actor: User | None,
+    *,
+    note: str,
+    hold_confirmed: bool,
+) -> StockMovement:
+    """``quantity`` vials leave ``lot`` for its row in ``to_unit`` (``there``, or a new one)."""
+    if there is None:
+        there = _new_place(lot, to_unit, quantity)
+    else:
+        there = lock_lot(there)
+        if there.is_recalled:
+            raise ValidationError(f"Lot {there.lot_number} in {to_unit.name} has been recalled.")
+    from_unit = lot.storage_unit
+    sent_before = snapshot(lot, LOT_FIELDS)
+    there_before = snapshot(there, LOT_FIELDS)
+    movement = _move(
+        lot,
+        kind=MovementKind.TRANSFER_OUT,
+        quantity=-quantity,
+        actor=actor,
+        note=note,
+        from_unit=from_unit,
+        to_unit=to_unit,
+    )
+    _move(
+        there,
+        kind=MovementKind.TRANSFER_IN,
+        quantity=quantity,
+        actor=actor,
+        note=note,
+        from_unit=from_unit,
+        to_unit=to_unit,
+    )
+    # Audited at both ends, each at its own location, naming the other end.
+    _audit(lot, AuditAction.STOCK_TRANSFER, actor, sent_before, to_unit=to_unit.pk, vials=quantity, note=note)
+    audit_record(
+        actor=actor,
+        action=AuditAction.STOCK_TRANSFER_IN,
+        obj=there,
+        location=to_unit.location,
+        before=there_before,
+        after={**snapshot(there, LOT_FIELDS), "from_unit": from_unit.pk, "vials": quantity, "note": note},
+    )
+    _hold_for_open_excursion(there, actor, hold_confirmed=hold_confirmed)
+    return movement
+
+
+def _new_place(lot: Lot, unit: StorageUnit, quantity: int) -> Lot:
+    """The lot's row in a unit it has not been in: the same manufacturer lot (its number,
+    expiry and receipt), pointing at the row that stands for it; its vials arrive through the
+    ``transfer_in`` that follows."""
+    place = Lot(
+        origin_id=lot.record_lot_id,
+        product=lot.product,
+        lot_number=lot.lot_number,
+        gtin=lot.gtin,
+        serial=lot.serial,
+        expiry_date=lot.expiry_date,
+        manufactured_on=lot.manufactured_on,
+        received_on=lot.received_on,
+        received_by=lot.received_by,
+        quantity_received=quantity,
+        quantity_on_hand=0,
+        storage_unit=unit,
+        supplier_reference=lot.supplier_reference,
+        arrival_temperature_c=lot.arrival_temperature_c,
+        logger_ok=lot.logger_ok,
+        packaging_intact=lot.packaging_intact,
+        certificate_concentration_per_ml=lot.certificate_concentration_per_ml,
+    )
+    place.full_clean()
+    try:
+        with transaction.atomic():
+            place.save()
+    except IntegrityError:
+        # Another transfer of this lot into the same unit made the row a moment ago.
+        raise ValidationError(
+            f"Lot {lot.lot_number} was moved into {unit.name} by someone else just now; try again."
+        ) from None
+    return lock_lot(place)
 
 
 @transaction.atomic
@@ -429,12 +580,23 @@ def lot_release(*, lot: Lot, actor: User | None, reason: str, excursion=None) ->
 
 @transaction.atomic
 def lot_recall(*, lot: Lot, actor: User | None, reason: str) -> StockMovement:
-    """Mark a lot recalled by its manufacturer or a regulator: never usable again."""
+    """Mark a lot recalled by its manufacturer or a regulator, in every place that holds it:
+    never usable again."""
     if not reason.strip():
         raise ValidationError("Give the recall notice or reason.")
     lot = lock_lot(lot)
     if lot.is_recalled:
         raise ValidationError(f"Lot {lot.lot_number} is already recalled.")
+    # A recall is of the manufacturer's lot: every place holding it, wherever it is.
+    movement = _recall_one(lot, actor, reason)
+    for pk in (
+        lot.family().exclude(pk=lot.pk).filter(is_recalled=False).order_by("pk").values_list("pk", flat=True)
+    ):
+        _recall_one(lock_lot(pk), actor, reason)
+    return movement
+
+
+def _recall_one(lot: Lot, actor: User | None, reason: str) -> StockMovement:
     before = snapshot(lot, LOT_FIELDS)
     lot.is_recalled = True
     lot.hold_reason = reason.strip()[:200]

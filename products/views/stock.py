@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.dashboard import sections_for
 from clinic.forms import error_text, parse_id
 from clinic.scoping import get_for_user_or_404, locations_for
 from clinic.tables import paginate, sort_queryset
@@ -21,6 +23,7 @@ from products.compliance import lot_clearance_problems
 from products.forms import (
     AdjustForm,
     ReasonForm,
+    ReceiveCertificateForm,
     ReceiveForm,
     StockFilterForm,
     TransferForm,
@@ -197,7 +200,7 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("actor", "from_unit", "to_unit")
         .order_by("created_at", "id")
     )
-    status_kinds = {"quarantine", "release", "recall", "transfer", "received"}
+    status_kinds = {"quarantine", "release", "recall", "transfer", "transfer_out", "transfer_in", "received"}
     vials = (
         OpenedVial.objects.filter(lot=lot)
         .select_related("opened_by")
@@ -208,12 +211,18 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         lot.excursions.select_related("excursion__storage_unit").order_by("-excursion__started_at")
     )
     documents = list(
-        RegulatoryDocument.objects.filter(lot=lot)
+        RegulatoryDocument.objects.filter(lot_id=lot.record_lot_id)
         .select_related("uploaded_by", "superseded_by")
         .order_by("doc_type", "-uploaded_at", "-pk")
     )
     clearance_problems = lot_clearance_problems(lot)
     lot.is_cleared = not clearance_problems  # the status badge says "Not cleared", not "Available"
+    places = list(lot.family().select_related("storage_unit__location").order_by("pk"))
+    if len(places) > 1:
+        visible = Lot.objects.for_user(request.user).filter(pk__in=[p.pk for p in places])
+        mine = set(visible.values_list("pk", flat=True))
+        for place in places:
+            place.is_visible = place.pk in mine
     return render(
         request,
         "products/lot_detail.html",
@@ -227,6 +236,8 @@ def lot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "documents": [d for d in documents if d.superseded_by_id is None],
             "superseded_documents": [d for d in documents if d.superseded_by_id is not None],
             "clearance_problems": clearance_problems,
+            "places": places if len(places) > 1 else [],
+            "sections": sections_for("products.lot", request.user, lot),
         },
     )
 
@@ -240,10 +251,26 @@ def _receive_choices(user):
 def lot_receive(request: HttpRequest) -> HttpResponse:
     products, units = _receive_choices(request.user)
     form = ReceiveForm(request.POST or None, products=products, units=units)
-    if request.method == "POST" and form.is_valid():
+    # Who may file regulatory documents may hand in the certificate with the delivery.
+    coa_form = None
+    if request.user.has_perm("products.add_regulatorydocument"):
+        coa_form = ReceiveCertificateForm(request.POST or None, request.FILES or None)
+    coa_valid = coa_form is None or coa_form.is_valid()
+    if request.method == "POST" and form.is_valid() and coa_valid:
         d = form.cleaned_data
+        c = coa_form.cleaned_data if coa_form is not None else {}
+        receive = services.lot_receive
+        if c.get("file"):
+            certificate = services.Certificate(
+                upload=c["file"],
+                issuer=c["issuer"],
+                reference=c["reference"],
+                issued_on=c["issued_on"],
+                expires_on=c["expires_on"],
+            )
+            receive = functools.partial(services.lot_receive_with_certificate, certificate=certificate)
         try:
-            lot = services.lot_receive(
+            lot = receive(
                 actor=request.user,
                 product=d["product"],
                 lot_number=d["lot_number"],
@@ -270,9 +297,12 @@ def lot_receive(request: HttpRequest) -> HttpResponse:
                     request, f"Lot {lot.lot_number} received and quarantined: {lot.hold_reason}."
                 )
             else:
-                messages.success(request, f"Lot {lot.lot_number} received: {lot.quantity_on_hand} vials.")
+                filed = " and its certificate of analysis filed" if c.get("file") else ""
+                messages.success(
+                    request, f"Lot {lot.lot_number} received{filed}: {lot.quantity_on_hand} vials."
+                )
             return redirect("products:lot_detail", pk=lot.pk)
-    return render(request, "products/lot_receive.html", {"form": form})
+    return render(request, "products/lot_receive.html", {"form": form, "coa_form": coa_form})
 
 
 @permission_required("products.receive_stock", raise_exception=True)
@@ -317,10 +347,19 @@ def _run_action(action: str, lot: Lot, d: dict, actor: User) -> str:
         services.stock_adjust(lot=lot, counted=d["counted"], reason=d["reason"], actor=actor)
         return f"Count adjusted to {d['counted']}."
     if action == "transfer":
+        whole = d["quantity"] is None or d["quantity"] == lot.quantity_on_hand
         services.stock_transfer(
-            lot=lot, to_unit=d["to_unit"], note=d["note"], actor=actor, hold_confirmed=d["hold_confirmed"]
+            lot=lot,
+            to_unit=d["to_unit"],
+            quantity=d["quantity"],
+            note=d["note"],
+            actor=actor,
+            hold_confirmed=d["hold_confirmed"],
         )
-        return f"Lot moved to {d['to_unit']}."
+        if whole:
+            return f"Lot moved to {d['to_unit']}."
+        left = lot.quantity_on_hand - d["quantity"]
+        return f"{d['quantity']} vial(s) sent to {d['to_unit']}; {left} stay here."
     if action == "quarantine":
         services.lot_quarantine(lot=lot, reason=d["reason"], actor=actor)
         return "Lot quarantined: do not use."

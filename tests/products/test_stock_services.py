@@ -58,9 +58,11 @@ class TestReceive:
         ).exists()
         assert lot.status == LotStatus.AVAILABLE
 
-    def test_the_same_lot_number_of_a_product_is_refused(self, lot, unit, manager):
-        with pytest.raises(ValidationError, match="already been received"):
+    def test_the_same_lot_number_of_a_product_in_the_same_unit_is_refused(self, lot, unit, manager):
+        with pytest.raises(ValidationError, match="already in Main fridge"):
             make_lot(unit=unit, product=lot.product, lot_number="A100", actor=manager)
+        with pytest.raises(ValidationError, match="already in Main fridge"):
+            make_lot(unit=unit, product=lot.product, lot_number="a100", actor=manager)
 
     def test_the_same_lot_number_of_another_product_is_fine(self, lot, unit, manager):
         assert make_lot(unit=unit, lot_number="A100", actor=manager).lot_number == "A100"
