@@ -280,9 +280,17 @@ class TestLotPage:
         page = client_for(practitioner).get(f"/products/lots/{lot.pk}/").content.decode()
         assert 'id="lot-patients-table"' in page and "Ann " in page and "Ben " in page
         assert "2 patients in 2 treatments" in page
+        # The front desk sees no stock at all; a role that saw lots without clinical records
+        # would get the page without the section (the section asks for view_clinical_record).
         desk = staff(FRONT_DESK, location, username="desk2")
-        page = client_for(desk).get(f"/products/lots/{lot.pk}/").content.decode()
-        assert "lot-patients" not in page and "Ann " not in page
+        response = client_for(desk).get(f"/products/lots/{lot.pk}/")
+        assert response.status_code == 403 and "Ann " not in response.content.decode()
+        from clinic.dashboard import sections_for
+
+        assert sections_for("products.lot", desk, lot) == []
+        assert [s["template"] for s in sections_for("products.lot", practitioner, lot)] == [
+            "clinic/reports/lot_patients.html"
+        ]
 
     def test_a_lot_never_used_says_so(self, two_sites, client_for, practitioner):
         page = client_for(practitioner).get(f"/products/lots/{two_sites['lot'].pk}/").content.decode()
