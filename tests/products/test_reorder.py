@@ -4,10 +4,12 @@ crossing), the manager's page and the badges on the stock overview and dashboard
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection, connections
 
 from clinic.audit import AuditAction
 from clinic.models import AlertMark, AuditEvent, Notification
@@ -468,3 +470,32 @@ class TestBadges:
             c.get("/products/stock/")
         with django_assert_num_queries(17, info="the dashboard, twelve low products"):
             c.get("/")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are only meaningful on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_tell_a_crossing_once(unit, product, manager):
+    lot = make_lot(unit=unit, product=product, quantity=4, actor=manager)
+    reorder_level_set(product=product, location=unit.location, minimum=5, reorder_quantity=8, actor=manager)
+    start = threading.Barrier(2)
+    unexpected: list[BaseException] = []
+
+    def sweep(offset: int) -> None:
+        try:
+            start.wait()
+            low_stock_sweep(now=NOW + dt.timedelta(seconds=offset))
+        except BaseException as exc:  # anything is a bug the test must show
+            unexpected.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sweep, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert unexpected == []
+    assert len(digests()) == 1
+    assert AlertMark.objects.filter(key__startswith="low_stock:").count() == 1
+    assert lot.product.name in digests()[0].body
