@@ -399,6 +399,15 @@ class TestPages:
         assert c.post(f"{self.URL}{theirs.pk}/delete/").status_code == 404
         assert ReorderLevel.objects.get().minimum == 1
 
+    @pytest.mark.parametrize("field", ["minimum", "reorder_quantity"])
+    def test_absurd_numbers_are_a_form_error(self, client_for, manager, product, unit, field):
+        c = client_for(manager)
+        valid = {"product": product.pk, "location": unit.location.pk, "minimum": 2, "reorder_quantity": 4}
+        for value in ("99999999999999999999", "-99999999999999999999", "1e309", "nan", "9" * 5000):
+            r = c.post(self.URL, {**valid, field: value})
+            assert r.status_code == 200 and r.context["form"].errors.get(field), value[:30]
+        assert not ReorderLevel.objects.exists()
+
     def test_edit_and_delete(self, client_for, manager, product, unit):
         level = reorder_level_set(
             product=product, location=unit.location, minimum=1, reorder_quantity=1, actor=None
