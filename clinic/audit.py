@@ -81,6 +81,8 @@ class AuditAction(models.TextChoices):
     VIAL_OPEN = "vial.open", "Vial opened"
     VIAL_DRAW = "vial.draw", "Dose drawn from vial"
     VIAL_DISCARD = "vial.discard", "Vial discarded"
+    REORDER_LEVEL_SET = "reorder_level.set", "Reorder level set"
+    REORDER_LEVEL_DELETE = "reorder_level.delete", "Reorder level removed"
     # Cold chain
     READING_RECORD = "reading.record", "Temperature recorded"
     READING_IMPORT = "reading.import", "Logger file imported"

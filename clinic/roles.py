@@ -102,6 +102,9 @@ _MANAGER_PERMS = (
     "products.hold_stock",
     "products.use_stock",
     "products.view_stockmovement",
+    # products: reorder levels (minimum and reorder quantity per product and location)
+    "products.view_reorderlevel",
+    "products.change_reorderlevel",
     "products.view_openedvial",
     "products.open_vial",
     "products.view_storageunit",

@@ -352,6 +352,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "products.tasks.product_expiry_alerts",
         "schedule": crontab(hour=7, minute=0),
     },
+    # Reorder levels: products newly below their minimum, once per crossing.
+    "alerts-low-stock": {
+        "task": "products.tasks.low_stock_alerts",
+        "schedule": crontab(hour=7, minute=5),
+    },
     "alerts-calibration-expiry": {
         "task": "products.tasks.calibration_expiry_alerts",
         "schedule": crontab(hour=7, minute=10),

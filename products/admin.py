@@ -11,6 +11,7 @@ from products.models import (
     OpenedVial,
     Product,
     ReadingImport,
+    ReorderLevel,
     StockMovement,
     StorageUnit,
     TemperatureReading,
@@ -141,3 +142,21 @@ class ExcursionAdmin(ReadOnlyAdmin):
 @admin.register(ExcursionAddendum)
 class ExcursionAddendumAdmin(ReadOnlyAdmin):
     list_display = ["excursion", "author", "created_at"]
+
+
+@admin.register(ReorderLevel)
+class ReorderLevelAdmin(ReadOnlyAdmin):
+    """Read-only: levels are set on the Reorder levels page (``reorder_level_set``, audited)."""
+
+    list_display = [
+        "product",
+        "location",
+        "minimum",
+        "reorder_quantity",
+        "low_since",
+        "updated_at",
+        "updated_by",
+    ]
+    list_filter = ["location"]
+    search_fields = ["product__name"]
+    list_select_related = ["product", "location", "updated_by"]

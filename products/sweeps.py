@@ -8,6 +8,8 @@
   check, once per unit and half-day.
 - Logger gaps: missing data-logger samples (``products.services.checks.logger_gaps``) long
   enough to matter, once per unit and gap, including gaps a late file has just revealed.
+- Low stock: reorder levels whose usable stock fell below the minimum, once per crossing,
+  folded into one digest per location and manager per day.
 - Certificates: calibration certificates of storage units (and, through
   ``document_expiry_alerts``, any regulatory document) reaching 60 and 30 days.
 
@@ -39,6 +41,7 @@ from clinic.notifications import (
 )
 from products.models import Excursion, Lot, StorageUnit, TemperatureReading
 from products.models.coldchain import ReadingSource
+from products.models.reorder import USE_WINDOW_DAYS, ReorderLevel
 from products.services.checks import (
     Gap,
     LoggerInterval,
@@ -52,6 +55,7 @@ EXPIRY_PERMISSION = "products.hold_stock"
 EXCURSION_PERMISSION = "products.review_excursion"
 COLD_CHAIN_PERMISSION = "products.change_storageunit"
 DOCUMENT_PERMISSION = "products.add_regulatorydocument"
+REORDER_PERMISSION = "products.change_reorderlevel"
 
 
 _STAMP = "%Y%m%dT%H%M%SZ"
@@ -527,3 +531,69 @@ def regulatory_document_sweep(*, now: dt.datetime | None = None) -> int:
                 )
             )
     return document_expiry_alerts(items, now=now, what="regulatory document", permission=DOCUMENT_PERMISSION)
+
+
+# --- Low stock --------------------------------------------------------------------------------
+
+
+def low_stock_sweep(*, now: dt.datetime | None = None) -> int:
+    """One digest per location and manager of the reorder levels whose stock has newly
+    fallen below the minimum (``ReorderLevel.objects.low()``), with a suggested order.
+
+    Once per crossing, not every day while stock stays low: the sweep records the crossing
+    in ``ReorderLevel.low_since`` when it first sees the stock low and clears it when it sees
+    the stock back at or above the minimum; a later drop is a new crossing. Each crossing is
+    alerted once (an ``AlertMark`` keyed on the level and ``low_since``); a crossing with
+    nobody to tell stays unmarked, so a manager added later hears of it. Active products at
+    open locations only. A fixed number of queries. Returns the rows offered.
+    """
+    now, today = _today(now)
+    low_now = ReorderLevel.objects.low(now=now).values("pk")
+    with transaction.atomic():
+        # Crossings that ended (stock back up, or the minimum lowered), then the new ones.
+        ReorderLevel.objects.filter(low_since__isnull=False).exclude(pk__in=low_now).update(low_since=None)
+        ReorderLevel.objects.filter(low_since__isnull=True, pk__in=low_now).update(low_since=now)
+        levels = list(
+            ReorderLevel.objects.low(now=now)
+            .filter(product__is_active=True, location__is_active=True)
+            .select_related("product", "location")
+            .order_by("location_id", "product__name", "pk")
+        )
+        candidates = {
+            f"low_stock:{level.pk}:{level.low_since.astimezone(dt.UTC).strftime(_STAMP)}": level
+            for level in levels
+            if level.low_since is not None
+        }
+        new = alert_marks_missing(candidates)
+        by_location: dict[int, list[tuple[str, ReorderLevel]]] = defaultdict(list)
+        for key, level in candidates.items():
+            if key in new:
+                by_location[level.location_id].append((key, level))
+        recipients = staff_recipients(REORDER_PERMISSION, by_location)
+        rows: list[Notification] = []
+        marked: list[str] = []
+        link = safe_reverse("products:reorder_levels")
+        for location_id, items in by_location.items():
+            people = recipients.get(location_id)
+            if not people:
+                continue
+            keys = [key for key, _ in items]
+            rows += staff_alert_rows(
+                kind=NotificationKind.LOW_STOCK_DIGEST,
+                recipients=people,
+                location_id=location_id,
+                dedupe_key=f"low_stock_digest:{location_id}:{today.isoformat()}:{digest_key(keys)}",
+                template="low_stock_digest",
+                context={
+                    "location_name": items[0][1].location.name,
+                    "levels": [level for _, level in items],
+                    "count": len(items),
+                    "today": today,
+                    "window_days": USE_WINDOW_DAYS,
+                },
+                link=link,
+            )
+            marked += keys
+        written = notifications_bulk_queue(rows)
+        alert_marks_set(marked)
+    return written

@@ -37,3 +37,8 @@ def calibration_expiry_alerts() -> int:
 @shared_task(**SWEEP_TASK_OPTIONS)
 def document_expiry_alerts() -> int:
     return send_due_after(sweeps.regulatory_document_sweep())
+
+
+@shared_task(**SWEEP_TASK_OPTIONS)
+def low_stock_alerts() -> int:
+    return send_due_after(sweeps.low_stock_sweep())

@@ -9,6 +9,9 @@ app_name = "products"
 
 urlpatterns = [
     path("stock/", views.stock_overview, name="stock_overview"),
+    path("stock/reorder/", views.reorder_levels, name="reorder_levels"),
+    path("stock/reorder/<int:pk>/", views.reorder_level_edit, name="reorder_level_edit"),
+    path("stock/reorder/<int:pk>/delete/", views.reorder_level_delete, name="reorder_level_delete"),
     path("lots/", views.lot_list, name="lot_list"),
     path("lots/receive/", views.lot_receive, name="lot_receive"),
     path("lots/scan/", views.gs1_parse, name="gs1_parse"),

@@ -24,3 +24,4 @@ class NotificationKind(models.TextChoices):
     COLDCHAIN_LOGGER_GAP = "coldchain.logger_gap", "Missing data-logger data"
     CALIBRATION_EXPIRY = "calibration.expiry", "Calibration certificate expiring"
     DOCUMENT_EXPIRY = "document.expiry", "Regulatory document expiring"
+    LOW_STOCK_DIGEST = "product.low_stock_digest", "Low-stock digest"

@@ -21,6 +21,7 @@ from products.models.compliance import (
     Jurisdiction,
     RegulatoryDocument,
 )
+from products.models.reorder import ReorderLevel
 from products.models.stock import (
     Lot,
     LotStatus,
@@ -50,6 +51,7 @@ __all__ = [
     "Product",
     "ReadingImport",
     "RegulatoryDocument",
+    "ReorderLevel",
     "Source",
     "StockMovement",
     "StorageUnit",

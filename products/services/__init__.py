@@ -25,6 +25,7 @@ from products.services.readings import (
     readings_import_file,
     readings_import_parsed,
 )
+from products.services.reorder import reorder_level_delete, reorder_level_set
 from products.services.stock import (
     lot_quarantine,
     lot_recall,
@@ -63,6 +64,8 @@ __all__ = [
     "reading_record",
     "readings_import_file",
     "readings_import_parsed",
+    "reorder_level_delete",
+    "reorder_level_set",
     "stock_adjust",
     "stock_transfer",
     "stock_use",

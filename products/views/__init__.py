@@ -25,6 +25,7 @@ from products.views.compliance import (
     product_document_upload,
     product_revoke,
 )
+from products.views.reorder import reorder_level_delete, reorder_level_edit, reorder_levels
 from products.views.stock import (
     gs1_parse,
     lot_action,
@@ -62,6 +63,9 @@ __all__ = [
     "product_revoke",
     "reading_create",
     "readings_import",
+    "reorder_level_delete",
+    "reorder_level_edit",
+    "reorder_levels",
     "stock_overview",
     "unit_create",
     "unit_detail",

@@ -38,6 +38,7 @@ from products.models import (
     OpenedVial,
     Product,
     RegulatoryDocument,
+    ReorderLevel,
     StockMovement,
     StorageUnit,
 )
@@ -64,6 +65,21 @@ def _count(qs, field: str = "product"):
         ),
         0,
     )
+
+
+def _mark_low_stock(user, page, location) -> None:
+    """Reorder levels below their minimum (``ReorderLevel.objects.low()``) for the products on
+    the page, as ``low_levels`` on each: one query, apart from the stock annotations."""
+    ids = [p.pk for p in page]
+    low: dict[int, list[ReorderLevel]] = {}
+    if ids:
+        levels = ReorderLevel.objects.for_user(user).low().filter(product_id__in=ids)
+        if location:
+            levels = levels.filter(location=location)
+        for level in levels.select_related("location").order_by("location__name"):
+            low.setdefault(level.product_id, []).append(level)
+    for p in page:
+        p.low_levels = low.get(p.pk, [])
 
 
 @permission_required("products.view_lot", raise_exception=True)
@@ -127,12 +143,14 @@ def stock_overview(request: HttpRequest) -> HttpResponse:
         .select_related("lot__product", "lot__storage_unit__location")
         .order_by("beyond_use_at")
     )
+    page = paginate(request, products)
+    _mark_low_stock(user, page, form.cleaned_data.get("location") if form.is_valid() else None)
     return render(
         request,
         "products/stock_overview.html",
         {
             "form": form,
-            "page": paginate(request, products),
+            "page": page,
             "sort": sort,
             "vials": vials[:50],
             "tones": STATUS_TONES,

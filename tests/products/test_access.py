@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from products.models import DocumentType, Excursion, RegulatoryDocument
-from products.services import reading_record, readings_import_file, vial_open
+from products.services import reading_record, readings_import_file, reorder_level_set, vial_open
 from products.services.feeds import feed_token_create
 from tests.access import Row, World, access_tests
 from tests.fuzz import fuzz_tests
@@ -20,8 +20,8 @@ FD, PRAC, MGR = "front_desk", "practitioner", "manager"
 
 @pytest.fixture
 def world(lot, other_lot, unit, other_unit, manager, other_manager, practitioner):
-    """A lot (with its certificate of analysis), an open vial, an open excursion and a logger feed token
-    at each location."""
+    """A lot (with its certificate of analysis), an open vial, an open excursion, a logger feed token
+    and a reorder level at each location."""
     vial = vial_open(lot=lot, actor=practitioner)
     other_vial = vial_open(lot=other_lot, actor=other_manager)
     spare = StorageUnitFactory(location=unit.location, name="Spare fridge")
@@ -34,7 +34,11 @@ def world(lot, other_lot, unit, other_unit, manager, other_manager, practitioner
             unit=unit, file=b"Time,Temp (C)\n2026-03-01 00:00:00,5\n", filename="log.csv", actor=None
         ).batch
         feed_token, _ = feed_token_create(unit=unit, name="Wi-Fi logger", actor=manager)
+        level = reorder_level_set(
+            product=lot.product, location=unit.location, minimum=2, reorder_quantity=5, actor=None
+        )
         return {
+            "reorder_level": level,
             "lot": lot,
             "unit": unit,
             "vial": vial,
@@ -92,6 +96,9 @@ ROWS = [
     stock("lot_list"),
     stock("lot_detail", args=_pk("lot"), scoped=True),
     managers("lot_receive", wrong_method="put"),
+    managers("reorder_levels", wrong_method="put"),
+    managers("reorder_level_edit", args=_pk("reorder_level"), scoped=True, wrong_method="put"),
+    managers("reorder_level_delete", method="post", args=_pk("reorder_level"), scoped=True),
     managers("gs1_parse", url=lambda o: f"/products/lots/scan/?code=01{o['lot'].product.gtin}10A"),
     *(lot_action(a) for a in ("waste", "adjust", "transfer", "quarantine", "release", "recall")),
     stock("vial_open", method="post", args=_pk("lot"), scoped=True),
