@@ -115,3 +115,44 @@ def test_a_lot_received_while_an_excursion_opens_is_held_too(unit, manager, conf
         excursion = Excursion.objects.get(storage_unit=unit, closed_at__isnull=True)
         assert lot.is_quarantined, attempt
         assert excursion.lots.filter(lot=lot).exists(), attempt
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are only meaningful on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_transfers_both_ways_at_once_neither_deadlock_nor_lose_a_vial(unit, other_unit, manager):
+    """Eight people split the same lot between two sites at once, half each way: the rows are
+    locked in one order, so nobody waits for ever and every vial is still counted once."""
+    from products.services import stock_transfer
+    from tests.factories import staff
+
+    boss = staff("manager", unit.location, other_unit.location, username="race_boss")
+    home = make_lot(unit=unit, quantity=20, actor=boss, lot_number="RACE-1")
+    stock_transfer(lot=home, to_unit=other_unit, quantity=10, actor=boss)
+    away = Lot.objects.get(lot_number="RACE-1", storage_unit=other_unit)
+    start = threading.Barrier(8)
+    unexpected: list[BaseException] = []
+
+    def move(source: int, target) -> None:
+        try:
+            start.wait()
+            stock_transfer(lot=Lot.objects.get(pk=source), to_unit=target, quantity=1, actor=boss)
+        except ValidationError:
+            pass
+        except BaseException as exc:
+            unexpected.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=move, args=(home.pk, other_unit) if i % 2 else (away.pk, unit))
+        for i in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert unexpected == [], unexpected
+    rows = Lot.objects.filter(lot_number="RACE-1")
+    assert rows.aggregate(n=Sum("quantity_on_hand"))["n"] == 20
+    for row in rows:
+        assert StockMovement.objects.filter(lot=row).aggregate(s=Sum("quantity"))["s"] == row.quantity_on_hand
