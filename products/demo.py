@@ -28,6 +28,7 @@ from products.models import (
     OpenedVial,
     Product,
     RegulatoryDocument,
+    ReorderLevel,
     StockMovement,
     StorageUnit,
     TemperatureReading,
@@ -41,6 +42,8 @@ from products.services import (
     product_save,
     reading_record,
     readings_import_file,
+    reorder_level_set,
+    stock_transfer,
     stock_waste,
     storage_unit_save,
     vial_open,
@@ -525,6 +528,39 @@ def _lots(products, units, manager, practitioner) -> None:
             )
 
 
+#: A lot kept at both sites: this many of its vials were sent to Manchester a month after it came.
+SPLIT_LOT, SPLIT_TO, SPLIT_VIALS = "HB-24-118", "Treatment-room fridge", 5
+
+
+def _split(units, manager) -> None:
+    """Part of one Marylebone lot lent to Manchester, so the lot page shows stock by place."""
+    lot = Lot.objects.filter(lot_number=SPLIT_LOT, origin__isnull=True).first()
+    if lot is None or lot.branches.exists():
+        return
+    sent = stock_transfer(
+        lot=lot, to_unit=units[SPLIT_TO], quantity=SPLIT_VIALS, actor=manager, note="Stock for Manchester"
+    )
+    when = received_at(lot.received_on + dt.timedelta(days=30))
+    rows = StockMovement.objects.filter(
+        kind__in=[MovementKind.TRANSFER_OUT, MovementKind.TRANSFER_IN], created_at__gte=sent.created_at
+    ).filter(lot__in=lot.family())
+    rows.update(created_at=when)
+    ledger_rebalance(lot.family())
+
+
+#: (product index, location code, minimum, reorder quantity): one product low at Marylebone.
+REORDER_LEVELS = [(1, "marylebone", 40, 30), (0, "marylebone", 10, 20), (0, "manchester", 4, 10)]
+
+
+def _reorder_levels(products, locations, manager) -> None:
+    for index, code, minimum, quantity in REORDER_LEVELS:
+        if not ReorderLevel.objects.filter(product=products[index], location=locations[code]).exists():
+            reorder_level_set(
+                product=products[index], location=locations[code], minimum=minimum,
+                reorder_quantity=quantity, actor=manager,
+            )  # fmt: skip
+
+
 def seed(*, locations, users, stdout) -> None:
     manager, practitioner = users["manager"], users["practitioner"]
     rng = random.Random(3)
@@ -535,6 +571,8 @@ def seed(*, locations, users, stdout) -> None:
         for unit in units.values():
             _readings(unit, manager, rng)
         _lots(products, units, manager, practitioner)
+        _split(units, manager)
+        _reorder_levels(products, locations, manager)
         lot = Lot.objects.filter(lot_number="BN-5531").first()
         if lot is not None and not OpenedVial.objects.filter(lot=lot).exists():
             vial_open(lot=lot, actor=practitioner, opened_at=timezone.now() - dt.timedelta(hours=1))

@@ -15,6 +15,7 @@ from products.models import (
     Lot,
     LotStatus,
     Product,
+    ReorderLevel,
     Source,
     StockMovement,
     TemperatureReading,
@@ -36,6 +37,12 @@ def test_the_demo_has_every_format_source_and_status_and_is_idempotent():
     } <= statuses
     assert Excursion.objects.open().count() == 1
     assert TemperatureReading.objects.filter(source="logger").count() > 1000
+    # A lot kept at both sites, and a product below its reorder minimum (issue 19).
+    split = Lot.objects.filter(origin__isnull=False).select_related("origin__storage_unit", "storage_unit")
+    assert any(s.origin.storage_unit.location_id != s.storage_unit.location_id for s in split)
+    assert ReorderLevel.objects.low().exists() and ReorderLevel.objects.exclude(
+        pk__in=ReorderLevel.objects.low()
+    )
     before = (Lot.objects.count(), StockMovement.objects.count(), TemperatureReading.objects.count())
     call_command("seed_demo", stdout=io.StringIO())
     assert (Lot.objects.count(), StockMovement.objects.count(), TemperatureReading.objects.count()) == before
