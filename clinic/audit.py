@@ -81,6 +81,11 @@ class AuditAction(models.TextChoices):
     VIAL_OPEN = "vial.open", "Vial opened"
     VIAL_DRAW = "vial.draw", "Dose drawn from vial"
     VIAL_DISCARD = "vial.discard", "Vial discarded"
+    STOCKTAKE_START = "stocktake.start", "Stock-take started"
+    STOCKTAKE_COUNT = "stocktake.count", "Stock-take counts saved"
+    STOCKTAKE_RECOUNT = "stocktake.recount", "Stock-take lots to count again"
+    STOCKTAKE_POST = "stocktake.post", "Stock-take posted"
+    STOCKTAKE_CANCEL = "stocktake.cancel", "Stock-take cancelled"
     # Cold chain
     READING_RECORD = "reading.record", "Temperature recorded"
     READING_IMPORT = "reading.import", "Logger file imported"

@@ -30,6 +30,7 @@ from products.models.stock import (
     VialDraw,
     WasteReason,
 )
+from products.models.stocktake import StockTake, StockTakeLine, StockTakeStatus
 
 __all__ = [
     "Classification",
@@ -52,6 +53,9 @@ __all__ = [
     "RegulatoryDocument",
     "Source",
     "StockMovement",
+    "StockTake",
+    "StockTakeLine",
+    "StockTakeStatus",
     "StorageUnit",
     "TemperatureReading",
     "VialDraw",

@@ -36,9 +36,18 @@ from products.services.stock import (
     vial_draw,
     vial_open,
 )
+from products.services.stocktake import (
+    StockTakeChanged,
+    stocktake_cancel,
+    stocktake_count,
+    stocktake_post,
+    stocktake_recount,
+    stocktake_start,
+)
 
 __all__ = [
     "ImportResult",
+    "StockTakeChanged",
     "document_renew",
     "document_upload",
     "excursion_addendum",
@@ -63,6 +72,11 @@ __all__ = [
     "stock_transfer",
     "stock_use",
     "stock_waste",
+    "stocktake_cancel",
+    "stocktake_count",
+    "stocktake_post",
+    "stocktake_recount",
+    "stocktake_start",
     "storage_unit_save",
     "vial_discard",
     "vial_draw",
