@@ -87,7 +87,7 @@ class TestStart:
 
     def test_two_counts_of_the_same_shelves_are_refused(self, shelf, unit, manager):
         first = stocktake_start(actor=manager, location=unit.location, storage_unit=unit)
-        with pytest.raises(ValidationError, match=f"#{first.pk} .* still being counted"):
+        with pytest.raises(ValidationError, match=rf"#{first.pk} .* still being counted"):
             stocktake_start(actor=manager, location=unit.location)
         # Another unit of the same location may be counted meanwhile.
         stocktake_start(actor=manager, location=unit.location, storage_unit=shelf["second"])
@@ -268,7 +268,7 @@ class TestStockMovedDuringTheCount:
         stock_take = stocktake_start(actor=manager, location=unit.location, storage_unit=unit)
         count(stock_take, manager, A1=10, B1=5, C1=3)
         stock_transfer(lot=shelf["c"], to_unit=shelf["second"], actor=manager)
-        with pytest.raises(StockTakeChanged, match="Lot C1 .* was moved to Second fridge"):
+        with pytest.raises(StockTakeChanged, match=r"Lot C1 .* was moved to Second fridge"):
             stocktake_post(stock_take=stock_take, actor=manager)
         stocktake_recount(stock_take=stock_take, actor=manager)
         assert set(lines_by_lot(stock_take)) == {"A1", "B1"}
