@@ -30,7 +30,7 @@ def fridge(location, manager):
 
 
 def test_a_stock_take_with_two_differences_posted_on_a_tablet(page, manager, fridge):
-    unit, lots = fridge
+    _unit, lots = fridge
     page.set_viewport_size({"width": 1024, "height": 768})
     sign_in(page, manager.username)
     nav_to(page, "Stock", "Stock-takes")
