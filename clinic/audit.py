@@ -83,6 +83,7 @@ class AuditAction(models.TextChoices):
     VIAL_DISCARD = "vial.discard", "Vial discarded"
     STOCKTAKE_START = "stocktake.start", "Stock-take started"
     STOCKTAKE_COUNT = "stocktake.count", "Stock-take counts saved"
+    STOCKTAKE_ADD_LOT = "stocktake.add_lot", "Lot added to a stock-take"
     STOCKTAKE_RECOUNT = "stocktake.recount", "Stock-take lots to count again"
     STOCKTAKE_POST = "stocktake.post", "Stock-take posted"
     STOCKTAKE_CANCEL = "stocktake.cancel", "Stock-take cancelled"

@@ -38,6 +38,7 @@ from products.services.stock import (
 )
 from products.services.stocktake import (
     StockTakeChanged,
+    stocktake_add_lot,
     stocktake_cancel,
     stocktake_count,
     stocktake_post,
@@ -72,6 +73,7 @@ __all__ = [
     "stock_transfer",
     "stock_use",
     "stock_waste",
+    "stocktake_add_lot",
     "stocktake_cancel",
     "stocktake_count",
     "stocktake_post",

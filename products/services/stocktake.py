@@ -140,6 +140,43 @@ def stocktake_start(
 
 
 @transaction.atomic
+def stocktake_add_lot(*, stock_take: StockTake, actor: User, lot: Lot) -> StockTakeLine:
+    """Add a lot that was not listed (found on the shelf with none on record, or received
+    after the count started), expecting what is on record for it now."""
+    stock_take = _lock(stock_take)
+    lot = Lot.objects.select_for_update(of=("self",)).select_related("storage_unit", "product").get(pk=lot.pk)
+    where = stock_take.storage_unit or stock_take.location
+    in_scope = (
+        lot.storage_unit_id == stock_take.storage_unit_id
+        if stock_take.storage_unit_id
+        else lot.storage_unit.location_id == stock_take.location_id
+    )
+    if not in_scope:
+        raise ValidationError(
+            f"Lot {lot.lot_number} is kept in {lot.storage_unit.name}, not in {where}: "
+            "count it with the stock of its own unit."
+        )
+    if stock_take.lines.filter(lot=lot).exists():
+        raise ValidationError(f"Lot {lot.lot_number} is already on this stock-take.")
+    line = StockTakeLine(
+        stock_take=stock_take,
+        lot=lot,
+        storage_unit=lot.storage_unit,
+        expected_quantity=lot.quantity_on_hand,
+    )
+    line.full_clean()
+    line.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.STOCKTAKE_ADD_LOT,
+        obj=stock_take,
+        location=stock_take.location,
+        after={"lot": lot.pk, "lot_number": lot.lot_number, "expected": lot.quantity_on_hand},
+    )
+    return line
+
+
+@transaction.atomic
 def stocktake_count(*, stock_take: StockTake, actor: User, counts: Mapping[int, int | None]) -> int:
     """Save counted quantities by line id (``None`` clears a count); any subset, as often as
     needed. Returns how many lines changed."""
@@ -266,14 +303,24 @@ def stocktake_post(
 
 
 @transaction.atomic
-def stocktake_recount(*, stock_take: StockTake, actor: User) -> list[LotChange]:
+def stocktake_recount(
+    *, stock_take: StockTake, actor: User, reasons: Mapping[int, str] | None = None
+) -> list[LotChange]:
     """Take a new snapshot of the lots whose stock changed during the count and clear their
     counts, so they are counted again. A lot that left the stock-take's shelves (moved to a
-    unit outside it) is taken off the list. Returns the changes found (none: nothing done)."""
+    unit outside it) is taken off the list. ``reasons`` (by line id, from the refused post)
+    are kept on the other lines, so nobody types them twice. Returns the changes found (none:
+    nothing done)."""
     stock_take = _lock(stock_take)
-    changes = _changes(stock_take, stock_take.lines.select_related("lot__product"))
+    lines = list(stock_take.lines.select_related("lot__product"))
+    changes = _changes(stock_take, lines)
     if not changes:
         return []
+    touched = {change.line.pk for change in changes}
+    kept = [line for line in lines if line.pk not in touched and reasons and line.pk in reasons]
+    for line in kept:
+        line.reason = (reasons[line.pk] or "").strip()[:200] if reasons else ""
+    StockTakeLine.objects.bulk_update(kept, ["reason"])
     reset, dropped = [], []
     for change in changes:
         line = change.line

@@ -48,6 +48,11 @@ def _by_unit(rows: list[tuple[StockTakeLine, object]]) -> list[tuple[StorageUnit
     return [(unit, list(group)) for unit, group in groupby(rows, key=lambda row: row[0].storage_unit)]
 
 
+def _gtin_fits(lot: Lot, gtin: str) -> bool:
+    own = lot.gtin or lot.product.gtin
+    return not gtin or not own or own.zfill(14) == gtin.zfill(14)
+
+
 def _changed(line: StockTakeLine) -> bool:
     """The lot's stock moved since its line's snapshot (posting will ask for a recount)."""
     return (
@@ -134,7 +139,10 @@ def stocktake_count(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             except ValidationError as exc:
                 form.add_error(None, error_text(exc))
             else:
-                if "review" in request.POST:
+                code = request.POST.get("code", "").strip()
+                if code:
+                    _add_lot(request, stock_take, code)
+                elif "review" in request.POST:
                     return redirect("products:stocktake_review", pk=stock_take.pk)
                 messages.success(request, f"Counts saved ({saved} changed).")
                 return redirect("products:stocktake_count", pk=stock_take.pk)
@@ -164,22 +172,54 @@ def stocktake_scan(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
         number, data = read_scan(request.GET.get("code", "")[:200])
     except GS1Error as exc:
         return JsonResponse({"lines": [], "error": f"The scan could not be read: {exc}"}, status=400)
+    gtin = data.gtin if data else ""
     lines = [
         line
         for line in stock_take.lines.select_related("lot__product").filter(lot__lot_number__iexact=number)
-        if not (data and data.gtin)
-        or not (line.lot.gtin or line.lot.product.gtin)
-        or (line.lot.gtin or line.lot.product.gtin).zfill(14) == data.gtin.zfill(14)
+        if _gtin_fits(line.lot, gtin)
     ]
     if not lines:
-        elsewhere = Lot.objects.for_user(request.user).filter(lot_number__iexact=number).exists()
-        hint = (
-            "it is on record but was not in stock here when the count started"
-            if elsewhere
-            else "no such lot is recorded"
+        addable = bool(_lots_in_scope(stock_take, number, gtin))
+        hint = "add it below if it is on the shelf" if addable else "no such lot is recorded on these shelves"
+        return JsonResponse(
+            {"lines": [], "addable": addable, "error": f"Lot {number} is not on this count: {hint}."},
+            status=404,
         )
-        return JsonResponse({"lines": [], "error": f"Lot {number} is not on this count: {hint}."}, status=404)
     return JsonResponse({"lines": [line.pk for line in lines], "lot": lines[0].lot.lot_number})
+
+
+def _lots_in_scope(stock_take: StockTake, number: str, gtin: str) -> list[Lot]:
+    """Lots with this number on the stock-take's shelves (its unit, or its location)."""
+    lots = Lot.objects.at([stock_take.location_id]).filter(lot_number__iexact=number)
+    if stock_take.storage_unit_id:
+        lots = lots.filter(storage_unit=stock_take.storage_unit_id)
+    return [lot for lot in lots.select_related("product") if _gtin_fits(lot, gtin)]
+
+
+def _add_lot(request: AuthenticatedHttpRequest, stock_take: StockTake, code: str) -> None:
+    """Add a lot the list does not hold (found on the shelf with none on record, or received
+    since the count started), by its lot number or a scan of its box; the outcome as a message."""
+    try:
+        number, data = read_scan(code[:200])
+    except GS1Error as exc:
+        messages.error(request, f"The scan could not be read: {exc}")
+        return
+    lots = _lots_in_scope(stock_take, number, data.gtin if data else "")
+    if len(lots) != 1:
+        where = stock_take.storage_unit.name if stock_take.storage_unit else stock_take.location.name
+        messages.error(
+            request,
+            f"No lot {number} is recorded in {where}: receive it first."
+            if not lots
+            else f"Lot {number} is recorded for several products: scan the box's barcode instead.",
+        )
+        return
+    try:
+        services.stocktake_add_lot(stock_take=stock_take, actor=request.user, lot=lots[0])
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+    else:
+        messages.success(request, f"Lot {lots[0].lot_number} added: count it below.")
 
 
 @permission_required("products.move_stock", raise_exception=True)
@@ -196,7 +236,7 @@ def stocktake_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         try:
             services.stocktake_post(stock_take=stock_take, actor=request.user, reasons=form.reasons())
         except services.StockTakeChanged as exc:
-            services.stocktake_recount(stock_take=stock_take, actor=request.user)
+            services.stocktake_recount(stock_take=stock_take, actor=request.user, reasons=form.reasons())
             messages.error(
                 request,
                 f"Nothing was posted. {error_text(exc)} "

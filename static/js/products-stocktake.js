@@ -46,6 +46,8 @@
       const data = await response.json();
       if (!response.ok || !data.lines || !data.lines.length) {
         say(data.error || "This box is not on the count.", "danger");
+        const add = document.getElementById("add-lot-code");
+        if (data.addable && add) add.value = code;
         scan.select();
         return;
       }

@@ -12,6 +12,7 @@ from products.services import (
     StockTakeChanged,
     stock_transfer,
     stock_use,
+    stocktake_add_lot,
     stocktake_cancel,
     stocktake_count,
     stocktake_post,
@@ -291,3 +292,34 @@ def test_lot_rows_are_what_is_counted(shelf, unit, manager):
     """Each Lot row is one lot's stock in one unit: one line per row, whatever its number."""
     stock_take = stocktake_start(actor=manager, location=unit.location)
     assert stock_take.lines.count() == Lot.objects.at([unit.location]).in_stock().count()
+
+
+class TestAddLot:
+    def test_a_lot_found_with_none_on_record_is_added_and_posted(self, shelf, unit, manager):
+        found = make_lot(unit=unit, quantity=2, lot_number="F1", actor=manager)
+        stock_use(lot=found, quantity=2, actor=manager)
+        stock_take = stocktake_start(actor=manager, location=unit.location, storage_unit=unit)
+        line = stocktake_add_lot(stock_take=stock_take, actor=manager, lot=found)
+        assert (line.expected_quantity, line.storage_unit) == (0, unit)
+        assert AuditEvent.objects.filter(action="stocktake.add_lot").count() == 1
+        count(stock_take, manager, A1=10, B1=5, C1=3, F1=1)
+        stocktake_post(
+            stock_take=stock_take, actor=manager, reasons=reasons(stock_take, F1="Use not booked back")
+        )
+        assert on_hand(found) == 1
+
+    def test_a_lot_of_another_unit_or_already_listed_is_refused(self, shelf, unit, manager):
+        stock_take = stocktake_start(actor=manager, location=unit.location, storage_unit=unit)
+        with pytest.raises(ValidationError, match="Lot D1 is kept in Second fridge, not in Main fridge"):
+            stocktake_add_lot(stock_take=stock_take, actor=manager, lot=shelf["d"])
+        with pytest.raises(ValidationError, match="already on this stock-take"):
+            stocktake_add_lot(stock_take=stock_take, actor=manager, lot=shelf["a"])
+
+
+def test_the_recount_keeps_the_reasons_given_for_the_other_lots(shelf, unit, manager):
+    stock_take = stocktake_start(actor=manager, location=unit.location, storage_unit=unit)
+    count(stock_take, manager, A1=10, B1=4, C1=3)
+    stock_use(lot=shelf["a"], quantity=1, actor=manager)
+    stocktake_recount(stock_take=stock_take, actor=manager, reasons=reasons(stock_take, A1="x", B1="Broken"))
+    lines = lines_by_lot(stock_take)
+    assert (lines["A1"].reason, lines["B1"].reason) == ("", "Broken")

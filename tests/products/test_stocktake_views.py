@@ -263,3 +263,29 @@ class TestListAndReport:
 
 LIST_QUERIES = 7
 REPORT_QUERIES = 7
+
+
+class TestAddLot:
+    def test_a_lot_not_listed_is_added_from_the_count_page_with_the_counts_saved(
+        self, client_for, manager, unit, stock_take
+    ):
+        found = make_lot(unit=unit, quantity=3, lot_number="NEW-1", actor=manager)
+        ids = line_ids(stock_take)
+        c = client_for(manager)
+        response = c.post(
+            f"/products/stocktakes/{stock_take.pk}/count/", {f"line-{ids['A1']}": "10", "code": "new-1"}
+        )
+        body = c.get(response["Location"]).text
+        assert "Lot NEW-1 added: count it below." in body and "Lot NEW-1" in body
+        assert stock_take.lines.get(lot=found).expected_quantity == 3
+        assert stock_take.lines.get(pk=ids["A1"]).counted_quantity == 10
+        scan = c.get(f"/products/stocktakes/{stock_take.pk}/scan/", {"code": "NEW-1"})
+        assert scan.json()["lines"] == [stock_take.lines.get(lot=found).pk]
+
+    def test_an_unknown_lot_is_explained(self, client_for, manager, stock_take, other_lot):
+        c = client_for(manager)
+        response = c.post(f"/products/stocktakes/{stock_take.pk}/count/", {"code": other_lot.lot_number})
+        assert f"No lot {other_lot.lot_number} is recorded in Main fridge" in c.get(response["Location"]).text
+        assert not stock_take.lines.filter(lot=other_lot).exists()
+        scan = c.get(f"/products/stocktakes/{stock_take.pk}/scan/", {"code": other_lot.lot_number})
+        assert scan.json()["addable"] is False
