@@ -289,3 +289,8 @@ class TestAddLot:
         assert not stock_take.lines.filter(lot=other_lot).exists()
         scan = c.get(f"/products/stocktakes/{stock_take.pk}/scan/", {"code": other_lot.lot_number})
         assert scan.json()["addable"] is False
+
+
+def test_the_unit_page_offers_to_count_it(client_for, manager, unit, lots):
+    body = client_for(manager).get(f"/products/units/{unit.pk}/").text
+    assert f'href="/products/stocktakes/new/?unit={unit.pk}"' in body
