@@ -82,8 +82,23 @@ class StockTakeCountForm(forms.Form):
                 ),
             )
 
+    def shown(self, line: StockTakeLine) -> str:
+        """The count this page showed for the line when it was loaded (sent back as ``was-<id>``)."""
+        if self.is_bound and f"was-{line.pk}" in self.data:
+            return str(self.data[f"was-{line.pk}"])
+        return "" if line.counted_quantity is None else str(line.counted_quantity)
+
     def counts(self) -> dict[int, int | None]:
-        return {line.pk: self.cleaned_data[f"line-{line.pk}"] for line in self.lines}
+        """The counts this person changed. A field left as the page showed it is not sent on,
+        so two people counting one location on two tablets never blank each other's counts."""
+        changed = {}
+        for line in self.lines:
+            name = f"line-{line.pk}"
+            was = self.data.get(f"was-{line.pk}")
+            if was is not None and str(was).strip() == str(self.data.get(name, "")).strip():
+                continue
+            changed[line.pk] = self.cleaned_data[name]
+        return changed
 
     def field_for(self, line: StockTakeLine):
         return self[f"line-{line.pk}"]

@@ -148,7 +148,7 @@ def stocktake_count(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                 return redirect("products:stocktake_count", pk=stock_take.pk)
         else:
             form.add_error(None, "Some counts could not be saved: correct the fields marked below.")
-    rows = [(line, form.field_for(line)) for line in lines]
+    rows = [(line, (form.field_for(line), form.shown(line))) for line in lines]
     return render(
         request,
         "products/stocktake_count.html",

@@ -294,3 +294,23 @@ class TestAddLot:
 def test_the_unit_page_offers_to_count_it(client_for, manager, unit, lots):
     body = client_for(manager).get(f"/products/units/{unit.pk}/").text
     assert f'href="/products/stocktakes/new/?unit={unit.pk}"' in body
+
+
+def test_two_tablets_never_blank_each_others_counts(client_for, manager, stock_take):
+    """Tablet 1 counts A1; tablet 2, loaded before that, saves only B1: A1 keeps its count."""
+    ids = line_ids(stock_take)
+    c = client_for(manager)
+    url = f"/products/stocktakes/{stock_take.pk}/count/"
+    c.post(
+        url,
+        {f"line-{ids['A1']}": "9", f"was-{ids['A1']}": "", f"line-{ids['B1']}": "", f"was-{ids['B1']}": ""},
+    )
+    c.post(
+        url,
+        {f"line-{ids['A1']}": "", f"was-{ids['A1']}": "", f"line-{ids['B1']}": "4", f"was-{ids['B1']}": ""},
+    )
+    counted = dict(stock_take.lines.values_list("pk", "counted_quantity"))
+    assert counted == {ids["A1"]: 9, ids["B1"]: 4}
+    # Clearing a count the page showed still works.
+    c.post(url, {f"line-{ids['A1']}": "", f"was-{ids['A1']}": "9"})
+    assert stock_take.lines.get(pk=ids["A1"]).counted_quantity is None
