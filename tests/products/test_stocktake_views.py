@@ -314,3 +314,36 @@ def test_two_tablets_never_blank_each_others_counts(client_for, manager, stock_t
     # Clearing a count the page showed still works.
     c.post(url, {f"line-{ids['A1']}": "", f"was-{ids['A1']}": "9"})
     assert stock_take.lines.get(pk=ids["A1"]).counted_quantity is None
+
+
+ABSURD = ("99999999999999999999", "-99999999999999999999", "1e309", "nan", "inf", "9" * 5000, "4\x00")
+
+
+@pytest.mark.parametrize("value", ABSURD, ids=lambda v: v[:12])
+def test_an_absurd_count_is_a_form_error_and_nothing_is_written(client_for, manager, stock_take, value):
+    ids = line_ids(stock_take)
+    stock_rows = AuditEvent.objects.exclude(action__startswith="auth.")  # signing in is audited
+    audit_rows = stock_rows.count()
+    response = client_for(manager).post(
+        f"/products/stocktakes/{stock_take.pk}/count/", {f"line-{ids['A1']}": value}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors.get(f"line-{ids['A1']}")
+    assert stock_rows.count() == audit_rows
+    assert not stock_take.lines.filter(counted_quantity__isnull=False).exists()
+
+
+@pytest.mark.parametrize(
+    "value", ["x" * 10_000, "why\x00not", "<script>alert(1)</script>"], ids=["long", "nul", "html"]
+)
+def test_hostile_reasons_are_refused_or_shown_as_text(client_for, manager, stock_take, value):
+    ids = line_ids(stock_take)
+    stocktake_count(stock_take=stock_take, actor=manager, counts={ids["A1"]: 9, ids["B1"]: 5})
+    c = client_for(manager)
+    response = c.post(f"/products/stocktakes/{stock_take.pk}/review/", {f"reason-{ids['A1']}": value})
+    if response.status_code == 200:  # refused: too long, or a NUL
+        assert response.context["form"].errors.get(f"reason-{ids['A1']}")
+        assert not StockMovement.objects.filter(kind=MovementKind.ADJUSTED).exists()
+    else:
+        body = c.get(response["Location"]).text
+        assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
