@@ -239,8 +239,7 @@ def stocktake_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             services.stocktake_recount(stock_take=stock_take, actor=request.user, reasons=form.reasons())
             messages.error(
                 request,
-                f"Nothing was posted. {error_text(exc)} "
-                "Those lots are marked below: count them and review again.",
+                f"Nothing was posted. {error_text(exc)} The reasons given for the other lots are kept.",
             )
             return redirect("products:stocktake_count", pk=stock_take.pk)
         except ValidationError as exc:
