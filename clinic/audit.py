@@ -83,6 +83,12 @@ class AuditAction(models.TextChoices):
     VIAL_DISCARD = "vial.discard", "Vial discarded"
     REORDER_LEVEL_SET = "reorder_level.set", "Reorder level set"
     REORDER_LEVEL_DELETE = "reorder_level.delete", "Reorder level removed"
+    STOCKTAKE_START = "stocktake.start", "Stock-take started"
+    STOCKTAKE_COUNT = "stocktake.count", "Stock-take counts saved"
+    STOCKTAKE_ADD_LOT = "stocktake.add_lot", "Lot added to a stock-take"
+    STOCKTAKE_RECOUNT = "stocktake.recount", "Stock-take lots to count again"
+    STOCKTAKE_POST = "stocktake.post", "Stock-take posted"
+    STOCKTAKE_CANCEL = "stocktake.cancel", "Stock-take cancelled"
     # Cold chain
     READING_RECORD = "reading.record", "Temperature recorded"
     READING_IMPORT = "reading.import", "Logger file imported"

@@ -28,6 +28,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Consents", "treatments:consent_template_list", "treatments.add_consenttemplate", "Admin"),
     # products:
     NavItem("Stock overview", "products:stock_overview", "products.view_lot", "Stock"),
+    NavItem("Stock-takes", "products:stocktake_list", "products.move_stock", "Stock"),
     NavItem("Cold chain", "products:unit_list", "products.view_storageunit", "Stock"),
     NavItem("Excursions", "products:excursion_list", "products.view_excursion", "Stock"),
     NavItem("Catalogue", "products:product_list", "products.view_product", "Stock"),

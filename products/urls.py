@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from products import views
-from products.views import feeds
+from products.views import feeds, stocktake
 
 app_name = "products"
 
@@ -18,6 +18,13 @@ urlpatterns = [
     path("lots/<int:pk>/", views.lot_detail, name="lot_detail"),
     path("lots/<int:pk>/open-vial/", views.vial_open, name="vial_open"),
     path("lots/<int:pk>/<slug:action>/", views.lot_action, name="lot_action"),
+    path("stocktakes/", stocktake.stocktake_list, name="stocktake_list"),
+    path("stocktakes/new/", stocktake.stocktake_start, name="stocktake_start"),
+    path("stocktakes/<int:pk>/", stocktake.stocktake_detail, name="stocktake_detail"),
+    path("stocktakes/<int:pk>/count/", stocktake.stocktake_count, name="stocktake_count"),
+    path("stocktakes/<int:pk>/scan/", stocktake.stocktake_scan, name="stocktake_scan"),
+    path("stocktakes/<int:pk>/review/", stocktake.stocktake_review, name="stocktake_review"),
+    path("stocktakes/<int:pk>/cancel/", stocktake.stocktake_cancel, name="stocktake_cancel"),
     path("vials/<int:pk>/", views.vial_draw, name="vial_draw"),
     path("vials/<int:pk>/discard/", views.vial_discard, name="vial_discard"),
     path("catalogue/", views.product_list, name="product_list"),

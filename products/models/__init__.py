@@ -31,6 +31,7 @@ from products.models.stock import (
     VialDraw,
     WasteReason,
 )
+from products.models.stocktake import StockTake, StockTakeLine, StockTakeStatus
 
 __all__ = [
     "Classification",
@@ -54,6 +55,9 @@ __all__ = [
     "ReorderLevel",
     "Source",
     "StockMovement",
+    "StockTake",
+    "StockTakeLine",
+    "StockTakeStatus",
     "StorageUnit",
     "TemperatureReading",
     "VialDraw",

@@ -39,10 +39,20 @@ from products.services.stock import (
     vial_draw,
     vial_open,
 )
+from products.services.stocktake import (
+    StockTakeChanged,
+    stocktake_add_lot,
+    stocktake_cancel,
+    stocktake_count,
+    stocktake_post,
+    stocktake_recount,
+    stocktake_start,
+)
 
 __all__ = [
     "Certificate",
     "ImportResult",
+    "StockTakeChanged",
     "document_renew",
     "document_upload",
     "excursion_addendum",
@@ -70,6 +80,12 @@ __all__ = [
     "stock_transfer",
     "stock_use",
     "stock_waste",
+    "stocktake_add_lot",
+    "stocktake_cancel",
+    "stocktake_count",
+    "stocktake_post",
+    "stocktake_recount",
+    "stocktake_start",
     "storage_unit_save",
     "vial_discard",
     "vial_draw",

@@ -7,7 +7,13 @@ from decimal import Decimal
 import pytest
 
 from products.models import DocumentType, Excursion, RegulatoryDocument
-from products.services import reading_record, readings_import_file, reorder_level_set, vial_open
+from products.services import (
+    reading_record,
+    readings_import_file,
+    reorder_level_set,
+    stocktake_start,
+    vial_open,
+)
 from products.services.feeds import feed_token_create
 from tests.access import Row, World, access_tests
 from tests.fuzz import fuzz_tests
@@ -37,8 +43,10 @@ def world(lot, other_lot, unit, other_unit, manager, other_manager, practitioner
         level = reorder_level_set(
             product=lot.product, location=unit.location, minimum=2, reorder_quantity=5, actor=None
         )
+        stock_take = stocktake_start(actor=manager, location=unit.location, storage_unit=unit)
         return {
             "reorder_level": level,
+            "stocktake": stock_take,
             "lot": lot,
             "unit": unit,
             "vial": vial,
@@ -104,6 +112,27 @@ ROWS = [
     stock("vial_open", method="post", args=_pk("lot"), scoped=True),
     stock("vial_draw", args=_pk("vial"), scoped=True, wrong_method="put"),
     stock("vial_discard", method="post", args=_pk("vial"), scoped=True, data={"reason": "drawn_unused"}),
+    # Stock-takes: reports for whoever sees stock; counting and posting for managers.
+    stock("stocktake_list"),
+    managers("stocktake_start", wrong_method="put"),
+    stock("stocktake_detail", args=_pk("stocktake"), scoped=True),
+    managers("stocktake_count", args=_pk("stocktake"), scoped=True, wrong_method="put"),
+    managers(
+        "stocktake_count",
+        method="post",
+        args=_pk("stocktake"),
+        scoped=True,
+        wrong_method="put",
+        label="post",
+        data=lambda o: {f"line-{line.pk}": "1" for line in o["stocktake"].lines.all()},
+    ),
+    managers(
+        "stocktake_scan",
+        url=lambda o: f"/products/stocktakes/{o['stocktake'].pk}/scan/?code={o['lot'].lot_number}",
+        scoped=True,
+    ),
+    managers("stocktake_review", args=_pk("stocktake"), scoped=True, wrong_method="put"),
+    managers("stocktake_cancel", method="post", args=_pk("stocktake"), scoped=True, data={"reason": "Test"}),
     # The catalogue.
     stock("product_list"),
     managers("product_create", wrong_method="put"),
