@@ -245,10 +245,18 @@ def cleared_condition(*, product_ref: str = "pk", prefix: str = "", today: dt.da
     return options & Q(**{f"{prefix}approved_at__isnull": False})
 
 
+def lot_document_group_condition(
+    group: tuple[str, ...], *, lot_ref: str = "pk", today: dt.date | None = None
+) -> Q:
+    """A condition true for lots holding one document of ``group`` (one of ``LOT_REQUIRES``),
+    valid today: its negation is one compliance gap per lot, counted in SQL."""
+    valid = RegulatoryDocument.objects.valid_on(today).filter(lot=OuterRef(lot_ref))
+    return Q(Exists(valid.filter(doc_type__in=group)))
+
+
 def lot_documents_condition(*, lot_ref: str = "pk", today: dt.date | None = None) -> Q:
     """A condition true for lots holding every document ``LOT_REQUIRES`` asks for, valid today."""
-    valid = RegulatoryDocument.objects.valid_on(today).filter(lot=OuterRef(lot_ref))
     condition = Q()
     for group in LOT_REQUIRES:
-        condition &= Exists(valid.filter(doc_type__in=group))
+        condition &= lot_document_group_condition(group, lot_ref=lot_ref, today=today)
     return condition

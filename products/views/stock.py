@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -38,7 +37,7 @@ from products.models import (
     StockMovement,
     StorageUnit,
 )
-from products.models.stock import STATUS_TONES
+from products.models.stock import STATUS_TONES, usable_condition
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -48,19 +47,46 @@ def _units(user):
     return StorageUnit.objects.for_user(user).filter(is_active=True).select_related("location")
 
 
-def _count(qs, field: str = "product"):
-    """A correlated COUNT subquery per product (one query for the whole page)."""
-    return Coalesce(
-        Subquery(
-            qs.filter(**{field: OuterRef("pk")})
-            .order_by()
-            .values(field)
-            .annotate(c=Count("pk"))
-            .values("c")[:1],
-            output_field=IntegerField(),
-        ),
-        0,
-    )
+# Sorts of the stock overview: name and format in SQL (the database's collation), the figures
+# per product in Python over the (short) catalogue, ties by id as ``sort_queryset`` breaks them.
+STOCK_SORTS = {"name": "name", "format": "format", "on_hand": "pk", "expiry": "pk"}
+STOCK_FIGURES = {
+    "on_hand": 0,
+    "usable_on_hand": 0,
+    "nearest_expiry": None,
+    "n_expiring": 0,
+    "n_expired": 0,
+    "n_quarantined": 0,
+    "n_recalled": 0,
+    "n_open_vials": 0,
+}
+
+
+def stock_figures(lots, vials) -> dict[int, dict]:
+    """Per product: the overview's figures, from one grouped query over the lots in stock
+    (``stock_by_product``, with the lot statuses of ``with_status``) and one over open vials."""
+    status = {
+        f"n_{key}": Count("pk", filter=Q(status_code=code))
+        for key, code in (
+            ("expiring", LotStatus.EXPIRING_SOON),
+            ("expired", LotStatus.EXPIRED),
+            ("quarantined", LotStatus.QUARANTINED),
+            ("recalled", LotStatus.RECALLED),
+        )
+    }
+    figures: dict[int, dict] = {}
+    for row in (
+        lots.with_status()
+        .stock_by_product()
+        .annotate(nearest_expiry=Min("expiry_date", filter=usable_condition()), **status)
+    ):
+        product_id = row.pop("product_id")
+        row["usable_on_hand"] = row.pop("usable")
+        row.pop("lots")
+        figures[product_id] = {**STOCK_FIGURES, **row}
+    for row in vials.order_by().values("lot__product").annotate(n=Count("pk")):
+        figures.setdefault(row["lot__product"], dict(STOCK_FIGURES))["n_open_vials"] = row["n"]
+    return figures
 
 
 @permission_required("products.view_lot", raise_exception=True)
@@ -78,60 +104,30 @@ def stock_overview(request: HttpRequest) -> HttpResponse:
             products = products.filter(format=form.cleaned_data["format"])
         if form.cleaned_data["status"]:
             products = products.filter(pk__in=lots.in_status(form.cleaned_data["status"]).values("product"))
-    in_stock = lots.filter(quantity_on_hand__gt=0)
-    products = products.annotate(
-        on_hand=Coalesce(
-            Subquery(
-                in_stock.filter(product=OuterRef("pk"))
-                .order_by()
-                .values("product")
-                .annotate(s=Sum("quantity_on_hand"))
-                .values("s")[:1],
-                output_field=IntegerField(),
-            ),
-            0,
-        ),
-        usable_on_hand=Coalesce(
-            Subquery(
-                lots.usable()
-                .filter(product=OuterRef("pk"))
-                .order_by()
-                .values("product")
-                .annotate(s=Sum("quantity_on_hand"))
-                .values("s")[:1],
-                output_field=IntegerField(),
-            ),
-            0,
-        ),
-        nearest_expiry=Subquery(
-            lots.usable().filter(product=OuterRef("pk")).fefo().values("expiry_date")[:1]
-        ),
-        n_expiring=_count(lots.in_status(LotStatus.EXPIRING_SOON)),
-        n_expired=_count(lots.in_status(LotStatus.EXPIRED)),
-        n_quarantined=_count(lots.in_status(LotStatus.QUARANTINED)),
-        n_recalled=_count(lots.in_status(LotStatus.RECALLED).filter(quantity_on_hand__gt=0)),
-        n_open_vials=_count(OpenedVial.objects.for_user(user).still_open(), "lot__product"),
-    )
-    products, sort = sort_queryset(
-        request,
-        products,
-        {"name": "name", "format": "format", "on_hand": "on_hand", "expiry": "nearest_expiry"},
-        "name",
-    )
-    vials = (
-        OpenedVial.objects.for_user(user)
-        .still_open()
-        .select_related("lot__product", "lot__storage_unit__location")
-        .order_by("beyond_use_at")
-    )
+    vials = OpenedVial.objects.for_user(user).still_open()
+    products, sort = sort_queryset(request, products, STOCK_SORTS, "name")
+    figures = stock_figures(lots, vials)
+    rows = list(products)
+    for product in rows:
+        product.__dict__.update(figures.get(product.pk, STOCK_FIGURES))
+    key = sort.lstrip("-")
+    if key in ("on_hand", "expiry"):
+        # As PostgreSQL orders: no expiry (nothing usable) last going up, first going down.
+        field = "on_hand" if key == "on_hand" else "nearest_expiry"
+        rows.sort(
+            key=lambda p: (getattr(p, field) is None, getattr(p, field) or 0),
+            reverse=sort.startswith("-"),
+        )
     return render(
         request,
         "products/stock_overview.html",
         {
             "form": form,
-            "page": paginate(request, products),
+            "page": paginate(request, rows),
             "sort": sort,
-            "vials": vials[:50],
+            "vials": vials.select_related("lot__product", "lot__storage_unit__location").order_by(
+                "beyond_use_at"
+            )[:50],
             "tones": STATUS_TONES,
         },
     )

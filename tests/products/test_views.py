@@ -413,12 +413,12 @@ class TestQueryCounts:
     @pytest.mark.parametrize(
         ("url", "queries"),
         [
-            ("/products/stock/", 9),
+            ("/products/stock/", 10),
             ("/products/lots/", 8),
             ("/products/units/", 8),
             ("/products/excursions/", 7),
             ("/products/catalogue/", 7),
-            ("/", 15),
+            ("/", 17),
         ],
     )
     def test_list_pages_do_not_grow_with_data(
