@@ -299,10 +299,12 @@ def compliance_counts(
         product_gaps = product_part(today)[1]
     lots = lots_in_scope(user)
     missing = {
-        f"missing_{i}": Count("pk", filter=~lot_document_group_condition(group, today=today))
+        f"missing_{i}": Count("pk", filter=~lot_document_group_condition(group, today=today, bulk=True))
         for i, group in enumerate(LOT_REQUIRES)
     }
-    counted = lots.aggregate(uncleared=Count("pk", filter=~lot_cleared_condition(today)), **missing)
+    counted = lots.aggregate(
+        uncleared=Count("pk", filter=~lot_cleared_condition(today, bulk=True)), **missing
+    )
     lot_missing = sum(counted[key] for key in missing)
     expiring_lot_docs = (
         RegulatoryDocument.objects.current()
