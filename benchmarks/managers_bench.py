@@ -17,7 +17,11 @@ client (routing, middleware, view, queries, templates: server time, no network):
    added (rolled back afterwards);
 2. the recall list of the lot used in 5 000 treatments: median ≤ 200 ms;
 3. the treatment-register CSV export of all 200 000 lines, streamed in a child process whose
-   peak resident memory (VmHWM) may grow by less than 100 MB over its size before the export.
+   peak resident memory (VmHWM) may grow by less than 100 MB over its size before the export;
+4. issue 19: the manager's home page (``/``), the stock overview and the compliance page at
+   2 000 and 20 000 lots, each within 1.5× the admin Lot changelist timed in the same run, with
+   the same query count at both steps (``_lot_scale.py``; the lots it adds are removed after).
+   ``--speed-only`` runs this step alone.
 
 Exits non-zero when a target is missed.
 """
@@ -383,6 +387,22 @@ def grow(info) -> None:
     )  # fmt: skip
 
 
+def speed_step(client, info) -> list[str]:
+    """Issue 19's ratios (the lots it adds are removed afterwards: the data above stays as
+    loaded for the other targets)."""
+    from _lot_scale import lot_scale_steps
+
+    from products.models import Product, StorageUnit
+
+    return lot_scale_steps(
+        client,
+        {"home page": "/", "stock overview": "/products/stock/", "compliance": "/products/compliance/"},
+        units=list(StorageUnit.objects.filter(location__in=info["locations"]).order_by("pk")),
+        products=list(Product.objects.filter(name__startswith="Bench Serum").order_by("pk")),
+        manager=info["manager"],
+    )
+
+
 def export_child() -> int:
     """Stream the whole register export and report rows, seconds and peak memory growth."""
     import django
@@ -443,6 +463,10 @@ def main() -> int:
     client = Client()
     client.force_login(info["manager"])
     failures = []
+    if "--speed-only" in sys.argv:
+        failures += speed_step(client, info)
+        print("\nFAILED: " + ", ".join(failures) if failures else "\nall targets met")
+        return 1 if failures else 0
 
     # 1. Dashboard -----------------------------------------------------------------------------
     median, p95 = timed_get(client, "/clinic/reports/")
@@ -468,6 +492,9 @@ def main() -> int:
           f"(goal ≤ {RECALL_GOAL_MS:.0f}); {queries} queries")  # fmt: skip
     if median > RECALL_GOAL_MS:
         failures.append("recall list too slow")
+
+    # 4. Issue 19: pages against the admin changelist at 2 000 and 20 000 lots ------------------
+    failures += speed_step(client, info)
     connection.close()
 
     # 3. Streamed export (child process: a clean memory measurement) ----------------------------

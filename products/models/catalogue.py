@@ -61,8 +61,9 @@ class ProductQuerySet(models.QuerySet):
             is_cleared=models.ExpressionWrapper(cleared_condition(), output_field=models.BooleanField())
         )
 
-    def cleared(self) -> ProductQuerySet:
-        return self.filter(cleared_condition())
+    def cleared(self, today=None) -> ProductQuerySet:
+        """Products cleared for use ``today`` (``cleared_condition``)."""
+        return self.filter(cleared_condition(today=today))
 
 
 class Product(models.Model):

@@ -243,27 +243,45 @@ def cleared_condition(*, product_ref: str = "pk", prefix: str = "", today: dt.da
     one query for a whole list.
     """
     valid = RegulatoryDocument.objects.valid_on(today).filter(product=OuterRef(product_ref))
-    options = Q(pk__in=[])
+    # Classifications with the same requirements share one branch (the four device classes):
+    # the same rule in a quarter of the SQL, quicker to build, plan and run.
+    sharing: dict[tuple[tuple[str, ...], ...], list[str]] = {}
     for classification, rule in RULES.items():
-        if rule.refusal:
-            continue
-        condition = Q(**{f"{prefix}classification": classification})
-        for group in rule.requires:
+        if not rule.refusal:
+            sharing.setdefault(rule.requires, []).append(classification)
+    options = Q(pk__in=[])
+    for requires, classifications in sharing.items():
+        condition = Q(**{f"{prefix}classification__in": classifications})
+        for group in requires:
             condition &= Exists(valid.filter(doc_type__in=group))
         options |= condition
     return options & Q(**{f"{prefix}approved_at__isnull": False})
 
 
-def lot_documents_condition(*, lot_ref: str = "pk", today: dt.date | None = None) -> Q:
-    """A condition true for lots holding every document ``LOT_REQUIRES`` asks for, valid today.
+def lot_document_group_condition(
+    group: tuple[str, ...], *, lot_ref: str = "pk", today: dt.date | None = None, bulk: bool = False
+) -> Q:
+    """A condition true for lots holding one document of ``group`` (one of ``LOT_REQUIRES``),
+    valid today: its negation is one compliance gap per lot, counted in SQL.
 
     A lot's documents are filed on the row that stands for the manufacturer's lot (its
-    ``origin`` when its stock is split between places), so every place of it is covered."""
+    ``origin`` when its stock is split between places), so every place of it is covered.
+
+    Two spellings of the same test. By default an EXISTS per lot (an index probe each: right for
+    a page of rows). ``bulk=True``: ``lot IN (…)``, which the database hashes once per query: for
+    a count or sum over every lot (in a FILTER it would otherwise probe once per lot)."""
     origin_ref = "origin" if lot_ref == "pk" else f"{lot_ref}__origin"
-    valid = RegulatoryDocument.objects.valid_on(today).filter(
-        lot=Coalesce(OuterRef(origin_ref), OuterRef(lot_ref))
-    )
+    valid = RegulatoryDocument.objects.valid_on(today).filter(doc_type__in=group)
+    if bulk:
+        filed = valid.filter(lot__isnull=False).values("lot")
+        return Q(**{f"{lot_ref}__in": filed}) | Q(**{f"{origin_ref}__in": filed})
+    return Q(Exists(valid.filter(lot=Coalesce(OuterRef(origin_ref), OuterRef(lot_ref)))))
+
+
+def lot_documents_condition(*, lot_ref: str = "pk", today: dt.date | None = None, bulk: bool = False) -> Q:
+    """A condition true for lots holding every document ``LOT_REQUIRES`` asks for, valid today
+    (``bulk``: see ``lot_document_group_condition``)."""
     condition = Q()
     for group in LOT_REQUIRES:
-        condition &= Exists(valid.filter(doc_type__in=group))
+        condition &= lot_document_group_condition(group, lot_ref=lot_ref, today=today, bulk=bulk)
     return condition

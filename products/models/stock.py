@@ -12,7 +12,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clinic.scoping import LocationScopedQuerySet
-from products.models.compliance import cleared_condition, lot_documents_condition
+from products.models.catalogue import Product
+from products.models.compliance import lot_documents_condition
 
 
 class LotStatus(models.TextChoices):
@@ -70,18 +71,23 @@ def available_condition(today: dt.date | None = None) -> Q:
     )
 
 
-def lot_cleared_condition(today: dt.date | None = None) -> Q:
-    """A lot is cleared when its product is and it holds its own certificate of analysis."""
-    return cleared_condition(
-        product_ref="product", prefix="product__", today=today
-    ) & lot_documents_condition(today=today)
+def lot_cleared_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
+    """A lot is cleared when its product is and it holds its own certificate of analysis.
+
+    The product's part is ``cleared_condition`` on products, asked once per query (a few
+    products) rather than once per lot (issue 19: tens of thousands of lots). ``bulk=True``
+    for counts and sums over many lots (``lot_document_group_condition``)."""
+    # ``product IN (…)``: uncorrelated, so the database evaluates it once (a hashed subplan).
+    cleared_products = Product.objects.cleared(today).values("pk")
+    return Q(product__in=cleared_products) & lot_documents_condition(today=today, bulk=bulk)
 
 
-def usable_condition(today: dt.date | None = None) -> Q:
+def usable_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
     """THE rule for "usable": available and cleared for use (the product's classification,
     documents and approval, and the lot's own certificate). What charting offers, what the
-    stock services accept, and what every page and report counts as usable."""
-    return available_condition(today) & lot_cleared_condition(today)
+    stock services accept, and what every page and report counts as usable. ``bulk=True``:
+    the same rule spelt for a count or sum over many lots (``lot_cleared_condition``)."""
+    return available_condition(today) & lot_cleared_condition(today, bulk=bulk)
 
 
 class LotQuerySet(LocationScopedQuerySet):
@@ -119,7 +125,7 @@ class LotQuerySet(LocationScopedQuerySet):
             .values("product_id", *fields)
             .annotate(
                 on_hand=Sum("quantity_on_hand"),
-                usable=Coalesce(Sum("quantity_on_hand", filter=usable_condition()), 0),
+                usable=Coalesce(Sum("quantity_on_hand", filter=usable_condition(bulk=True)), 0),
                 lots=Count("id"),
             )
         )

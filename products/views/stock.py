@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import BooleanField, Count, ExpressionWrapper, Min, Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -42,7 +41,7 @@ from products.models import (
     StockMovement,
     StorageUnit,
 )
-from products.models.stock import STATUS_TONES
+from products.models.stock import STATUS_TONES, usable_condition
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -52,19 +51,55 @@ def _units(user):
     return StorageUnit.objects.for_user(user).filter(is_active=True).select_related("location")
 
 
-def _count(qs, field: str = "product"):
-    """A correlated COUNT subquery per product (one query for the whole page)."""
-    return Coalesce(
-        Subquery(
-            qs.filter(**{field: OuterRef("pk")})
-            .order_by()
-            .values(field)
-            .annotate(c=Count("pk"))
-            .values("c")[:1],
-            output_field=IntegerField(),
-        ),
-        0,
+# Sorts of the stock overview: name and format in SQL (the database's collation), the figures
+# per product in Python over the (short) catalogue, ties by id as ``sort_queryset`` breaks them.
+STOCK_SORTS = {"name": "name", "format": "format", "on_hand": "pk", "expiry": "pk"}
+STOCK_FIGURES = {
+    "on_hand": 0,
+    "usable_on_hand": 0,
+    "nearest_expiry": None,
+    "n_expiring": 0,
+    "n_expired": 0,
+    "n_quarantined": 0,
+    "n_recalled": 0,
+    "n_open_vials": 0,
+}
+
+
+STATUS_COUNTS = {
+    LotStatus.EXPIRING_SOON: "n_expiring",
+    LotStatus.EXPIRED: "n_expired",
+    LotStatus.QUARANTINED: "n_quarantined",
+    LotStatus.RECALLED: "n_recalled",
+}
+
+
+def stock_figures(lots, vials) -> dict[int, dict]:
+    """Per product: the overview's figures, from one grouped query over the lots in stock and
+    one over open vials. The lots are grouped by product, status (``with_status``) and whether
+    they are usable (``usable_condition``, evaluated once per lot as a grouping key): a few rows
+    per product, folded here, so no figure re-evaluates the rule in a FILTER of its own."""
+    groups = (
+        lots.in_stock()
+        .with_status()
+        .annotate(is_usable=ExpressionWrapper(usable_condition(bulk=True), output_field=BooleanField()))
+        .order_by()
+        .values("product_id", "status_code", "is_usable")
+        .annotate(on_hand=Sum("quantity_on_hand"), lots=Count("pk"), nearest=Min("expiry_date"))
     )
+    figures: dict[int, dict] = {}
+    for row in groups:
+        f = figures.setdefault(row["product_id"], dict(STOCK_FIGURES))
+        f["on_hand"] += row["on_hand"]
+        if row["is_usable"]:
+            f["usable_on_hand"] += row["on_hand"]
+            if f["nearest_expiry"] is None or row["nearest"] < f["nearest_expiry"]:
+                f["nearest_expiry"] = row["nearest"]
+        if row["status_code"] in STATUS_COUNTS:
+            f[STATUS_COUNTS[row["status_code"]]] += row["lots"]
+    for row in vials.order_by().values("lot__product").annotate(n=Count("pk")):
+        figures.setdefault(row["lot__product"], dict(STOCK_FIGURES))["n_open_vials"] = row["n"]
+    return figures
 
 
 def _mark_low_stock(user, page, location) -> None:
@@ -97,53 +132,21 @@ def stock_overview(request: HttpRequest) -> HttpResponse:
             products = products.filter(format=form.cleaned_data["format"])
         if form.cleaned_data["status"]:
             products = products.filter(pk__in=lots.in_status(form.cleaned_data["status"]).values("product"))
-    in_stock = lots.filter(quantity_on_hand__gt=0)
-    products = products.annotate(
-        on_hand=Coalesce(
-            Subquery(
-                in_stock.filter(product=OuterRef("pk"))
-                .order_by()
-                .values("product")
-                .annotate(s=Sum("quantity_on_hand"))
-                .values("s")[:1],
-                output_field=IntegerField(),
-            ),
-            0,
-        ),
-        usable_on_hand=Coalesce(
-            Subquery(
-                lots.usable()
-                .filter(product=OuterRef("pk"))
-                .order_by()
-                .values("product")
-                .annotate(s=Sum("quantity_on_hand"))
-                .values("s")[:1],
-                output_field=IntegerField(),
-            ),
-            0,
-        ),
-        nearest_expiry=Subquery(
-            lots.usable().filter(product=OuterRef("pk")).fefo().values("expiry_date")[:1]
-        ),
-        n_expiring=_count(lots.in_status(LotStatus.EXPIRING_SOON)),
-        n_expired=_count(lots.in_status(LotStatus.EXPIRED)),
-        n_quarantined=_count(lots.in_status(LotStatus.QUARANTINED)),
-        n_recalled=_count(lots.in_status(LotStatus.RECALLED).filter(quantity_on_hand__gt=0)),
-        n_open_vials=_count(OpenedVial.objects.for_user(user).still_open(), "lot__product"),
-    )
-    products, sort = sort_queryset(
-        request,
-        products,
-        {"name": "name", "format": "format", "on_hand": "on_hand", "expiry": "nearest_expiry"},
-        "name",
-    )
-    vials = (
-        OpenedVial.objects.for_user(user)
-        .still_open()
-        .select_related("lot__product", "lot__storage_unit__location")
-        .order_by("beyond_use_at")
-    )
-    page = paginate(request, products)
+    vials = OpenedVial.objects.for_user(user).still_open()
+    products, sort = sort_queryset(request, products, STOCK_SORTS, "name")
+    figures = stock_figures(lots, vials)
+    rows = list(products)
+    for product in rows:
+        product.__dict__.update(figures.get(product.pk, STOCK_FIGURES))
+    key = sort.lstrip("-")
+    if key in ("on_hand", "expiry"):
+        # As PostgreSQL orders: no expiry (nothing usable) last going up, first going down.
+        field = "on_hand" if key == "on_hand" else "nearest_expiry"
+        rows.sort(
+            key=lambda p: (getattr(p, field) is None, getattr(p, field) or 0),
+            reverse=sort.startswith("-"),
+        )
+    page = paginate(request, rows)
     _mark_low_stock(user, page, form.cleaned_data.get("location") if form.is_valid() else None)
     return render(
         request,
@@ -152,7 +155,9 @@ def stock_overview(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "sort": sort,
-            "vials": vials[:50],
+            "vials": vials.select_related("lot__product", "lot__storage_unit__location").order_by(
+                "beyond_use_at"
+            )[:50],
             "tones": STATUS_TONES,
         },
     )

@@ -472,12 +472,12 @@ class TestBadges:
         c = client_for(manager)
         grow(2)
         c.get("/products/stock/")
-        with django_assert_num_queries(10, info="two low products"):
+        with django_assert_num_queries(11, info="two low products"):
             assert "Low stock at" in c.get("/products/stock/").content.decode()
         grow(10)
-        with django_assert_num_queries(10, info="twelve low products"):
+        with django_assert_num_queries(11, info="twelve low products"):
             c.get("/products/stock/")
-        with django_assert_num_queries(17, info="the dashboard, twelve low products"):
+        with django_assert_num_queries(18, info="the dashboard, twelve low products"):
             c.get("/")
 
 

@@ -131,6 +131,13 @@ class TestOneLotManyPlaces:
         there = Lot.objects.get(storage_unit=away)
         assert not RegulatoryDocument.objects.filter(lot=there).exists()
         assert Lot.objects.usable().filter(pk=there.pk).exists()
+        # The counts' spelling of the rule (hashed, for pages over every lot) agrees.
+        from products.models.stock import lot_cleared_condition
+
+        assert set(Lot.objects.filter(lot_cleared_condition(bulk=True)).values_list("pk", flat=True)) >= {
+            lot.pk,
+            there.pk,
+        }
         # Manchester's own manager reads the certificate of the stock they hold.
         mcr = staff(MANAGER, other_location, username="mcr_manager")
         coa = RegulatoryDocument.objects.filter(lot=lot).first()

@@ -91,7 +91,7 @@ def valuation_rows(locations):
         )
         .annotate(
             value=Sum(value),
-            usable_value=Sum(value, filter=usable_condition()),
+            usable_value=Sum(value, filter=usable_condition(bulk=True)),
             open_vials=Coalesce(Subquery(open_vials), 0),
         )
         .order_by("storage_unit__location__name", "product__name", "product_id")
