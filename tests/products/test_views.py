@@ -418,7 +418,7 @@ class TestQueryCounts:
             ("/products/units/", 8),
             ("/products/excursions/", 7),
             ("/products/catalogue/", 7),
-            ("/", 16),
+            ("/", 15),
         ],
     )
     def test_list_pages_do_not_grow_with_data(
