@@ -15,7 +15,11 @@ measures, against the targets of issue 3:
 2. the stock overview: its query count must not change when lots are added;
 3. importing a 100 000-line logger file through the service: within 2× the floor measured in
    the same run (COPY into a temporary table + one INSERT … SELECT … ON CONFLICT DO NOTHING),
-   with memory that does not grow with the file (issue 14).
+   with memory that does not grow with the file (issue 14);
+4. issue 19: the stock overview, the compliance page and the manager's home page at 2 000 and
+   20 000 lots, each within 1.5× the admin Lot changelist timed in the same run, with the same
+   query count at both steps (``_lot_scale.py``; the lots it adds are removed afterwards).
+   ``--speed-only`` runs this step alone.
 """
 
 from __future__ import annotations
@@ -251,6 +255,26 @@ def timed_get(client, url: str, runs: int = RUNS) -> tuple[list[float], str]:
     return times, body
 
 
+def speed_step(manager, units) -> bool:
+    """Issue 19's ratios (``_lot_scale.lot_scale_steps``); True when every target is met."""
+    from _lot_scale import lot_scale_steps
+    from django.test import Client
+
+    from products.models import Product
+
+    client = Client()
+    client.force_login(manager)
+    failures = lot_scale_steps(
+        client,
+        {"stock overview": "/products/stock/", "compliance": "/products/compliance/", "home page": "/"},
+        units=units,
+        products=list(Product.objects.filter(name__startswith="Bench product").order_by("pk")),
+        manager=manager,
+    )
+    print("issue 19: " + ("; ".join(failures) if failures else "all ratios within target"))
+    return not failures
+
+
 def main() -> None:
     ensure_database(os.environ["DATABASE_URL"])
     import django
@@ -277,6 +301,8 @@ def main() -> None:
     if "--import-only" in sys.argv:
         sys.exit(0 if import_benchmark(location, manager) else 1)
     units = load(manager, location)
+    if "--speed-only" in sys.argv:
+        sys.exit(0 if speed_step(manager, units) else 1)
     total = TemperatureReading.objects.filter(storage_unit__in=units).count()
     client = Client()
     client.force_login(manager)
@@ -337,6 +363,9 @@ def main() -> None:
 
     # 3. Import a 100 000-line logger file through the service, against the floor of issue 14.
     results.append(import_benchmark(location, manager))
+
+    # 4. Issue 19: pages against the admin Lot changelist at 2 000 and 20 000 lots.
+    results.append(speed_step(manager, units))
     print("\nall targets met" if all(results) else "\nSOME TARGETS MISSED")
     sys.exit(0 if all(results) else 1)
 

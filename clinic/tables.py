@@ -20,5 +20,10 @@ def sort_queryset(request, queryset: QuerySet, allowed: dict[str, str], default:
     return queryset.order_by(*order), requested
 
 
-def paginate(request, queryset, per_page: int = PAGE_SIZE) -> Page:
-    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+def paginate(request, queryset, per_page: int = PAGE_SIZE, *, count: int | None = None) -> Page:
+    """The requested page (``?page=``). ``count``: the number of rows when the caller has
+    already counted them (in an aggregate it ran anyway), to spare the paginator its COUNT."""
+    paginator = Paginator(queryset, per_page)
+    if count is not None:
+        paginator.__dict__["count"] = count  # ``Paginator.count`` is a cached property
+    return paginator.get_page(request.GET.get("page"))

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.text import format_lazy
@@ -33,7 +33,7 @@ from products.models.compliance import (
     cleared_condition,
     lot_document_group_condition,
 )
-from products.models.stock import lot_cleared_condition
+from products.models.stock import expiring_soon_cutoff, lot_cleared_condition, usable_condition
 
 # Documents and calibration certificates expiring within this many days are listed as gaps.
 EXPIRING_WITHIN_DAYS = 60
@@ -93,6 +93,7 @@ class Counts:
     blocking: int
     uncleared_products: int
     uncleared_lots: int
+    lots: int = 0  # lots reported on (on the shelf, of active products)
 
 
 def upload_url(*, product: Product | None = None, lot: Lot | None = None, doc_type: str = "") -> str:
@@ -115,9 +116,51 @@ def _upload_link(*, product: Product | None = None, lot: Lot | None = None, doc_
     return _link("products:product_document_upload", product.pk, suffix=query)
 
 
+# Of the lots on the shelf, those the compliance page reports on: of products still listed.
+REPORTED = Q(product__is_active=True)
+
+
 def lots_in_scope(user) -> QuerySet:
     """The lots the page reports on: on the shelf at the user's locations, of active products."""
-    return Lot.objects.for_user(user).on_shelf().filter(product__is_active=True)
+    return Lot.objects.for_user(user).on_shelf().filter(REPORTED)
+
+
+def shelf_summary(user, today: dt.date | None = None) -> list[dict]:
+    """How many lots on the shelf at the user's locations answer each combination of a few
+    yes/no questions (usable, expiring soon, quarantined, reported on, cleared, holding each
+    document group): one grouped query, a few rows, each rule evaluated once per lot (spelt
+    ``bulk`` for a count). The dashboard's stock and compliance panels both read it, so the
+    home page scans the lots once; it is kept on the user object for the rest of the request."""
+    today = today or timezone.localdate()
+    memo = getattr(user, "_shelf_summary", None)
+    if memo is not None and memo[0] == today:
+        return memo[1]
+    flags = {
+        "usable": usable_condition(today, bulk=True),
+        "soon": Q(expiry_date__lte=expiring_soon_cutoff(today)),
+        "held": Q(is_quarantined=True),  # on the shelf: in stock and not recalled already
+        "reported": REPORTED,
+        "cleared": lot_cleared_condition(today, bulk=True),
+        **{
+            f"has_{i}": lot_document_group_condition(group, today=today, bulk=True)
+            for i, group in enumerate(LOT_REQUIRES)
+        },
+    }
+    rows = list(
+        Lot.objects.for_user(user)
+        .on_shelf()
+        .annotate(**{k: ExpressionWrapper(q, output_field=BooleanField()) for k, q in flags.items()})
+        .order_by()
+        .values(*flags)
+        .annotate(n=Count("pk"))
+    )
+    setattr(user, "_shelf_summary", (today, rows))  # noqa: B010 (a lazy user proxies setattr)
+    return rows
+
+
+def count_where(rows: list[dict], *yes: str, no: tuple[str, ...] = ()) -> int:
+    """Lots of ``shelf_summary`` answering yes to every ``yes`` and no to every ``no``."""
+    return sum(r["n"] for r in rows if all(r[k] for k in yes) and not any(r[k] for k in no))
 
 
 def _expiring(doc, today: dt.date, soon: dt.date) -> bool:
@@ -291,21 +334,16 @@ def compliance_counts(
     units: list[StorageUnit] | None = None,
 ) -> Counts:
     """Gaps, blocking gaps, products and lots not cleared: lots counted in SQL (``COUNT(*) FILTER``
-    over the clearance conditions), so the cost does not grow with a Python row per lot.
+    over the clearance conditions, ``shelf_summary``), so the cost does not grow with a Python row
+    per lot.
     ``product_gaps`` and ``units`` may be passed in by a page that has already loaded them."""
     today = today or timezone.localdate()
     soon = today + dt.timedelta(days=EXPIRING_WITHIN_DAYS)
     if product_gaps is None:
         product_gaps = product_part(today)[1]
     lots = lots_in_scope(user)
-    missing = {
-        f"missing_{i}": Count("pk", filter=~lot_document_group_condition(group, today=today, bulk=True))
-        for i, group in enumerate(LOT_REQUIRES)
-    }
-    counted = lots.aggregate(
-        uncleared=Count("pk", filter=~lot_cleared_condition(today, bulk=True)), **missing
-    )
-    lot_missing = sum(counted[key] for key in missing)
+    summary = shelf_summary(user, today)
+    lot_missing = sum(count_where(summary, "reported", no=(f"has_{i}",)) for i in range(len(LOT_REQUIRES)))
     expiring_lot_docs = (
         RegulatoryDocument.objects.current()
         .filter(lot__in=lots, expires_on__gte=today, expires_on__lte=soon)
@@ -326,7 +364,8 @@ def compliance_counts(
         gaps=len(product_gaps) + lot_missing + expiring_lot_docs + units_due_n,
         blocking=sum(1 for g in product_gaps if g.severity == "danger") + lot_missing + units_expired,
         uncleared_products=uncleared_products,
-        uncleared_lots=counted["uncleared"],
+        uncleared_lots=count_where(summary, "reported", no=("cleared",)),
+        lots=count_where(summary, "reported"),
     )
 
 

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
 from products.models import Excursion, Lot, ReorderLevel
-from products.models.stock import expiring_soon_cutoff, usable_condition
 
 
 def stock_panel(user) -> dict:
+    from products.compliance_report import count_where, shelf_summary
+
     lots = Lot.objects.for_user(user)
-    # One pass over the lots in stock, grouped by three yes/no questions (a few rows), so the
-    # usable rule (spelt ``bulk`` for a count) is evaluated once per lot.
-    flags = {
-        "is_usable": usable_condition(bulk=True),
-        "soon": Q(expiry_date__lte=expiring_soon_cutoff()),
-        "held": Q(is_quarantined=True, is_recalled=False),
-    }
-    groups = (
-        lots.in_stock()
-        .annotate(**{k: ExpressionWrapper(q, output_field=BooleanField()) for k, q in flags.items()})
-        .order_by()
-        .values(*flags)
-        .annotate(n=Count("pk"))
-    )
-    counts = {"usable": 0, "expiring": 0}
-    quarantined = 0
-    for row in groups:
-        if row["is_usable"]:
-            counts["usable"] += row["n"]
-            counts["expiring"] += row["n"] if row["soon"] else 0
-        quarantined += row["n"] if row["held"] else 0
+    # Counted from the one grouped pass over the shelf the compliance panel reads too (usable
+    # and quarantined lots are all on the shelf: in stock, not recalled).
+    summary = shelf_summary(user)
+    counts = {"usable": count_where(summary, "usable"), "expiring": count_where(summary, "usable", "soon")}
+    quarantined = count_where(summary, "held")
     # The counts are of usable lots (what charting offers); the list shows every available lot
     # that expires soon, an uncleared one with its "Not cleared" badge, so it is not forgotten.
     expiring = list(lots.available().expiring_by().with_clearance().fefo().select_related("product")[:5])

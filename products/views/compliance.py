@@ -62,7 +62,8 @@ def compliance_dashboard(request: HttpRequest) -> HttpResponse:
     if sort.lstrip("-") == "lot":  # within a product, the lot to use first comes first
         by_name, tie = lots.query.order_by
         lots = lots.order_by(by_name, "expiry_date", tie)
-    page = paginate(request, lots)
+    # Every lot reported on is listed unless filtered: the counts have already counted them.
+    page = paginate(request, lots, count=None if state else counts.lots)
     page.object_list = compliance_report.lot_rows(page.object_list, products, today)
     gaps = product_gaps + compliance_report.unit_gaps(units, today)
     return render(
