@@ -146,8 +146,6 @@ def test_a_fresh_demo_sends_every_email_into_the_mailbox_and_fails_nothing(
     """What `make run` does: seed, then beat's sweeps and the outbox, for two days."""
     from django.core.management import call_command
 
-    from clinic.management.commands import seed_demo  # noqa: F401  (the command make run calls)
-
     # No broker here: the worker's part is played by draining the outbox below.
     monkeypatch.setattr(notifications, "notification_enqueue", lambda pk: True)
     monkeypatch.setattr("clinic.notifications.outbox.notification_enqueue", lambda pk: True)
