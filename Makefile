@@ -32,7 +32,8 @@ var/secret_key:
 # Sets up and runs the site: web on http://127.0.0.1:8000, Celery worker and beat.
 run: venv var/secret_key
 	@export DEBUG=false HTTPS=false SECRET_KEY="$$(cat var/secret_key)" PATH="$(CURDIR)/$(BIN):$$PATH" \
-	  WEB_PORT="$${WEB_PORT:-8000}" MFA_REQUIRED_ROLES="$${MFA_REQUIRED_ROLES-}"; export SITE_URL="$${SITE_URL:-http://127.0.0.1:$$WEB_PORT}"; \
+	  WEB_PORT="$${WEB_PORT:-8000}" MFA_REQUIRED_ROLES="$${MFA_REQUIRED_ROLES-}" \
+	  EMAIL_BACKEND="$${EMAIL_BACKEND:-clinic.mailbox.EmailBackend}"; export SITE_URL="$${SITE_URL:-http://127.0.0.1:$$WEB_PORT}"; \
 	$(BIN)/python manage.py migrate --noinput -v 0; \
 	$(BIN)/python manage.py collectstatic --noinput -v 0; \
 	$(BIN)/python manage.py seed_demo --if-empty; \
@@ -42,6 +43,10 @@ run: venv var/secret_key
 	if [ -z "$$MFA_REQUIRED_ROLES" ]; then \
 	  echo "  Demo: no role must use a second factor (MFA_REQUIRED_ROLES is empty), so these"; \
 	  echo "  logins are one step. Anyone may set one up under their name > Two-step sign-in."; \
+	fi; \
+	if [ "$$EMAIL_BACKEND" = "clinic.mailbox.EmailBackend" ]; then \
+	  echo "  Mail: kept in the site, not sent (EMAIL_BACKEND=clinic.mailbox.EmailBackend). Read it as"; \
+	  echo "  manager under Admin > Sent mail: $$SITE_URL/clinic/mail/"; \
 	fi; \
 	echo ""; \
 	if $(BIN)/python -m clinic.redis_check; then \

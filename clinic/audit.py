@@ -47,6 +47,7 @@ class AuditAction(models.TextChoices):
     STAFF_UPDATE = "staff.update", "Staff account changed"
     # The outbox
     NOTIFICATION_RETRY = "notification.retry", "Message retried"
+    SENT_MAIL_VIEW = "sent_mail.view", "Kept email read (Sent mail)"
     NOTIFICATION_CANCEL = "notification.cancel", "Message cancelled"
     NOTIFICATION_CANCEL_BULK = "notification.cancel_bulk", "Messages cancelled (cause changed)"
     NOTIFICATION_CANCEL_STALE = "notification.cancel_stale", "Stale messages cancelled"

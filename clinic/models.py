@@ -198,3 +198,36 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+class SentMail(models.Model):
+    """An email kept in the site instead of sent (``clinic.mailbox.EmailBackend``, the demo's).
+
+    ``make run`` has no mail server: every message lands here and managers read it under
+    "Sent mail", links and all. Holds patient data like the outbox does.
+    """
+
+    message_id = models.CharField(max_length=300, blank=True, db_index=True)
+    from_email = models.CharField(max_length=300)
+    to = models.TextField(help_text="Recipients (To, Cc, Bcc), one a line.")
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    sent_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        verbose_name = "sent mail"
+        verbose_name_plural = "sent mail"
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.recipients_display}"
+
+    @property
+    def recipients(self) -> list[str]:
+        return [line for line in self.to.splitlines() if line]
+
+    @property
+    def recipients_display(self) -> str:
+        return ", ".join(self.recipients)

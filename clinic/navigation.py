@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
+
+from clinic.mailbox import mailbox_active
 
 
 @dataclass(frozen=True)
@@ -13,6 +16,8 @@ class NavItem:
     url_name: str
     permission: str | None = None
     section: str = ""
+    # Shown only while this returns true (e.g. Sent mail, only while mail is kept in the site).
+    when: Callable[[], bool] | None = None
 
 
 # Apps add their entries here; order is the order in the bar.
@@ -37,6 +42,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Reports", "reports:dashboard", "clinic.view_reports"),
     NavItem("Audit trail", "clinic:audit_list", "clinic.view_auditevent", "Admin"),
     NavItem("Outbox", "clinic:outbox_list", "clinic.view_notification", "Admin"),
+    NavItem("Sent mail", "clinic:sent_mail_list", "clinic.view_sentmail", "Admin", when=mailbox_active),
     NavItem("Staff", "clinic:staff_list", "clinic.manage_staff", "Admin"),
 )
 
@@ -66,6 +72,8 @@ def nav_for(user, current_path: str) -> list[dict]:
     items = []
     for item in NAV_ITEMS:
         if item.permission and not user.has_perm(item.permission):
+            continue
+        if item.when is not None and not item.when():
             continue
         try:
             url = reverse(item.url_name)

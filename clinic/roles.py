@@ -90,6 +90,7 @@ _MANAGER_PERMS = (
     "clinic.view_auditevent",
     "clinic.view_notification",
     "clinic.change_notification",
+    "clinic.view_sentmail",
     "clinic.manage_staff",
     "clinic.view_reports",
     # products: the whole inventory and cold chain

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_not_required, permission_requir
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,10 +18,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic import mfa, notifications, services
+from clinic.audit import AuditAction, audit_record
 from clinic.dashboard import panels_for
 from clinic.exports import csv_response
 from clinic.forms import AuditFilterForm, StaffForm
-from clinic.models import AuditEvent, Notification, WorkerHeartbeat
+from clinic.mailbox import mailbox_active
+from clinic.models import AuditEvent, Notification, SentMail, WorkerHeartbeat
 from clinic.roles import ROLES, role_of
 from clinic.scoping import AuthenticatedHttpRequest, location_ids_for, locations_for
 from clinic.tables import paginate, sort_queryset
@@ -225,6 +227,39 @@ def outbox_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     except ValueError as exc:
         messages.error(request, str(exc))
     return redirect("clinic:outbox_list")
+
+
+# --- Sent mail: what the demo's mail backend kept instead of sending ---------------------
+
+
+def _require_mailbox() -> None:
+    if not mailbox_active():
+        raise Http404("Mail is sent, not kept in the site.")
+
+
+@permission_required("clinic.view_sentmail", raise_exception=True)
+@require_GET
+def sent_mail_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _require_mailbox()
+    qs = SentMail.objects.defer("body", "html_body", "headers")
+    recipient = request.GET.get("to", "").strip()[:254]
+    if recipient:
+        qs = qs.filter(to__icontains=recipient)
+    return render(
+        request,
+        "clinic/sent_mail_list.html",
+        {"page": paginate(request, qs.order_by("-sent_at", "-id")), "recipient": recipient},
+    )
+
+
+@permission_required("clinic.view_sentmail", raise_exception=True)
+@require_GET
+def sent_mail_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    _require_mailbox()
+    mail = get_object_or_404(SentMail, pk=pk)
+    # Patient data (names, times, links): a read is audited like the patient's own pages.
+    audit_record(actor=request.user, action=AuditAction.SENT_MAIL_VIEW, obj=mail)
+    return render(request, "clinic/sent_mail_detail.html", {"mail": mail})
 
 
 @permission_required("clinic.view_own_alerts", raise_exception=True)

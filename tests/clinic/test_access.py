@@ -56,6 +56,17 @@ def reports_world(ledger, other_location):  # noqa: F811
     )
 
 
+@pytest.fixture
+def mail_world(settings):
+    """Mail kept in the site (the demo's backend), one message in it. Not location-owned."""
+    from clinic.mailbox import BACKEND
+    from clinic.models import SentMail
+
+    settings.EMAIL_BACKEND = BACKEND
+    mail = SentMail.objects.create(from_email="c@localhost", to="pat@example.com", subject="s", body="b")
+    return World(own={"mail": mail}, other={"mail": mail})
+
+
 def _recall_objects(location, manager):
     lot = make_lot(unit=StorageUnitFactory(location=location), quantity=3, actor=manager)
     message = Notification.objects.create(
@@ -117,6 +128,8 @@ ROWS = [
     managers("clinic:outbox_list"),
     managers("clinic:outbox_retry", method="post", args=lambda o: [o["notification"].pk], scoped=True),
     managers("clinic:outbox_cancel", method="post", args=lambda o: [o["notification"].pk], scoped=True),
+    managers("clinic:sent_mail_list", world="mail_world"),
+    managers("clinic:sent_mail_detail", args=lambda o: [o["mail"].pk], world="mail_world"),
     everyone("clinic:alert_list"),
     everyone("clinic:alert_mark_read", method="post"),
     managers("clinic:staff_list"),

@@ -137,6 +137,22 @@ class TestAtOnce:
         assert event.after["retain_until"] == "2034-03-10" and event.after["retired_photos"] == 1
         assert "dora@example.com" not in json.dumps(event.after)
 
+    def test_copies_kept_by_the_demo_mailbox_go_with_the_messages(
+        self, clinic_day, location, practitioner, manager
+    ):
+        from clinic.models import SentMail
+
+        patient, *_ = _patient(location, practitioner, manager)
+        [message] = Notification.objects.filter(regarding=regarding_patient(patient.pk))
+        by_id = SentMail.objects.create(
+            message_id=f"<notification-{message.pk}.abc@clinic>", to="x@example.com"
+        )
+        by_address = SentMail.objects.create(to=patient.email.upper(), subject="Your appointment")
+        other = SentMail.objects.create(to="someone@example.com", message_id="<notification-999999.x@clinic>")
+        erasure_request_record(actor=manager, patient=patient, received_on=DAY, channel="email")
+        assert list(SentMail.objects.values_list("pk", flat=True)) == [other.pk]
+        assert not SentMail.objects.filter(pk__in=[by_id.pk, by_address.pk]).exists()
+
     def test_retired_photos_stay_unless_the_patient_asks(self, clinic_day, location, practitioner, manager):
         patient, _, _, retired = _patient(location, practitioner, manager)
         erasure_request_record(actor=manager, patient=patient, received_on=DAY, channel="letter")
