@@ -329,7 +329,7 @@ def appointment_reminders_sweep(*, now: dt.datetime | None = None) -> int:
             due_at=due_at,
             renderer=renderer,
             cache_key=(session["location_id"], starts_at),
-            context={"location": contact, "starts_at": local},
+            context={"location": contact, "starts_at": local, "respond_url": "RESPONDURLPLACEHOLDER"},
             sms_text=sms,
         )
         if row is not None:

@@ -161,6 +161,18 @@ class Session(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The patient's answer through the link in their reminder (treatments/links.py).
+    patient_response = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[
+            ("confirmed", "Confirmed"),
+            ("cancelled", "Cancelled by patient"),
+            ("reschedule", "Wants another time"),
+        ],
+    )
+    patient_response_at = models.DateTimeField(null=True, blank=True)
+    patient_note = models.CharField(max_length=200, blank=True)
 
     objects = SessionQuerySet.as_manager()
 
