@@ -135,3 +135,30 @@ class TestBadLinks:
         with time_machine.travel(NOW, tick=False):
             codes = [client.get(url(booked)).status_code for _ in range(31)]
         assert codes[-1] == 429 and codes[0] == 200
+
+
+class TestDeskSeesTheAnswer:
+    @pytest.mark.parametrize(
+        ("answer", "badge"),
+        [
+            ("confirmed", "Confirmed"),
+            ("reschedule", "Wants another time"),
+            ("cancelled", "Cancelled by patient"),
+        ],
+    )
+    def test_badge_on_today_calendar_and_history(
+        self, client, client_for, front_desk, location, settings, answer, badge
+    ):
+        """Cancelled sessions leave the calendar and today list; their answer shows on the session."""
+        settings.CANCELLATION_WINDOW_HOURS = 0
+        patient = PatientFactory(location=location)
+        with time_machine.travel(at(TODAY, 7), tick=False):
+            session = SessionFactory(patient=patient, starts_at=at(TODAY, 15))
+            client.post(url(session), {"answer": answer})
+            desk = client_for(front_desk)
+            today = desk.get("/treatments/today/").content.decode()
+            day = desk.get(f"/treatments/calendar/?date={TODAY.isoformat()}").content.decode()
+            detail = desk.get(f"/treatments/sessions/{session.pk}/").content.decode()
+        if answer != "cancelled":
+            assert badge in today and badge in day
+        assert "the patient (reminder link)" in detail and badge in detail

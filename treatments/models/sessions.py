@@ -219,6 +219,13 @@ class Session(models.Model):
     def status_tone(self) -> str:
         return STATUS_TONES.get(self.status, "secondary")
 
+    @property
+    def response_tone(self) -> str:
+        """The badge of the patient's answer through their reminder link."""
+        return {"confirmed": "success", "cancelled": "dark", "reschedule": "warning"}.get(
+            self.patient_response, "secondary"
+        )
+
 
 STATUS_TONES = {
     SessionStatus.BOOKED: "primary",
@@ -245,6 +252,7 @@ class SessionChange(models.Model):
         BOOKED = "booked", "Booked"
         RESCHEDULED = "rescheduled", "Rescheduled"
         STATUS = "status", "Status changed"
+        PATIENT = "patient", "Patient answered the reminder"
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="changes")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -457,6 +457,13 @@ def session_patient_respond(*, session: Session, answer: str, note: str = "") ->
     session.patient_response_at = timezone.now()
     session.patient_note = (note or "").strip()[:200] if answer == "reschedule" else ""
     session.save(update_fields=["patient_response", "patient_response_at", "patient_note"])
+    label = session.get_patient_response_display()
+    _history(
+        session,
+        actor=None,
+        kind=SessionChange.Kind.PATIENT,
+        reason=(f"{label}: {session.patient_note}" if session.patient_note else label)[:200],
+    )
     audit_record(
         actor=None,
         action=PATIENT_ACTIONS[answer],
