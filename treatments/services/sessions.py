@@ -436,7 +436,9 @@ PATIENT_ACTIONS = {
 
 
 @transaction.atomic
-def session_patient_respond(*, session: Session, answer: str, note: str = "") -> Session:
+def session_patient_respond(
+    *, session: Session, answer: str, note: str = "", by: str = "patient via link"
+) -> Session:
     """The patient's answer through their reminder link (no login: actor None). Answering the
     same again changes nothing; cancelling goes through ``session_cancel``."""
     from treatments.links import within_cancellation_window
@@ -470,6 +472,6 @@ def session_patient_respond(*, session: Session, answer: str, note: str = "") ->
         obj=session,
         location=session.location,
         before=before,
-        after=snapshot(session, ("patient_response", "patient_note")) | {"by": "patient via link"},
+        after=snapshot(session, ("patient_response", "patient_note")) | {"by": by},
     )
     return session
