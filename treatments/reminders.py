@@ -321,6 +321,7 @@ def appointment_reminders_sweep(*, now: dt.datetime | None = None) -> int:
             f"{settings.CLINIC_NAME}: reminder of your appointment at {contact['name']} on "
             f"{date_format(local.date(), 'D j M')} at {local:%H:%M}. "
             f"To change it call {_phone_or_email(contact)}."
+            + (" Reply C to confirm." if settings.SMS_INBOUND_SECRET else "")
         )
         row = _patient_row(
             row=session,
