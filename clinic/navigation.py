@@ -25,6 +25,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Dashboard", "dashboard"),
     NavItem("Today", "treatments:today", "treatments.view_session"),
     NavItem("Calendar", "treatments:calendar_day", "treatments.view_session"),
+    NavItem("Texts", "treatments:inbox", "treatments.change_session"),
     NavItem("Patients", "treatments:patient_list", "treatments.view_patient"),
     NavItem("Due list", "treatments:due_list", "treatments.view_contactattempt"),
     NavItem("Calendar feed", "treatments:calendar_feed", "treatments.add_calendarfeed"),

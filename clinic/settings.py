@@ -431,6 +431,12 @@ PHOTO_PROCESSING_WAIT_SECONDS = env_int("PHOTO_PROCESSING_WAIT_SECONDS", 30, min
 # due date if still not booked); an appointment reminder this many hours before a session.
 MAINTENANCE_REMINDER_DAYS_BEFORE = env_int("MAINTENANCE_REMINDER_DAYS_BEFORE", 7, minimum=1)
 APPOINTMENT_REMINDER_HOURS = env_int("APPOINTMENT_REMINDER_HOURS", 24, minimum=1)
+# Patients may cancel through their reminder link only this long before the session.
+CANCELLATION_WINDOW_HOURS = env_int("CANCELLATION_WINDOW_HOURS", 24, minimum=0)
+# Reminder links stop working this many days after they are sent (and a day after the session).
+PATIENT_LINK_MAX_DAYS = env_int("PATIENT_LINK_MAX_DAYS", 14, minimum=1)
+# Signs the SMS provider's inbound webhook (HMAC-SHA256 of the body); unset, the webhook is off.
+SMS_INBOUND_SECRET = env_str("SMS_INBOUND_SECRET", "")
 # Managers: lots reaching these many days before expiry (0 = the expiry date itself), and
 # certificates (calibration, later regulatory documents) reaching these many days.
 PRODUCT_EXPIRY_ALERT_DAYS = env_int_list("PRODUCT_EXPIRY_ALERT_DAYS", [30, 7, 0], minimum=0)

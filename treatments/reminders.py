@@ -73,7 +73,7 @@ def maintenance_key(plan_id: int, due_on: dt.date, stage: str) -> str:
     return f"reminder:plan:{plan_id}:{due_on.isoformat()}:{stage}"
 
 
-def _parse_appointment_key(key: str) -> tuple[int, dt.datetime] | None:
+def parse_appointment_key(key: str) -> tuple[int, dt.datetime] | None:
     try:
         _, _, session_id, stamp = key.split(":")
         return int(session_id), dt.datetime.strptime(stamp, _STAMP).replace(tzinfo=dt.UTC)
@@ -321,6 +321,7 @@ def appointment_reminders_sweep(*, now: dt.datetime | None = None) -> int:
             f"{settings.CLINIC_NAME}: reminder of your appointment at {contact['name']} on "
             f"{date_format(local.date(), 'D j M')} at {local:%H:%M}. "
             f"To change it call {_phone_or_email(contact)}."
+            + (" Reply C to confirm." if settings.SMS_INBOUND_SECRET else "")
         )
         row = _patient_row(
             row=session,
@@ -329,7 +330,7 @@ def appointment_reminders_sweep(*, now: dt.datetime | None = None) -> int:
             due_at=due_at,
             renderer=renderer,
             cache_key=(session["location_id"], starts_at),
-            context={"location": contact, "starts_at": local},
+            context={"location": contact, "starts_at": local, "respond_url": "RESPONDURLPLACEHOLDER"},
             sms_text=sms,
         )
         if row is not None:
@@ -348,7 +349,7 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
     stale: list[int] = []
     for pk, kind, key in pending:
         if kind == NotificationKind.REMINDER_APPOINTMENT:
-            appointment = _parse_appointment_key(key)
+            appointment = parse_appointment_key(key)
             if appointment is not None:
                 appointments[pk] = appointment
         else:

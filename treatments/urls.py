@@ -3,7 +3,18 @@ from __future__ import annotations
 from django.urls import path
 
 from treatments.rights import views as rights
-from treatments.views import calendar, clinical, feeds, manage, patients, plans, records, sessions
+from treatments.views import (
+    calendar,
+    clinical,
+    feeds,
+    inbound,
+    manage,
+    patients,
+    plans,
+    records,
+    respond,
+    sessions,
+)
 
 app_name = "treatments"
 
@@ -24,6 +35,10 @@ urlpatterns = [
     path("calendar/week/", calendar.calendar_week, name="calendar_week"),
     path("today/", calendar.today, name="today"),
     path("sessions/new/", sessions.session_book, name="session_book"),
+    path("r/<str:token>/", respond.session_respond, name="session_respond"),
+    path("sms/inbound/", inbound.sms_inbound, name="sms_inbound"),
+    path("inbox/", inbound.inbox, name="inbox"),
+    path("inbox/<int:pk>/handled/", inbound.inbox_handle, name="inbox_handle"),
     path("sessions/<int:pk>/", sessions.session_detail, name="session_detail"),
     path("sessions/<int:pk>/reschedule/", sessions.session_reschedule, name="session_reschedule"),
     path("sessions/<int:pk>/check-in/", sessions.session_check_in, name="session_check_in"),

@@ -22,6 +22,8 @@ PUBLIC = {
     "admin:logout",  # POST-only; does nothing for an anonymous user
     "treatments:ical_feed",  # private token URL for calendar apps (no login possible)
     "clinic:reminder_opt_out",  # signed link in patient reminders; patients have no login
+    "treatments:sms_inbound",  # the SMS provider's webhook: signed with SMS_INBOUND_SECRET, else 404
+    "treatments:session_respond",  # signed link in appointment reminders: confirm, cancel, reschedule
     "products:feed_readings",  # networked loggers push with a bearer token (no login possible)
 }
 

@@ -25,7 +25,7 @@ from tests.treatments.factories import (
     template,
 )
 from tests.treatments.test_photos import add_photo
-from treatments.models import SessionStatus
+from treatments.models import InboundMessage, SessionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +53,7 @@ def _desk_objects(location, practitioner):
         "location": location,
         "practitioner": practitioner,
         "protocol": template(),
+        "inbound": InboundMessage.objects.create(from_number="+447700900111", body="Hi", location=location),
     }
 
 
@@ -147,6 +148,9 @@ def photo(name, *, method="get", wrong_method="", **kw):
 ROWS = [
     # Patients, plans, calendars and sessions (front desk and practitioners' day).
     desk("patient_list", FD, NO_ROLE),
+    # Texts from patients (the SMS webhook is public: tests/clinic/test_url_inventory.py).
+    desk("inbox", FD, NO_ROLE),
+    desk("inbox_handle", FD, NO_ROLE, method="post", args=_pk("inbound"), scoped=True),
     desk("patient_search", FD, NO_ROLE, url=lambda o: "/treatments/patients/search.json?q=doe"),
     desk("patient_create", FD, PRAC, wrong_method="delete"),
     desk("patient_detail", FD, NO_ROLE, args=_pk("patient"), scoped=True),

@@ -17,6 +17,7 @@ from treatments.models.clinical import (
     Screening,
 )
 from treatments.models.common import ReminderChannel, TreatmentType, phone_digits, search_key
+from treatments.models.inbound import InboundMessage
 from treatments.models.patients import Patient, PatientQuerySet, parse_date_of_birth
 from treatments.models.plans import (
     INDUCTION_GRACE_DAYS,
@@ -73,6 +74,7 @@ __all__ = [
     "ConsentWithdrawal",
     "ContactAttempt",
     "ErasureRequest",
+    "InboundMessage",
     "InjectionPoint",
     "LineSource",
     "MapView",

@@ -161,6 +161,18 @@ class Session(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The patient's answer through the link in their reminder (treatments/links.py).
+    patient_response = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[
+            ("confirmed", "Confirmed"),
+            ("cancelled", "Cancelled by patient"),
+            ("reschedule", "Wants another time"),
+        ],
+    )
+    patient_response_at = models.DateTimeField(null=True, blank=True)
+    patient_note = models.CharField(max_length=200, blank=True)
 
     objects = SessionQuerySet.as_manager()
 
@@ -207,6 +219,13 @@ class Session(models.Model):
     def status_tone(self) -> str:
         return STATUS_TONES.get(self.status, "secondary")
 
+    @property
+    def response_tone(self) -> str:
+        """The badge of the patient's answer through their reminder link."""
+        return {"confirmed": "success", "cancelled": "dark", "reschedule": "warning"}.get(
+            self.patient_response, "secondary"
+        )
+
 
 STATUS_TONES = {
     SessionStatus.BOOKED: "primary",
@@ -233,6 +252,7 @@ class SessionChange(models.Model):
         BOOKED = "booked", "Booked"
         RESCHEDULED = "rescheduled", "Rescheduled"
         STATUS = "status", "Status changed"
+        PATIENT = "patient", "Patient answered the reminder"
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="changes")
     kind = models.CharField(max_length=20, choices=Kind.choices)

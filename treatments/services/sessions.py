@@ -426,3 +426,52 @@ def session_no_show(*, actor: User | None, session: Session) -> Session:
     )
     appointment_reminders_cancel(session_id=session.pk, actor=actor, reason="The patient did not attend.")
     return session
+
+
+PATIENT_ACTIONS = {
+    "confirmed": AuditAction.SESSION_PATIENT_CONFIRM,
+    "cancelled": AuditAction.SESSION_PATIENT_CANCEL,
+    "reschedule": AuditAction.SESSION_PATIENT_RESCHEDULE,
+}
+
+
+@transaction.atomic
+def session_patient_respond(
+    *, session: Session, answer: str, note: str = "", by: str = "patient via link"
+) -> Session:
+    """The patient's answer through their reminder link (no login: actor None). Answering the
+    same again changes nothing; cancelling goes through ``session_cancel``."""
+    from treatments.links import within_cancellation_window
+
+    if answer not in PATIENT_ACTIONS:
+        raise ValidationError("Unknown answer.")
+    session = Session.objects.select_for_update().get(pk=session.pk)
+    if session.patient_response == answer:
+        return session
+    if session.status != SessionStatus.BOOKED:
+        raise ValidationError("This appointment can no longer be changed online.")
+    if answer == "cancelled":
+        if within_cancellation_window(session.starts_at):
+            raise ValidationError("Too close to the appointment to cancel online.")
+        session = session_cancel(actor=None, session=session, reason="cancelled by patient")
+    before = snapshot(session, ("patient_response", "patient_note"))
+    session.patient_response = answer
+    session.patient_response_at = timezone.now()
+    session.patient_note = (note or "").strip()[:200] if answer == "reschedule" else ""
+    session.save(update_fields=["patient_response", "patient_response_at", "patient_note"])
+    label = session.get_patient_response_display()
+    _history(
+        session,
+        actor=None,
+        kind=SessionChange.Kind.PATIENT,
+        reason=(f"{label}: {session.patient_note}" if session.patient_note else label)[:200],
+    )
+    audit_record(
+        actor=None,
+        action=PATIENT_ACTIONS[answer],
+        obj=session,
+        location=session.location,
+        before=before,
+        after=snapshot(session, ("patient_response", "patient_note")) | {"by": by},
+    )
+    return session

@@ -1,0 +1,65 @@
+"""Signed links in appointment reminders: the patient confirms, cancels or asks for another
+time without signing in. The token names the session only; it is built when the reminder is
+sent (clinic/channels.py swaps the placeholder), so the reminder sweep signs nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+from django.utils import timezone
+
+from clinic.notifications.staff import absolute_url
+
+RESPOND_SALT = "treatments.session-respond"
+RESPOND_PLACEHOLDER = "RESPONDURLPLACEHOLDER"
+AFTER_START = dt.timedelta(days=1)
+
+
+class LinkExpired(Exception):
+    pass
+
+
+class LinkInvalid(Exception):
+    pass
+
+
+def respond_token(session_id: int) -> str:
+    return signing.dumps(session_id, salt=RESPOND_SALT, compress=False)
+
+
+def respond_url_for_session(session_id: int) -> str:
+    return absolute_url(reverse("treatments:session_respond", args=[respond_token(session_id)]))
+
+
+def respond_url(notification) -> str:
+    """Called by the outbox at send time for an appointment reminder (dedupe key names the session)."""
+    from treatments.reminders import parse_appointment_key
+
+    parsed = parse_appointment_key(notification.dedupe_key)
+    return respond_url_for_session(parsed[0]) if parsed else ""
+
+
+def session_id_from_token(token: str) -> int:
+    """The session a token names; LinkExpired past PATIENT_LINK_MAX_DAYS, LinkInvalid if tampered."""
+    try:
+        value = signing.loads(
+            token, salt=RESPOND_SALT, max_age=dt.timedelta(days=settings.PATIENT_LINK_MAX_DAYS)
+        )
+    except signing.SignatureExpired:
+        raise LinkExpired from None
+    except signing.BadSignature:
+        raise LinkInvalid from None
+    if not isinstance(value, int):
+        raise LinkInvalid
+    return value
+
+
+def link_expired_for(starts_at: dt.datetime, now: dt.datetime | None = None) -> bool:
+    return (now or timezone.now()) > starts_at + AFTER_START
+
+
+def within_cancellation_window(starts_at: dt.datetime, now: dt.datetime | None = None) -> bool:
+    return (now or timezone.now()) > starts_at - dt.timedelta(hours=settings.CANCELLATION_WINDOW_HOURS)
