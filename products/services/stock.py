@@ -385,9 +385,11 @@ def stock_transfer(
     (the vials moved are then held there).
     """
     there_id = lot.family().filter(storage_unit=to_unit).values_list("pk", flat=True).first()
-    if there_id is not None and there_id < lot.pk:
-        lock_lot(there_id)  # both rows locked in pk order, so two opposite transfers cannot deadlock
+    # Both rows locked in pk order, so two opposite transfers cannot deadlock.
+    there = lock_lot(there_id) if there_id is not None and there_id < lot.pk else None
     lot = lock_lot(lot)
+    if there_id is not None and there is None:
+        there = lock_lot(there_id)
     if to_unit.pk == lot.storage_unit_id:
         raise ValidationError(f"Lot {lot.lot_number} is already in {to_unit.name}.")
     if not to_unit.is_active:
@@ -402,7 +404,6 @@ def stock_transfer(
                 f"{quantity} cannot be moved."
             )
     _check_storage_fits(lot.product, to_unit)
-    there = lot.family().filter(storage_unit=to_unit).first() if there_id is not None else None
     moving = lot.quantity_on_hand if quantity is None else quantity
     if there is None and moving == lot.quantity_on_hand:
         return _transfer_whole(lot, to_unit, actor, note=note, hold_confirmed=hold_confirmed)
@@ -456,13 +457,12 @@ def _transfer_part(
     note: str,
     hold_confirmed: bool,
 ) -> StockMovement:
-    """``quantity`` vials leave ``lot`` for its row in ``to_unit`` (``there``, or a new one)."""
+    """``quantity`` vials leave ``lot`` for its row in ``to_unit`` (``there``, locked, or a new
+    one)."""
     if there is None:
         there = _new_place(lot, to_unit, quantity)
-    else:
-        there = lock_lot(there)
-        if there.is_recalled:
-            raise ValidationError(f"Lot {there.lot_number} in {to_unit.name} has been recalled.")
+    elif there.is_recalled:
+        raise ValidationError(f"Lot {there.lot_number} in {to_unit.name} has been recalled.")
     from_unit = lot.storage_unit
     sent_before = snapshot(lot, LOT_FIELDS)
     there_before = snapshot(there, LOT_FIELDS)
