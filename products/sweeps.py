@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import models, transaction
@@ -79,6 +80,22 @@ def _expiry_label(threshold: int) -> str:
     return "Expired or expiring today" if threshold == 0 else f"Expiring within {threshold} days"
 
 
+T = TypeVar("T")
+
+
+def _new_by_location(
+    candidates: dict[str, T], location_of: Callable[[T], int]
+) -> dict[int, list[tuple[str, T]]]:
+    """The causes of a digest not alerted yet (no ``AlertMark`` for their key), grouped by the
+    location whose managers hear of them, in the candidates' order."""
+    new = alert_marks_missing(candidates)
+    by_location: dict[int, list[tuple[str, T]]] = defaultdict(list)
+    for key, item in candidates.items():
+        if key in new:
+            by_location[location_of(item)].append((key, item))
+    return by_location
+
+
 def product_expiry_sweep(*, now: dt.datetime | None = None) -> int:
     """One digest per location and manager of the lots that reached an expiry threshold.
 
@@ -113,11 +130,7 @@ def product_expiry_sweep(*, now: dt.datetime | None = None) -> int:
             continue
         key = f"lot_expiry:{lot['pk']}:{lot['expiry_date'].isoformat()}:{threshold}"
         candidates[key] = {**lot, "days_left": days_left, "threshold": threshold}
-    new = alert_marks_missing(candidates)
-    by_location: dict[int, list[tuple[str, dict]]] = defaultdict(list)
-    for key, candidate in candidates.items():
-        if key in new:
-            by_location[candidate["storage_unit__location_id"]].append((key, candidate))
+    by_location = _new_by_location(candidates, lambda lot: lot["storage_unit__location_id"])
     recipients = staff_recipients(EXPIRY_PERMISSION, by_location)
     rows: list[Notification] = []
     marked: list[str] = []
@@ -564,11 +577,7 @@ def low_stock_sweep(*, now: dt.datetime | None = None) -> int:
             for level in levels
             if level.low_since is not None
         }
-        new = alert_marks_missing(candidates)
-        by_location: dict[int, list[tuple[str, ReorderLevel]]] = defaultdict(list)
-        for key, level in candidates.items():
-            if key in new:
-                by_location[level.location_id].append((key, level))
+        by_location = _new_by_location(candidates, lambda level: level.location_id)
         recipients = staff_recipients(REORDER_PERMISSION, by_location)
         rows: list[Notification] = []
         marked: list[str] = []
