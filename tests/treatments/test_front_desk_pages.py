@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from clinic.models import AuditEvent
-from clinic.roles import FRONT_DESK
+from clinic.roles import FRONT_DESK, MANAGER, PRACTITIONER
 from tests.factories import staff
 from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, at, next_weekday
 from treatments.models import ContactAttempt, Patient, Session, SessionStatus, WorkingHours
@@ -154,6 +154,25 @@ class TestBookingPages:
         ).context["form"]
         assert form.initial["time"] == dt.time(10, 15) and form.initial["date"] == tomorrow
         assert str(form.initial["practitioner"]) == str(practitioner_all_hours.pk)
+
+    def test_booking_from_a_patients_page_starts_at_the_patients_clinic(
+        self, client_for, location, other_location
+    ):
+        """A manager of two sites books a patient of the second: the form offers that site's
+        practitioners, not those of the manager's first location."""
+        two_sites = staff(MANAGER, location, other_location, username="two_sites")
+        there = staff(PRACTITIONER, other_location, username="pract_there")
+        patient = PatientFactory(location=other_location)
+        form = client_for(two_sites).get("/treatments/sessions/new/", {"patient": patient.pk}).context["form"]
+        assert form.initial["location"] == other_location.pk
+        assert list(form.fields["practitioner"].queryset) == [there]
+        # An explicit location (a calendar slot) still wins.
+        form = (
+            client_for(two_sites)
+            .get("/treatments/sessions/new/", {"patient": patient.pk, "location": location.pk})
+            .context["form"]
+        )
+        assert form.initial["location"] == location.pk
 
     def _book(self, c, patient, practitioner, day, time="10:00", **extra):
         return c.post(

@@ -64,6 +64,12 @@ def session_book(request: HttpRequest) -> HttpResponse:
     locations = list(locations_for(request.user))
     data = request.POST or None
     initial = _initial_from_query(request, locations)
+    patients = Patient.objects.for_user(request.user)
+    if "location" not in request.GET and initial.get("patient") and len(locations) > 1:
+        # Booked from a patient's page: at the patient's home clinic, not the user's first.
+        home = patients.filter(pk=initial["patient"]).values_list("location_id", flat=True).first()
+        if home is not None:
+            initial["location"] = home
     location_id = (data or {}).get("location") or initial.get("location")
     location = next(
         (loc for loc in locations if str(loc.pk) == str(location_id)), locations[0] if locations else None
@@ -71,7 +77,6 @@ def session_book(request: HttpRequest) -> HttpResponse:
     if location is None:
         messages.error(request, "You work at no location, so you cannot book.")
         return redirect("dashboard")
-    patients = Patient.objects.for_user(request.user)
     if initial.get("plan") and not initial.get("treatment_type"):
         plan = TreatmentPlan.objects.for_user(request.user).filter(pk=initial["plan"]).first()
         if plan:
