@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-sqlite test-clock test-postgres lint fmt venv dev-venv clean check-deploy
+.PHONY: run test test-sqlite test-clock test-postgres lint fmt venv dev-venv clean check-deploy \
+	prod-up prod-down prod-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +106,23 @@ test-postgres: dev-venv
 check-deploy: venv
 	DEBUG=false SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	  ALLOWED_HOSTS=clinic.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# The production stack on this machine, 127.0.0.1 only (deploy/stack.py): nginx with TLS in
+# front of gunicorn, PostgreSQL, Redis, two Celery workers and one beat, DEBUG off.
+prod-up: dev-venv
+	$(BIN)/python deploy/stack.py up
+
+prod-down: dev-venv
+	$(BIN)/python deploy/stack.py down
+
+# A stack of its own (own directory, database, ports, Redis database), the smoke test over
+# HTTPS through nginx (deploy/smoke.py), then everything it started is stopped.
+PROD_SMOKE_ENV := PROD_DIR=$(CURDIR)/var/prod-smoke PROD_HTTPS_PORT=8444 PROD_HTTP_PORT=8081 \
+	PROD_SMTP_PORT=8026 PROD_REDIS_URL=redis://127.0.0.1:6379/7 \
+	PROD_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/clinic_prod_smoke
+
+prod-smoke: dev-venv
+	$(PROD_SMOKE_ENV) $(BIN)/python deploy/stack.py smoke
 
 clean:
 	rm -rf $(VENV) var/static var/test-db*.sqlite3 .pytest_cache .ruff_cache
