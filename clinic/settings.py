@@ -251,15 +251,51 @@ PRIVATE_MEDIA_ROOT = Path(env_str("PRIVATE_MEDIA_ROOT", str(VAR_DIR / "private")
 # With nginx in front, set this to the internal location that maps to PRIVATE_MEDIA_ROOT
 # (e.g. /protected/) and the site answers with X-Accel-Redirect instead of the bytes.
 PRIVATE_MEDIA_ACCEL_REDIRECT = env_str("PRIVATE_MEDIA_ACCEL_REDIRECT", "")
+# Where private files live: "local" (PRIVATE_MEDIA_ROOT on this machine, the default) or "s3"
+# (an S3-compatible bucket through django-storages: web processes keep nothing on their disk, so
+# any number of them can run behind a load balancer). Credentials are never settings: boto3 reads
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an instance role) from the environment.
+PRIVATE_STORAGE = env_str("PRIVATE_STORAGE", "local").lower()
+if PRIVATE_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"PRIVATE_STORAGE={PRIVATE_STORAGE!r} must be local or s3.")
+# How a permitted download leaves the site with S3: "stream" (the default: the view copies the
+# object to the response in chunks, with the no-store, nosniff and sandboxing CSP headers of every
+# private file) or "signed" (a 302 to a URL signed for PRIVATE_SIGNED_URL_SECONDS, which spares
+# the web process the bytes but loses nosniff and the CSP: S3 cannot set them on its response).
+PRIVATE_MEDIA_DELIVERY = env_str("PRIVATE_MEDIA_DELIVERY", "stream").lower()
+if PRIVATE_MEDIA_DELIVERY not in {"stream", "signed"}:
+    raise ImproperlyConfigured(f"PRIVATE_MEDIA_DELIVERY={PRIVATE_MEDIA_DELIVERY!r} must be stream or signed.")
+PRIVATE_SIGNED_URL_SECONDS = env_int("PRIVATE_SIGNED_URL_SECONDS", 60, minimum=1)
+if PRIVATE_STORAGE == "s3":
+    if PRIVATE_MEDIA_ACCEL_REDIRECT:
+        raise ImproperlyConfigured(
+            "PRIVATE_MEDIA_ACCEL_REDIRECT hands nginx a path under PRIVATE_MEDIA_ROOT; with "
+            "PRIVATE_STORAGE=s3 the files are in the bucket: leave it empty."
+        )
+    _private_storage = {
+        "BACKEND": "clinic.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", None),
+            "region_name": env_str("AWS_S3_REGION_NAME", None),
+            # A key prefix inside the bucket (several sites may share one bucket).
+            "location": env_str("AWS_LOCATION", ""),
+            "querystring_expire": PRIVATE_SIGNED_URL_SECONDS,
+            # An object read through open() (exports, logger files) is held in memory, never
+            # spooled to this machine's disk; downloads use PrivateS3Storage.stream instead.
+            "max_memory_size": 0,
+        },
+    }
+else:
+    if PRIVATE_MEDIA_DELIVERY == "signed":
+        raise ImproperlyConfigured("PRIVATE_MEDIA_DELIVERY=signed needs PRIVATE_STORAGE=s3.")
+    _private_storage = {
+        "BACKEND": "clinic.storage.PrivateFileSystemStorage",
+        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT), "base_url": None},
+    }
 STORAGES = {
-    "default": {
-        "BACKEND": "clinic.storage.PrivateFileSystemStorage",
-        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT), "base_url": None},
-    },
-    "private": {
-        "BACKEND": "clinic.storage.PrivateFileSystemStorage",
-        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT), "base_url": None},
-    },
+    "default": _private_storage,
+    "private": _private_storage,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
