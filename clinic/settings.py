@@ -375,9 +375,30 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# The whole beat schedule lives here, in one place. Run exactly ONE beat for the whole
-# site. Times are clinic time (CELERY_TIMEZONE). Every sweep is idempotent (deterministic
-# dedupe keys), so a repeated run is harmless, and the daily ones catch up on a missed day.
+# Exactly one beat, enforced: celery-redbeat keeps the schedule (each entry's last run) in Redis
+# instead of a file on the beat's machine, and a beat ticks only while it holds a lock there
+# (BEAT_LOCK_TIMEOUT seconds, renewed on every tick). A second beat started by mistake waits at
+# start-up for the lock, polling every CELERY_BEAT_MAX_LOOP_INTERVAL, and sends nothing; it takes over
+# at once when the first stops cleanly (it releases the lock), and within BEAT_LOCK_TIMEOUT when
+# the first dies. The renewal interval is a fifth of the lock's lifetime, so a tick that is late
+# by a few seconds never loses it.
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_REDBEAT_REDIS_URL = REDIS_URL
+# Several sites may share one Redis: each beat's keys (schedule, lock) live under this prefix.
+CELERY_REDBEAT_KEY_PREFIX = env_str("BEAT_KEY_PREFIX", "clinic:beat:")
+CELERY_REDBEAT_LOCK_TIMEOUT = env_int("BEAT_LOCK_TIMEOUT", 60, minimum=5)
+CELERY_BEAT_MAX_LOOP_INTERVAL = max(1, CELERY_REDBEAT_LOCK_TIMEOUT // 5)
+# A Redis restart of a few seconds is retried; an outage longer than half the lock's lifetime
+# stops the beat (it may no longer be the only one): a supervisor starts it again, waiting its turn.
+CELERY_REDBEAT_REDIS_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "retry_period": CELERY_REDBEAT_LOCK_TIMEOUT // 2,
+}
+# The whole beat schedule lives here, in one place. One beat for the whole site (a second one
+# stays idle: the lock above). Times are clinic time (CELERY_TIMEZONE). Every sweep is
+# idempotent (deterministic dedupe keys), so a repeated run is harmless, and the daily ones
+# catch up on a missed day.
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "clinic.tasks.outbox_sweep", "schedule": 60.0},
     "worker-heartbeat": {"task": "clinic.tasks.worker_heartbeat", "schedule": 60.0},
