@@ -272,6 +272,9 @@ if PRIVATE_STORAGE == "s3":
             "PRIVATE_MEDIA_ACCEL_REDIRECT hands nginx a path under PRIVATE_MEDIA_ROOT; with "
             "PRIVATE_STORAGE=s3 the files are in the bucket: leave it empty."
         )
+    _addressing = env_str("AWS_S3_ADDRESSING_STYLE", None)
+    if _addressing not in {None, "path", "virtual", "auto"}:
+        raise ImproperlyConfigured(f"AWS_S3_ADDRESSING_STYLE={_addressing!r} must be path, virtual or auto.")
     _private_storage = {
         "BACKEND": "clinic.storage.PrivateS3Storage",
         "OPTIONS": {
@@ -280,6 +283,8 @@ if PRIVATE_STORAGE == "s3":
             "region_name": env_str("AWS_S3_REGION_NAME", None),
             # A key prefix inside the bucket (several sites may share one bucket).
             "location": env_str("AWS_LOCATION", ""),
+            # "path" for servers that have no per-bucket host names (MinIO, Ceph on one host).
+            "addressing_style": _addressing,
             "querystring_expire": PRIVATE_SIGNED_URL_SECONDS,
             # An object read through open() (exports, logger files) is held in memory, never
             # spooled to this machine's disk; downloads use PrivateS3Storage.stream instead.

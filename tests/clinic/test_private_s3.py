@@ -189,6 +189,38 @@ def test_an_erasure_deletes_the_objects_after_commit(
     assert kept.full_name in remaining
 
 
+def test_the_environment_selects_the_bucket():
+    result = run_manage(
+        {
+            "DEBUG": "true",
+            "PRIVATE_STORAGE": "s3",
+            "AWS_STORAGE_BUCKET_NAME": "clinic-private",
+            "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "AWS_S3_REGION_NAME": "eu-west-2",
+            "AWS_S3_ADDRESSING_STYLE": "path",
+            "AWS_LOCATION": "marylebone",
+        },
+        "shell",
+        "-c",
+        "from django.core.files.storage import storages as s; p = s['private']; "
+        "print(type(p).__name__, p.bucket_name, p.endpoint_url, p.region_name, p.addressing_style, "
+        "p.location, p.default_acl, p.querystring_auth, p.querystring_expire, s['default'] is not None)",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == [
+        "PrivateS3Storage",
+        "clinic-private",
+        "http://127.0.0.1:9000",
+        "eu-west-2",
+        "path",
+        "marylebone",
+        "None",
+        "True",
+        "60",
+        "True",
+    ]
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -203,8 +235,12 @@ def test_an_erasure_deletes_the_objects_after_commit(
         ),
         ({"PRIVATE_MEDIA_DELIVERY": "signed"}, "needs PRIVATE_STORAGE=s3"),
         ({"PRIVATE_STORAGE": "ftp"}, "must be local or s3"),
+        (
+            {"PRIVATE_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "clinic", "AWS_S3_ADDRESSING_STYLE": "x"},
+            "must be path, virtual or auto",
+        ),
     ],
-    ids=["no-bucket", "accel-with-s3", "signed-without-s3", "unknown"],
+    ids=["no-bucket", "accel-with-s3", "signed-without-s3", "unknown", "addressing"],
 )
 def test_a_storage_misconfiguration_stops_start_up(env, message):
     result = run_manage({"DEBUG": "true", **env}, "check")
