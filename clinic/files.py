@@ -19,12 +19,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from clinic.imaging_gate import BUSY, PhotoRejected, clean_image
 from clinic.pdfs import PdfRejected, check_pdf
+from clinic.storage import PrivateS3Storage
 
 logger = logging.getLogger(__name__)
 _R = TypeVar("_R", bound=HttpResponseBase)
@@ -167,16 +168,42 @@ def _safe_download_name(name: str) -> str:
 def private_file_response(
     *, name: str, download_name: str, content_type: str, as_attachment: bool = True
 ) -> HttpResponseBase:
-    """Stream a private file (or hand it to nginx) with headers that keep it out of caches."""
+    """Stream a private file (or hand it to nginx, or to S3) with headers that keep it out of caches.
+
+    Only after the calling view has checked the user. Four ways out, by settings:
+
+    * behind nginx (``PRIVATE_MEDIA_ACCEL_REDIRECT``): an empty answer whose ``X-Accel-Redirect``
+      names the file, which nginx sends from its internal location;
+    * from an S3 bucket, streamed (the default): one GET, copied in chunks, never held whole;
+    * from an S3 bucket, signed (``PRIVATE_MEDIA_DELIVERY=signed``): a 302 to a URL good for
+      ``PRIVATE_SIGNED_URL_SECONDS`` for this object only;
+    * from the local folder: a ``FileResponse``.
+    """
     response: HttpResponseBase
+    storage = storages["private"]
+    disposition = "attachment" if as_attachment else "inline"
+    content_disposition = f'{disposition}; filename="{_safe_download_name(download_name)}"'
     if settings.PRIVATE_MEDIA_ACCEL_REDIRECT:
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.PRIVATE_MEDIA_ACCEL_REDIRECT.rstrip("/") + "/" + name
-        disposition = "attachment" if as_attachment else "inline"
-        response["Content-Disposition"] = f'{disposition}; filename="{_safe_download_name(download_name)}"'
+        response["Content-Disposition"] = content_disposition
+    elif isinstance(storage, PrivateS3Storage) and settings.PRIVATE_MEDIA_DELIVERY == "signed":
+        response = HttpResponseRedirect(
+            storage.signed_url(
+                name,
+                expire=settings.PRIVATE_SIGNED_URL_SECONDS,
+                content_type=content_type,
+                content_disposition=content_disposition,
+            )
+        )
+    elif isinstance(storage, PrivateS3Storage):
+        stream = storage.stream(name)
+        response = StreamingHttpResponse(stream.chunks, content_type=content_type)
+        response["Content-Length"] = str(stream.size)
+        response["Content-Disposition"] = content_disposition
     else:
         response = FileResponse(
-            storages["private"].open(name, "rb"),
+            storage.open(name, "rb"),
             as_attachment=as_attachment,
             filename=_safe_download_name(download_name),
             content_type=content_type,

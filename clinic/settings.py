@@ -251,15 +251,56 @@ PRIVATE_MEDIA_ROOT = Path(env_str("PRIVATE_MEDIA_ROOT", str(VAR_DIR / "private")
 # With nginx in front, set this to the internal location that maps to PRIVATE_MEDIA_ROOT
 # (e.g. /protected/) and the site answers with X-Accel-Redirect instead of the bytes.
 PRIVATE_MEDIA_ACCEL_REDIRECT = env_str("PRIVATE_MEDIA_ACCEL_REDIRECT", "")
+# Where private files live: "local" (PRIVATE_MEDIA_ROOT on this machine, the default) or "s3"
+# (an S3-compatible bucket through django-storages: web processes keep nothing on their disk, so
+# any number of them can run behind a load balancer). Credentials are never settings: boto3 reads
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an instance role) from the environment.
+PRIVATE_STORAGE = env_str("PRIVATE_STORAGE", "local").lower()
+if PRIVATE_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"PRIVATE_STORAGE={PRIVATE_STORAGE!r} must be local or s3.")
+# How a permitted download leaves the site with S3: "stream" (the default: the view copies the
+# object to the response in chunks, with the no-store, nosniff and sandboxing CSP headers of every
+# private file) or "signed" (a 302 to a URL signed for PRIVATE_SIGNED_URL_SECONDS, which spares
+# the web process the bytes but loses nosniff and the CSP: S3 cannot set them on its response).
+PRIVATE_MEDIA_DELIVERY = env_str("PRIVATE_MEDIA_DELIVERY", "stream").lower()
+if PRIVATE_MEDIA_DELIVERY not in {"stream", "signed"}:
+    raise ImproperlyConfigured(f"PRIVATE_MEDIA_DELIVERY={PRIVATE_MEDIA_DELIVERY!r} must be stream or signed.")
+PRIVATE_SIGNED_URL_SECONDS = env_int("PRIVATE_SIGNED_URL_SECONDS", 60, minimum=1)
+if PRIVATE_STORAGE == "s3":
+    if PRIVATE_MEDIA_ACCEL_REDIRECT:
+        raise ImproperlyConfigured(
+            "PRIVATE_MEDIA_ACCEL_REDIRECT hands nginx a path under PRIVATE_MEDIA_ROOT; with "
+            "PRIVATE_STORAGE=s3 the files are in the bucket: leave it empty."
+        )
+    _addressing = env_str("AWS_S3_ADDRESSING_STYLE", None)
+    if _addressing not in {None, "path", "virtual", "auto"}:
+        raise ImproperlyConfigured(f"AWS_S3_ADDRESSING_STYLE={_addressing!r} must be path, virtual or auto.")
+    _private_storage = {
+        "BACKEND": "clinic.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", None),
+            "region_name": env_str("AWS_S3_REGION_NAME", None),
+            # A key prefix inside the bucket (several sites may share one bucket).
+            "location": env_str("AWS_LOCATION", ""),
+            # "path" for servers that have no per-bucket host names (MinIO, Ceph on one host).
+            "addressing_style": _addressing,
+            "querystring_expire": PRIVATE_SIGNED_URL_SECONDS,
+            # An object read through open() (exports, logger files) is held in memory, never
+            # spooled to this machine's disk; downloads use PrivateS3Storage.stream instead.
+            "max_memory_size": 0,
+        },
+    }
+else:
+    if PRIVATE_MEDIA_DELIVERY == "signed":
+        raise ImproperlyConfigured("PRIVATE_MEDIA_DELIVERY=signed needs PRIVATE_STORAGE=s3.")
+    _private_storage = {
+        "BACKEND": "clinic.storage.PrivateFileSystemStorage",
+        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT), "base_url": None},
+    }
 STORAGES = {
-    "default": {
-        "BACKEND": "clinic.storage.PrivateFileSystemStorage",
-        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT), "base_url": None},
-    },
-    "private": {
-        "BACKEND": "clinic.storage.PrivateFileSystemStorage",
-        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT), "base_url": None},
-    },
+    "default": _private_storage,
+    "private": _private_storage,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -339,9 +380,30 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# The whole beat schedule lives here, in one place. Run exactly ONE beat for the whole
-# site. Times are clinic time (CELERY_TIMEZONE). Every sweep is idempotent (deterministic
-# dedupe keys), so a repeated run is harmless, and the daily ones catch up on a missed day.
+# Exactly one beat, enforced: celery-redbeat keeps the schedule (each entry's last run) in Redis
+# instead of a file on the beat's machine, and a beat ticks only while it holds a lock there
+# (BEAT_LOCK_TIMEOUT seconds, renewed on every tick). A second beat started by mistake waits at
+# start-up for the lock, polling every CELERY_BEAT_MAX_LOOP_INTERVAL, and sends nothing; it takes over
+# at once when the first stops cleanly (it releases the lock), and within BEAT_LOCK_TIMEOUT when
+# the first dies. The renewal interval is a fifth of the lock's lifetime, so a tick that is late
+# by a few seconds never loses it.
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_REDBEAT_REDIS_URL = REDIS_URL
+# Several sites may share one Redis: each beat's keys (schedule, lock) live under this prefix.
+CELERY_REDBEAT_KEY_PREFIX = env_str("BEAT_KEY_PREFIX", "clinic:beat:")
+CELERY_REDBEAT_LOCK_TIMEOUT = env_int("BEAT_LOCK_TIMEOUT", 60, minimum=5)
+CELERY_BEAT_MAX_LOOP_INTERVAL = max(1, CELERY_REDBEAT_LOCK_TIMEOUT // 5)
+# A Redis restart of a few seconds is retried; an outage longer than half the lock's lifetime
+# stops the beat (it may no longer be the only one): a supervisor starts it again, waiting its turn.
+CELERY_REDBEAT_REDIS_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "retry_period": CELERY_REDBEAT_LOCK_TIMEOUT // 2,
+}
+# The whole beat schedule lives here, in one place. One beat for the whole site (a second one
+# stays idle: the lock above). Times are clinic time (CELERY_TIMEZONE). Every sweep is
+# idempotent (deterministic dedupe keys), so a repeated run is harmless, and the daily ones
+# catch up on a missed day.
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "clinic.tasks.outbox_sweep", "schedule": 60.0},
     "worker-heartbeat": {"task": "clinic.tasks.worker_heartbeat", "schedule": 60.0},

@@ -186,3 +186,67 @@ def worker():
             yield
     finally:
         app.conf.task_default_queue = "celery"
+
+
+# --- Private files in an S3 bucket (moto's server mode) -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_s3_endpoint():
+    """A local S3-compatible server (moto's server mode, a thread) on a free 127.0.0.1 port.
+
+    No internet and no credentials of anyone's: boto3 talks HTTP to this endpoint as it would
+    to a real bucket's, with the signatures and the calls a deployment makes.
+    """
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_private_storage(moto_s3_endpoint, settings, monkeypatch):
+    """``storages["private"]`` (and ``default``) on a fresh bucket of the moto server.
+
+    Yields ``.bucket`` (its name) and ``.client``, a boto3 S3 client on the same server for
+    looking at the bucket behind the site's back (objects, ACLs). The settings are those of
+    ``PRIVATE_STORAGE=s3``.
+    """
+    import uuid
+    from types import SimpleNamespace
+
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    bucket = f"clinic-test-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=moto_s3_endpoint, region_name="eu-west-2")
+    client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    storage = {
+        "BACKEND": "clinic.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": moto_s3_endpoint,
+            "region_name": "eu-west-2",
+            "location": "",
+            "querystring_expire": settings.PRIVATE_SIGNED_URL_SECONDS,
+            "max_memory_size": 0,
+        },
+    }
+    settings.PRIVATE_STORAGE = "s3"
+    settings.STORAGES = {**settings.STORAGES, "default": storage, "private": storage}
+    yield SimpleNamespace(client=client, bucket=bucket)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=obj["Key"])
+    client.delete_bucket(Bucket=bucket)

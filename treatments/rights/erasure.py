@@ -138,7 +138,7 @@ def _delete_after_commit(names: set[str]) -> None:
         for name in names:
             try:
                 storage.delete(name)
-            except OSError:
+            except Exception:  # a disk's OSError or a bucket's ClientError: log it, go on with the rest
                 logger.exception("could not delete erased file %s", name)
 
     transaction.on_commit(delete)
