@@ -196,12 +196,12 @@ def _pg_dump(database: Mapping[str, Any], target: Path) -> tuple[dict[str, int],
     """Dump and count rows in one exported snapshot. Returns the counts and the server version."""
     import psycopg
 
-    with psycopg.connect(pg_conninfo(database), connect_timeout=10) as conn:
+    with _pg_connect(database) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         with conn.cursor() as cursor:
             cursor.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
-            snapshot, server_version = cursor.fetchone()  # type: ignore[misc]
+            snapshot, server_version = cursor.fetchone()
             counts = _pg_counts(cursor)
             # The snapshot lives as long as this transaction: pg_dump runs while it is open.
             _run(
@@ -219,10 +219,22 @@ def _pg_dump(database: Mapping[str, Any], target: Path) -> tuple[dict[str, int],
     return counts, server_version
 
 
+def _pg_connect(database: Mapping[str, Any]) -> Any:
+    import psycopg
+
+    try:
+        return psycopg.connect(pg_conninfo(database), connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise BackupError(
+            f"Cannot connect to the database {database['NAME']} ({str(exc).strip()}); create it first "
+            "(createdb) or check DATABASE_URL."
+        ) from None
+
+
 def _pg_tables(database: Mapping[str, Any]) -> dict[str, int]:
     import psycopg
 
-    with psycopg.connect(pg_conninfo(database), connect_timeout=10) as conn:
+    with _pg_connect(database) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.cursor() as cursor:
             return _pg_counts(cursor)
