@@ -8,7 +8,7 @@ POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test test-sqlite test-clock test-postgres lint fmt venv dev-venv clean check-deploy \
-	prod-up prod-down prod-smoke
+	prod-up prod-down prod-smoke backup-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,12 @@ test-postgres: dev-venv
 	else \
 	  echo "== PostgreSQL not reachable at $(POSTGRES_TEST_URL): PostgreSQL pass skipped (CI runs it)."; \
 	fi
+
+# Seeds the demo clinic into a fresh database, backs it up, restores it into another fresh
+# database and storage, and compares (scripts/backup_check.py). PostgreSQL on 127.0.0.1 when
+# DATABASE_URL is set, SQLite files in a temporary directory otherwise.
+backup-check: venv
+	$(BIN)/python scripts/backup_check.py
 
 check-deploy: venv
 	DEBUG=false SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \

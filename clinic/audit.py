@@ -45,6 +45,10 @@ class AuditAction(models.TextChoices):
     STAFF_PASSWORD_RESET_SEND = "staff.password_reset_send", "Password reset link sent"
     STAFF_CREATE = "staff.create", "Staff account created"
     STAFF_UPDATE = "staff.update", "Staff account changed"
+    # Backups (manage.py backup / restore)
+    BACKUP_CREATE = "backup.create", "Backup taken"
+    BACKUP_RESTORE = "backup.restore", "Backup restored"
+    BACKUP_RESTORE_REFUSED = "backup.restore_refused", "Restore refused"
     # The outbox
     NOTIFICATION_RETRY = "notification.retry", "Message retried"
     SENT_MAIL_VIEW = "sent_mail.view", "Kept email read (Sent mail)"

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_prometheus",
     "clinic",
     "products",
     "treatments",
@@ -69,6 +70,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request metrics (count, latency, status by view) for /metrics: first and last, so the
+    # latency includes every other middleware.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,6 +95,8 @@ MIDDLEWARE = [
     "clinic.middleware.PrivateCacheMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Request metrics by view and status: as close to the view as Axes leaves room for.
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Axes last, as its documentation asks: it turns lock-outs into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -337,6 +343,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 
 # --- Celery and Redis -----------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Bearer token of the Prometheus scraper for /metrics (and the details of /healthz): empty means
+# no scraper, and /metrics answers 404 to everyone but a signed-in manager.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 CELERY_BROKER_URL = REDIS_URL
 
 # --- Caches ---------------------------------------------------------------------------

@@ -6,11 +6,14 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from clinic import account_views, views
+from clinic import account_views, metrics, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/live", views.healthz_live, name="healthz_live"),
+    path("healthz/ready", views.healthz_ready, name="healthz_ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("accounts/login/", account_views.SignInView.as_view(), name="login"),
     path("accounts/login/code/", account_views.mfa_verify, name="mfa_verify"),
     path("accounts/two-step/setup/", account_views.mfa_enrol, name="mfa_enrol"),

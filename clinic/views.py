@@ -23,6 +23,7 @@ from clinic.dashboard import panels_for
 from clinic.exports import csv_response
 from clinic.forms import AuditFilterForm, StaffForm
 from clinic.mailbox import mailbox_active
+from clinic.metrics import may_see_internals
 from clinic.models import AuditEvent, Notification, SentMail, WorkerHeartbeat
 from clinic.roles import ROLES, role_of
 from clinic.scoping import AuthenticatedHttpRequest, location_ids_for, locations_for
@@ -43,37 +44,99 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        return False
+    return True
+
+
+def _redis_ok() -> bool:
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+    except Exception:
+        return False
+    return True
+
+
+# Once every migration is applied in this process it stays so (new code means a new process),
+# so the readiness probe reads the migration files once, not at every call.
+_migrations_applied = False
+
+
+def _migrations_ok() -> bool:
+    global _migrations_applied
+    if not _migrations_applied:
+        from django.db.migrations.executor import MigrationExecutor
+
+        try:
+            executor = MigrationExecutor(connection)
+            _migrations_applied = not executor.migration_plan(executor.loader.graph.leaf_nodes())
+        except Exception:
+            return False
+    return _migrations_applied
+
+
+def _worker() -> dict:
+    heartbeat = WorkerHeartbeat.objects.order_by("-last_seen").first()
+    if heartbeat is None:
+        return {"last_heartbeat": None, "age_seconds": None}
+    age = (timezone.now() - heartbeat.last_seen).total_seconds()
+    return {"last_heartbeat": heartbeat.last_seen.isoformat(), "age_seconds": round(age)}
+
+
 @login_not_required
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """The original probe, kept for load balancers set up against it: 503 without the database,
+    "degraded" (200) without Redis. Anonymous callers learn up or down only; signed-in staff see
+    the database and Redis; managers and the metrics token the worker's heartbeat too."""
     body: dict = {"status": "ok"}
     status = 200
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        body["database"] = "ok"
-    except Exception:
-        body["database"] = "unreachable"
+    database = _database_ok()
+    body["database"] = "ok" if database else "unreachable"
+    if not database:
         body["status"] = "error"
         status = 503
-    try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
-        body["redis"] = "ok"
-    except Exception:
-        body["redis"] = "unreachable"
-        body["status"] = "degraded" if status == 200 else body["status"]
-    if not request.user.is_authenticated:
+    body["redis"] = "ok" if _redis_ok() else "unreachable"
+    if body["redis"] != "ok" and status == 200:
+        body["status"] = "degraded"
+    internals = may_see_internals(request)
+    if not request.user.is_authenticated and not internals:
         # Anonymous callers (a load balancer, anyone on the internet) learn up or down only.
         return JsonResponse({"status": body["status"]}, status=status)
-    heartbeat = None
-    if body["database"] == "ok":
-        heartbeat = WorkerHeartbeat.objects.order_by("-last_seen").first()
-    if heartbeat:
-        age = (timezone.now() - heartbeat.last_seen).total_seconds()
-        body["worker"] = {"last_heartbeat": heartbeat.last_seen.isoformat(), "age_seconds": round(age)}
-    else:
-        body["worker"] = {"last_heartbeat": None, "age_seconds": None}
+    if internals:
+        body["worker"] = _worker() if database else {"last_heartbeat": None, "age_seconds": None}
+    return JsonResponse(body, status=status)
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz_live(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. No database, no Redis: restarting a process cannot fix those."""
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz_ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: send traffic here only with the database, Redis and every migration applied
+    (503 otherwise). Details (and the worker's heartbeat) for managers and the metrics token."""
+    checks = {"database": _database_ok()}
+    checks["migrations"] = checks["database"] and _migrations_ok()
+    checks["redis"] = _redis_ok()
+    ready = all(checks.values())
+    status = 200 if ready else 503
+    body: dict = {"status": "ok" if ready else "error"}
+    if may_see_internals(request):
+        body.update({name: "ok" if ok else "unavailable" for name, ok in checks.items()})
+        if checks["database"]:
+            body["worker"] = _worker()
     return JsonResponse(body, status=status)
 
 

@@ -17,6 +17,9 @@ PUBLIC = {
     "mfa_verify",  # the code step of sign-in: only after a right password in this session
     "mfa_enrol",  # first-time set-up of the second factor, also only after a right password
     "healthz",  # load balancer probe; reveals nothing private
+    "healthz_live",  # liveness probe: "ok" from a live process, nothing else
+    "healthz_ready",  # readiness probe: up or down to anonymous callers, details to managers/token
+    "metrics",  # Prometheus scraper's bearer token (METRICS_TOKEN) or a manager's session; else 404
     "favicon.ico",  # redirect to a static file
     "admin:login",  # Django admin's sign-in: redirected to the site's own (two-step) sign-in
     "admin:logout",  # POST-only; does nothing for an anonymous user
