@@ -152,6 +152,7 @@ class AuditAction(models.TextChoices):
     SCREENING_RECORD = "screening.record", "Screening recorded"
     SCREENING_CONFIRM = "screening.confirm", "Screening confirmed"
     SCREENING_OVERRIDE = "screening.override", "Screening overridden"
+    INTAKE_SUBMIT = "intake.submit", "Intake sent by the patient (link)"
     # Photos
     PHOTO_UPLOAD = "photo.upload", "Photo uploaded"
     PHOTO_VIEW = "photo.view", "Photo viewed"

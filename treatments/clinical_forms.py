@@ -30,6 +30,18 @@ class ConsentSignForm(forms.Form):
     signature = forms.CharField(widget=forms.HiddenInput, required=False)
 
 
+class IntakeConsentForm(ConsentSignForm):
+    """The same consent form, worded for the patient signing on their own phone (intake link)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["typed_name"].label = "Your full name"
+        self.fields[
+            "has_read"
+        ].label = "I have read the consent text, including that the evidence is still emerging"
+        self.fields["scope_marketing"].label = "Use of my photos for marketing (optional)"
+
+
 class WithdrawForm(forms.Form):
     scope = forms.ChoiceField(
         label="Withdraw",

@@ -10,17 +10,19 @@ marketing (opt-in). A consent counts while it is signed and not withdrawn.
   decides them (a later consent without the marketing tick ends an earlier opt-in), and a
   withdrawal of that scope ends it at once.
 - ``treatment_consent_for(patient, treatment_type, *, at=None)``: the valid consent for a
-  given treatment type (what the treatment record gate uses), or None.
+  given treatment type (what the treatment record gate uses), or None. A consent the patient
+  signed remotely (intake link) counts only while its template version is the current one:
+  no one went through a newer text with them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef, Subquery
 from django.utils import timezone
 
-from treatments.models import ConsentWithdrawal, PatientConsent, Scope
+from treatments.models import ConsentTemplate, ConsentWithdrawal, PatientConsent, Scope
 
 
 def _valid(patient, scope: str, at: dt.datetime):
@@ -45,9 +47,16 @@ def has_consent(patient, scope: str, *, at: dt.datetime | None = None) -> bool:
 def treatment_consent_for(patient, treatment_type: str, *, at: dt.datetime | None = None):
     """The newest valid treatment consent for this treatment type, or None."""
     at = at or timezone.now()
+    current_version = (
+        ConsentTemplate.objects.filter(treatment_type=treatment_type)
+        .values("treatment_type")
+        .annotate(v=Max("version"))
+        .values("v")
+    )
     return (
         _valid(patient, Scope.TREATMENT, at)
         .filter(scope_treatment=True, template__treatment_type=treatment_type)
+        .exclude(submitted_by_patient=True, template__version__lt=Subquery(current_version))
         .select_related("template")
         .order_by("-signed_at", "-pk")
         .first()

@@ -42,12 +42,10 @@ def respond_url(notification) -> str:
     return respond_url_for_session(parsed[0]) if parsed else ""
 
 
-def session_id_from_token(token: str) -> int:
+def session_id_from_token(token: str, *, salt: str = RESPOND_SALT) -> int:
     """The session a token names; LinkExpired past PATIENT_LINK_MAX_DAYS, LinkInvalid if tampered."""
     try:
-        value = signing.loads(
-            token, salt=RESPOND_SALT, max_age=dt.timedelta(days=settings.PATIENT_LINK_MAX_DAYS)
-        )
+        value = signing.loads(token, salt=salt, max_age=dt.timedelta(days=settings.PATIENT_LINK_MAX_DAYS))
     except signing.SignatureExpired:
         raise LinkExpired from None
     except signing.BadSignature:
@@ -63,3 +61,43 @@ def link_expired_for(starts_at: dt.datetime, now: dt.datetime | None = None) -> 
 
 def within_cancellation_window(starts_at: dt.datetime, now: dt.datetime | None = None) -> bool:
     return (now or timezone.now()) > starts_at - dt.timedelta(hours=settings.CANCELLATION_WINDOW_HOURS)
+
+
+# --- Intake before the visit ---------------------------------------------------------------
+# Its own salt: a reminder's token opens no intake page, and an intake token answers nothing.
+INTAKE_SALT = "treatments.session-intake"
+INTAKE_PLACEHOLDER = "INTAKEURLPLACEHOLDER"
+_INTAKE_KEY = "intake:session:"
+
+
+def intake_key(session_id: int) -> str:
+    """The dedupe key of a session's intake message (one per session)."""
+    return f"{_INTAKE_KEY}{session_id}"
+
+
+def parse_intake_key(key: str) -> int | None:
+    rest = key[len(_INTAKE_KEY) :] if key.startswith(_INTAKE_KEY) else ""
+    return int(rest) if rest.isdigit() else None
+
+
+def intake_token(session_id: int) -> str:
+    return signing.dumps(session_id, salt=INTAKE_SALT, compress=False)
+
+
+def intake_url_for_session(session_id: int) -> str:
+    return absolute_url(reverse("treatments:session_intake", args=[intake_token(session_id)]))
+
+
+def intake_url(notification) -> str:
+    """Called by the outbox at send time for an intake message (dedupe key names the session)."""
+    session_id = parse_intake_key(notification.dedupe_key)
+    return intake_url_for_session(session_id) if session_id else ""
+
+
+def intake_session_id_from_token(token: str) -> int:
+    return session_id_from_token(token, salt=INTAKE_SALT)
+
+
+def intake_closed_for(starts_at: dt.datetime, now: dt.datetime | None = None) -> bool:
+    """An intake link closes when the visit starts (answers are then taken in person)."""
+    return (now or timezone.now()) >= starts_at

@@ -15,6 +15,7 @@ from treatments.views import (
     respond,
     sessions,
 )
+from treatments.views import intake as intake_views
 
 app_name = "treatments"
 
@@ -77,4 +78,6 @@ urlpatterns = [
     path("records/<int:pk>/sign/", records.record_sign, name="record_sign"),
     path("records/<int:pk>/addendum/", records.record_addendum, name="record_addendum"),
     path("patients/<int:pk>/timeline/", records.patient_timeline, name="patient_timeline"),
+    # Intake before the visit (issue 20): the patient's link, no login.
+    path("i/<str:token>/", intake_views.session_intake, name="session_intake"),
 ]

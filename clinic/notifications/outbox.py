@@ -54,6 +54,7 @@ SWEEP_BATCH = 500
 PRECHECKS: dict[str, str] = {
     NotificationKind.REMINDER_APPOINTMENT: "treatments.reminders.reminder_still_current",
     NotificationKind.REMINDER_MAINTENANCE: "treatments.reminders.reminder_still_current",
+    NotificationKind.INTAKE_REQUEST: "treatments.intake.intake_request_still_current",
 }
 
 

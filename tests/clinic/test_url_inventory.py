@@ -27,6 +27,7 @@ PUBLIC = {
     "clinic:reminder_opt_out",  # signed link in patient reminders; patients have no login
     "treatments:sms_inbound",  # the SMS provider's webhook: signed with SMS_INBOUND_SECRET, else 404
     "treatments:session_respond",  # signed link in appointment reminders: confirm, cancel, reschedule
+    "treatments:session_intake",  # signed link after booking: the patient answers screening, signs consent
     "products:feed_readings",  # networked loggers push with a bearer token (no login possible)
 }
 

@@ -83,7 +83,13 @@ class PatientConsent(models.Model):
     session = models.ForeignKey(
         Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="consents"
     )
-    practitioner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Empty only for a consent the patient signed remotely, from an intake link (no one witnessed it).
+    practitioner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_by_patient = models.BooleanField(
+        "signed by the patient remotely (intake link)", default=False, editable=False
+    )
     signed_at = models.DateTimeField(default=timezone.now)
     typed_name = models.CharField("patient's name as typed", max_length=160)
     signature_name = models.CharField(max_length=255, editable=False)
@@ -200,6 +206,11 @@ class Screening(models.Model):
     recent_procedures = models.BooleanField(
         "recent procedures (last 4 weeks) at or near the site", default=False
     )
+    # Answered by the patient on their phone before the visit: never the visit's screening
+    # itself (a practitioner confirms it in person, which copies it onto the session).
+    submitted_by_patient = models.BooleanField(
+        "answered by the patient remotely (intake link)", default=False, editable=False
+    )
     details = models.TextField(blank=True, help_text="Details of every “yes” (which drug, which allergy…).")
     override_reason = models.TextField(blank=True)
     overridden_by = models.ForeignKey(
@@ -248,3 +259,32 @@ class Screening(models.Model):
     @property
     def blocks_treatment(self) -> bool:
         return bool(self.contraindications) and not self.is_overridden
+
+
+class IntakeSubmissionQuerySet(LocationScopedQuerySet):
+    location_lookup = "session__location"
+
+
+class IntakeSubmission(models.Model):
+    """What a patient sent from the intake link of a booked session, before the visit: the
+    screening answers and (when a template is published) the signed consent, and when.
+
+    The screening still needs the practitioner's confirmation at the visit; the consent counts
+    for the session while its template version is current (``treatments.consent``).
+    """
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="intake_submissions")
+    submitted_at = models.DateTimeField(default=timezone.now)
+    screening = models.OneToOneField(Screening, on_delete=models.PROTECT, related_name="intake_submission")
+    consent = models.OneToOneField(
+        PatientConsent, null=True, blank=True, on_delete=models.PROTECT, related_name="intake_submission"
+    )
+
+    objects = IntakeSubmissionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-submitted_at", "-pk"]
+        indexes = [models.Index(fields=["session", "-submitted_at"], name="intake_session_idx")]
+
+    def __str__(self) -> str:
+        return f"Intake for {self.session} sent {timezone.localtime(self.submitted_at):%d %b %Y %H:%M}"

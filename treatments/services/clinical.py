@@ -134,9 +134,17 @@ def consent_sign(
     scope_photography: bool = False,
     scope_marketing: bool = False,
     session: Session | None = None,
+    submitted_by_patient: bool = False,
 ) -> PatientConsent:
-    """Record a patient's signed consent to the current version of a template."""
+    """Record a patient's signed consent to the current version of a template.
+
+    ``submitted_by_patient``: the patient signed it remotely from the session's intake link
+    (``actor`` is None: no practitioner witnessed it; the same rules apply)."""
     require_location(actor, patient.location)
+    if _user(actor) is None and not submitted_by_patient:
+        raise ValidationError(
+            "A consent is signed with a practitioner, or by the patient from their intake link."
+        )
     current = ConsentTemplate.current(template.treatment_type)
     if current is not None and current.pk != template.pk:  # never None: ``template`` is one
         raise ValidationError(
@@ -164,7 +172,8 @@ def consent_sign(
                 patient=patient,
                 template=template,
                 session=session,
-                practitioner=actor,
+                practitioner=_user(actor),
+                submitted_by_patient=submitted_by_patient,
                 signed_at=timezone.now(),
                 typed_name=typed_name[:160],
                 signature_name=stored.name,
@@ -173,7 +182,7 @@ def consent_sign(
                 scope_photography=scope_photography,
                 scope_marketing=scope_marketing,
             )
-            consent.full_clean(exclude=["practitioner"] if actor is None else None)
+            consent.full_clean()
             consent.save()
             audit_record(
                 actor=actor,
@@ -189,6 +198,7 @@ def consent_sign(
                         "scope_treatment",
                         "scope_photography",
                         "scope_marketing",
+                        "submitted_by_patient",
                     ),
                 )
                 | {"signature_sha256": stored.sha256},
@@ -246,8 +256,12 @@ def screening_record(
     answers: dict[str, bool],
     details: str = "",
     session: Session | None = None,
+    submitted_by_patient: bool = False,
 ) -> Screening:
-    """Record the full questionnaire (before the first treatment, or new answers at a visit)."""
+    """Record the full questionnaire (before the first treatment, or new answers at a visit).
+
+    ``submitted_by_patient``: answered by the patient remotely (intake link); stored without a
+    session, so it is never the visit's screening until a practitioner confirms it there."""
     require_location(actor, patient.location)
     unknown = set(answers) - set(SCREENING_FIELDS)
     if unknown:
@@ -262,6 +276,7 @@ def screening_record(
         session=session,
         answered_at=timezone.now(),
         recorded_by=_user(actor),
+        submitted_by_patient=submitted_by_patient,
         details=details,
         **{f: bool(answers.get(f)) for f in SCREENING_FIELDS},
     )
@@ -272,7 +287,7 @@ def screening_record(
         action=AuditAction.SCREENING_RECORD,
         obj=screening,
         location=patient.location,
-        after=snapshot(screening, (*SCREENING_FIELDS, "session", "details")),
+        after=snapshot(screening, (*SCREENING_FIELDS, "session", "details", "submitted_by_patient")),
     )
     return screening
 

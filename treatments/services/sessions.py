@@ -19,6 +19,7 @@ from django.utils.formats import date_format
 
 from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.models import Location, StaffProfile
+from treatments.intake import intake_request_queue
 from treatments.models import (
     Patient,
     Room,
@@ -214,6 +215,8 @@ def session_book(
     if session.plan_id:
         # Booked now: the "your next session is due" reminders have done their job.
         maintenance_reminders_cancel(plan_id=session.plan_id, actor=actor, reason="A session was booked.")
+    # The screening questions and consent, to fill in on the phone before the visit.
+    intake_request_queue(session=session)
     return session
 
 

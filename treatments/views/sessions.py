@@ -29,6 +29,7 @@ from treatments.models import (
     TreatmentPlan,
     TreatmentRecord,
 )
+from treatments.services.intake import intake_submissions_for
 from treatments.views.common import add_errors, flash_errors, safe_next
 
 
@@ -157,6 +158,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .first(),
             "has_screening": Screening.objects.filter(patient=session.patient).exists(),
             "record": TreatmentRecord.objects.filter(session=session).first(),
+            "intake_submissions": intake_submissions_for(session),
         }
     return render(
         request,
