@@ -17,6 +17,7 @@ class NotificationKind(models.TextChoices):
     REMINDER_APPOINTMENT = "reminder.appointment", "Appointment reminder"
     REMINDER_MAINTENANCE = "reminder.maintenance", "Maintenance reminder"
     RECALL_PATIENT = "recall.patient", "Recall message"
+    BOOKING_CONFIRMATION = "booking.confirmation", "Booking confirmation"
     # To staff (products/sweeps.py, products/services/excursions.py)
     PRODUCT_EXPIRY_DIGEST = "product.expiry_digest", "Product expiry digest"
     EXCURSION_OPENED = "excursion.opened", "Excursion opened"

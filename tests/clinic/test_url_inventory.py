@@ -24,6 +24,7 @@ PUBLIC = {
     "clinic:reminder_opt_out",  # signed link in patient reminders; patients have no login
     "treatments:sms_inbound",  # the SMS provider's webhook: signed with SMS_INBOUND_SECRET, else 404
     "treatments:session_respond",  # signed link in appointment reminders: confirm, cancel, reschedule
+    "treatments:plan_book",  # signed link in maintenance reminders: the patient books a free slot
     "products:feed_readings",  # networked loggers push with a bearer token (no login possible)
 }
 
