@@ -84,6 +84,8 @@ def test_two_patients_race_for_one_slot_one_books_the_other_picks_again(
     ann_context, ann_page = _phone(browser, live_server)
     ann_page.goto(ann_link)
     assert ann_page.get_by_role("heading", level=1).inner_text() == "Book your next appointment"
+    # Mobile first: nothing wider than the phone.
+    assert ann_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     value, label = _first_slot(ann_page)
     label.click()
     with ann_page.expect_navigation(wait_until="load"):
