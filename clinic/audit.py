@@ -133,6 +133,7 @@ class AuditAction(models.TextChoices):
     SESSION_PATIENT_CONFIRM = "session.patient_confirm", "Session confirmed by patient"
     SESSION_PATIENT_CANCEL = "session.patient_cancel", "Session cancelled by patient"
     SESSION_PATIENT_RESCHEDULE = "session.patient_reschedule", "Patient asked for another time"
+    SESSION_PATIENT_BOOK = "session.patient_book", "Session booked by patient"
     INBOUND_SMS_RECEIVED = "inbound_sms.received", "Text message received"
     INBOUND_SMS_HANDLED = "inbound_sms.handled", "Text message handled"
     WORKING_HOURS_REPLACE = "working_hours.replace", "Working hours replaced"

@@ -101,6 +101,7 @@ def message_id(notification) -> str:
 SEND_TIME_LINKS = {
     "RESPONDURLPLACEHOLDER": "treatments.links.respond_url",
     "INTAKEURLPLACEHOLDER": "treatments.links.intake_url",
+    "BOOKURLPLACEHOLDER": "treatments.links.book_url",
 }
 
 

@@ -1,10 +1,13 @@
 """Signed links in appointment reminders: the patient confirms, cancels or asks for another
 time without signing in. The token names the session only; it is built when the reminder is
-sent (clinic/channels.py swaps the placeholder), so the reminder sweep signs nothing."""
+sent (clinic/channels.py swaps the placeholder), so the reminder sweep signs nothing.
+
+Maintenance reminders carry a booking link the same way (the end of this module)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
@@ -101,3 +104,59 @@ def intake_session_id_from_token(token: str) -> int:
 def intake_closed_for(starts_at: dt.datetime, now: dt.datetime | None = None) -> bool:
     """An intake link closes when the visit starts (answers are then taken in person)."""
     return (now or timezone.now()) >= starts_at
+
+
+# --- Maintenance booking by the patient ----------------------------------------------------
+# A maintenance reminder links to the free slots of the patient's practitioner. The token names
+# the plan, its patient and the due date the reminder was about: once the plan is booked or has
+# moved on to another due date, the link has done its job.
+
+BOOK_SALT = "treatments.plan-book"
+BOOK_PLACEHOLDER = "BOOKURLPLACEHOLDER"
+
+
+@dataclass(frozen=True)
+class BookLink:
+    plan_id: int
+    patient_id: int
+    due_on: dt.date
+
+
+def book_token(*, plan_id: int, patient_id: int, due_on: dt.date) -> str:
+    return signing.dumps([plan_id, patient_id, due_on.isoformat()], salt=BOOK_SALT, compress=False)
+
+
+def book_url_for_plan(*, plan_id: int, patient_id: int, due_on: dt.date) -> str:
+    token = book_token(plan_id=plan_id, patient_id=patient_id, due_on=due_on)
+    return absolute_url(reverse("treatments:plan_book", args=[token]))
+
+
+def book_url(notification) -> str:
+    """Called by the outbox at send time for a maintenance reminder: the dedupe key names the
+    plan and its due date, ``regarding`` the patient (no query)."""
+    from treatments.reminders import parse_maintenance_key
+
+    parsed = parse_maintenance_key(notification.dedupe_key)
+    prefix, _, patient = (notification.regarding or "").partition(":")
+    if parsed is None or prefix != "treatments.patient" or not patient.isdigit():
+        return ""
+    return book_url_for_plan(plan_id=parsed[0], patient_id=int(patient), due_on=parsed[1])
+
+
+def booking_from_token(token: str) -> BookLink:
+    """What a booking token names; LinkExpired past PATIENT_LINK_MAX_DAYS, LinkInvalid if tampered."""
+    try:
+        value = signing.loads(
+            token, salt=BOOK_SALT, max_age=dt.timedelta(days=settings.PATIENT_LINK_MAX_DAYS)
+        )
+    except signing.SignatureExpired:
+        raise LinkExpired from None
+    except signing.BadSignature:
+        raise LinkInvalid from None
+    try:
+        plan_id, patient_id, due_on = value
+        if not (isinstance(plan_id, int) and isinstance(patient_id, int) and isinstance(due_on, str)):
+            raise LinkInvalid
+        return BookLink(plan_id, patient_id, dt.date.fromisoformat(due_on))
+    except (TypeError, ValueError):
+        raise LinkInvalid from None

@@ -89,6 +89,11 @@ def _parse_maintenance_key(key: str) -> tuple[int, dt.date] | None:
         return None
 
 
+def parse_maintenance_key(key: str) -> tuple[int, dt.date] | None:
+    """(plan id, due date) of a maintenance reminder's key (for its booking link, built at send)."""
+    return _parse_maintenance_key(key)
+
+
 # --- Opt-out ------------------------------------------------------------------------------
 
 
@@ -285,8 +290,8 @@ def maintenance_reminders_sweep(*, now: dt.datetime | None = None) -> int:
             due_at=now,
             renderer=renderer,
             cache_key=(plan["location_id"], due_on, stage),
-            context={"location": contact, "due_on": due_on, "stage": stage},
-            sms_text=f"{sms} Call {_phone_or_email(contact)} to book.",
+            context={"location": contact, "due_on": due_on, "stage": stage, "book_url": "BOOKURLPLACEHOLDER"},
+            sms_text=f"{sms} Call {_phone_or_email(contact)} to book. Or book online: BOOKURLPLACEHOLDER",
         )
         if row is not None:
             rows.append(row)

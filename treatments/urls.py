@@ -4,6 +4,7 @@ from django.urls import path
 
 from treatments.rights import views as rights
 from treatments.views import (
+    book,
     calendar,
     clinical,
     feeds,
@@ -37,6 +38,7 @@ urlpatterns = [
     path("today/", calendar.today, name="today"),
     path("sessions/new/", sessions.session_book, name="session_book"),
     path("r/<str:token>/", respond.session_respond, name="session_respond"),
+    path("b/<str:token>/", book.plan_book, name="plan_book"),
     path("sms/inbound/", inbound.sms_inbound, name="sms_inbound"),
     path("inbox/", inbound.inbox, name="inbox"),
     path("inbox/<int:pk>/handled/", inbound.inbox_handle, name="inbox_handle"),

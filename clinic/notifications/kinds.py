@@ -18,6 +18,7 @@ class NotificationKind(models.TextChoices):
     REMINDER_MAINTENANCE = "reminder.maintenance", "Maintenance reminder"
     RECALL_PATIENT = "recall.patient", "Recall message"
     INTAKE_REQUEST = "intake.request", "Intake link (before a visit)"
+    BOOKING_CONFIRMATION = "booking.confirmation", "Booking confirmation"
     # To staff (products/sweeps.py, products/services/excursions.py)
     PRODUCT_EXPIRY_DIGEST = "product.expiry_digest", "Product expiry digest"
     EXCURSION_OPENED = "excursion.opened", "Excursion opened"

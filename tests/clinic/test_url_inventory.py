@@ -28,6 +28,7 @@ PUBLIC = {
     "treatments:sms_inbound",  # the SMS provider's webhook: signed with SMS_INBOUND_SECRET, else 404
     "treatments:session_respond",  # signed link in appointment reminders: confirm, cancel, reschedule
     "treatments:session_intake",  # signed link after booking: the patient answers screening, signs consent
+    "treatments:plan_book",  # signed link in maintenance reminders: the patient books a free slot
     "products:feed_readings",  # networked loggers push with a bearer token (no login possible)
 }
 

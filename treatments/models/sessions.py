@@ -156,6 +156,9 @@ class Session(models.Model):
     booked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Booked by the patient through the link in a maintenance reminder (treatments/views/book.py);
+    # the desk sees a "Booked by patient" badge.
+    booked_by_patient = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     arrived_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
