@@ -82,3 +82,16 @@ def nav_to(page, section: str, label: str) -> None:
     # read the page we are leaving.
     with page.expect_navigation(wait_until="load"):
         page.locator("#main-nav").get_by_role("link", name=label, exact=True).click()
+
+
+def draw_signature(page) -> None:
+    """Draw a zig-zag on the signature pad, as a finger would."""
+    pad = page.locator("canvas[data-signature-pad]")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    x, y = box["x"], box["y"]
+    page.mouse.move(x + 30, y + box["height"] * 0.7)
+    page.mouse.down()
+    for k in range(1, 12):
+        page.mouse.move(x + 30 + k * 25, y + box["height"] * (0.3 if k % 2 else 0.7), steps=3)
+    page.mouse.up()

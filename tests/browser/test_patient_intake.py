@@ -16,8 +16,7 @@ from django.utils import timezone
 from clinic import notifications
 from clinic.mailbox import BACKEND
 from clinic.models import Notification, SentMail
-from tests.browser.conftest import assert_accessible, sign_in
-from tests.browser.test_practitioner import _draw_signature
+from tests.browser.conftest import assert_accessible, draw_signature, sign_in
 from tests.treatments.factories import PatientFactory, all_week_hours, at, charting_lot, consent_template
 from treatments import services
 from treatments.models import IntakeSubmission, Session, SessionStatus, TreatmentRecord
@@ -70,7 +69,7 @@ def test_patient_fills_intake_on_a_phone_and_the_practitioner_confirms_and_chart
     mobile.get_by_label("Details").fill("Laser at the temples three weeks ago.")
     mobile.get_by_label("I have read the consent text").check()
     mobile.get_by_label("Your full name").fill("Jane Doe")
-    _draw_signature(mobile)
+    draw_signature(mobile)
     assert mobile.locator("#id_signature").input_value().startswith("data:image/png;base64,")
     with mobile.expect_navigation(wait_until="load"):
         mobile.get_by_role("button", name="Send my answers").click()

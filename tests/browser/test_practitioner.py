@@ -9,24 +9,12 @@ import pytest
 from django.utils import timezone
 
 from products.models import Lot
-from tests.browser.conftest import assert_accessible, sign_in
+from tests.browser.conftest import assert_accessible, draw_signature, sign_in
 from tests.treatments.factories import PatientFactory, SessionFactory, charting_lot, consent_template
 from treatments.consent import has_consent
 from treatments.models import PatientConsent, Scope, SessionStatus, TreatmentRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _draw_signature(page) -> None:
-    pad = page.locator("canvas[data-signature-pad]")
-    pad.scroll_into_view_if_needed()
-    box = pad.bounding_box()
-    x, y = box["x"], box["y"]
-    page.mouse.move(x + 30, y + box["height"] * 0.7)
-    page.mouse.down()
-    for k in range(1, 12):
-        page.mouse.move(x + 30 + k * 25, y + box["height"] * (0.3 if k % 2 else 0.7), steps=3)
-    page.mouse.up()
 
 
 @pytest.fixture
@@ -59,7 +47,7 @@ def test_a_practitioner_consents_screens_and_charts_a_session(page, practitioner
     page.get_by_label("Patient's full name, typed by the patient").fill("Jane Doe")
     page.get_by_label("The patient has read the consent text").check()
     page.get_by_label("Clinical photography").check()
-    _draw_signature(page)
+    draw_signature(page)
     assert page.locator("#id_signature").input_value().startswith("data:image/png;base64,")
     page.get_by_role("button", name="Record signed consent").click()
     page.wait_for_url(f"**/treatments/sessions/{session.pk}/")
