@@ -98,7 +98,10 @@ def message_id(notification) -> str:
 
 # Links built at send time, not when the row is written (a sweep over thousands of rows signs
 # nothing): a body holding the placeholder gets the URL from the dotted callable(notification).
-SEND_TIME_LINKS = {"RESPONDURLPLACEHOLDER": "treatments.links.respond_url"}
+SEND_TIME_LINKS = {
+    "RESPONDURLPLACEHOLDER": "treatments.links.respond_url",
+    "PATIENTLINKPLACEHOLDER": "treatments.links.maintenance_url",
+}
 
 
 def _with_links(text: str, notification) -> str:
