@@ -102,6 +102,7 @@ SEND_TIME_LINKS = {
     "RESPONDURLPLACEHOLDER": "treatments.links.respond_url",
     "INTAKEURLPLACEHOLDER": "treatments.links.intake_url",
     "BOOKURLPLACEHOLDER": "treatments.links.book_url",
+    "PATIENTLINKPLACEHOLDER": "treatments.links.maintenance_url",
 }
 
 

@@ -15,9 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic.notifications.staff import absolute_url
+from treatments import reminders
 
 RESPOND_SALT = "treatments.session-respond"
 RESPOND_PLACEHOLDER = "RESPONDURLPLACEHOLDER"
+# In a maintenance reminder's stored body (written by treatments.reminders, which owns it):
+# becomes the patient's link when it is sent (maintenance_url).
+PATIENT_LINK_PLACEHOLDER = reminders.PATIENT_LINK_PLACEHOLDER
 AFTER_START = dt.timedelta(days=1)
 
 
@@ -43,6 +47,15 @@ def respond_url(notification) -> str:
 
     parsed = parse_appointment_key(notification.dedupe_key)
     return respond_url_for_session(parsed[0]) if parsed else ""
+
+
+def maintenance_url(notification) -> str:
+    """Called by the outbox at send time for a maintenance reminder: the patient's link,
+    signed now (its age counts from the sending, not from the sweep): the patient's
+    stop-reminders link (the booking link is ``book_url``); the patient is the one the row is
+    ``regarding``."""
+    patient_id = reminders.patient_id_from_regarding(notification.regarding)
+    return reminders.opt_out_url(patient_id) if patient_id is not None else ""
 
 
 def session_id_from_token(token: str, *, salt: str = RESPOND_SALT) -> int:
@@ -112,7 +125,7 @@ def intake_closed_for(starts_at: dt.datetime, now: dt.datetime | None = None) ->
 # moved on to another due date, the link has done its job.
 
 BOOK_SALT = "treatments.plan-book"
-BOOK_PLACEHOLDER = "BOOKURLPLACEHOLDER"
+BOOK_PLACEHOLDER = reminders.BOOK_PLACEHOLDER
 
 
 @dataclass(frozen=True)

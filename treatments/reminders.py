@@ -21,18 +21,20 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, F, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Cast, Concat, Trim
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
 from clinic.audit import AuditAction, audit_record
 from clinic.mail import render_message
-from clinic.models import Notification
+from clinic.models import Location, Notification
 from clinic.notifications import (
     NotificationKind,
     absolute_url,
     notifications_bulk_queue,
+    notifications_bulk_queue_select,
     notifications_cancel,
     outside_quiet_hours,
 )
@@ -54,6 +56,12 @@ APPOINTMENT_WRITE_AHEAD = dt.timedelta(hours=1)
 APPOINTMENT_MIN_NOTICE = dt.timedelta(hours=1)
 
 OPT_OUT_SALT = "treatments.reminders.opt-out"
+# In a maintenance reminder's stored body: becomes the patient's link when the message is sent
+# (clinic.channels.SEND_TIME_LINKS → treatments.links.maintenance_url), so the sweep writes
+# one text for every patient of a location and day, and signs nothing.
+PATIENT_LINK_PLACEHOLDER = "PATIENTLINKPLACEHOLDER"
+# The maintenance reminder's booking link (treatments.links.book_url), also built at send time.
+BOOK_PLACEHOLDER = "BOOKURLPLACEHOLDER"
 _URL_PLACEHOLDER = "OPTOUTURLPLACEHOLDER"
 _STAMP = "%Y%m%dT%H%M%SZ"
 
@@ -108,6 +116,14 @@ def opt_out_patient_id(token: str) -> int | None:
     except signing.BadSignature:
         return None
     return value if isinstance(value, int) else None
+
+
+def patient_id_from_regarding(regarding: str) -> int | None:
+    """The patient a message is about (its ``regarding``), or None."""
+    prefix, _, patient_id = regarding.partition(":")
+    if prefix != "treatments.patient" or not patient_id.isdigit():
+        return None
+    return int(patient_id)
 
 
 def opt_out_url(patient_id: int) -> str:
@@ -243,17 +259,47 @@ _PLACE_FIELDS = ("name", "address", "phone", "email")
 # --- Maintenance reminders ------------------------------------------------------------------
 
 
-def maintenance_reminders_sweep(*, now: dt.datetime | None = None) -> int:
-    """Write the maintenance-session reminders due today. Returns the rows offered.
+# Maintenance messages are the same text for every patient of one location due on one day
+# (the link is built at send time: PATIENT_LINK_PLACEHOLDER, clinic.channels.SEND_TIME_LINKS),
+# so the sweep renders a handful of messages and writes every row in one INSERT … SELECT.
+MaintenanceMessage = tuple[str, str, str]  # subject, text, html
 
-    A plan gets one reminder MAINTENANCE_REMINDER_DAYS_BEFORE days before its next session
-    is due and one on the due date, each only while the plan is active, the patient
-    agrees to reminders and nothing is booked for the plan. A missed day is caught up.
-    """
-    now = now or timezone.now()
-    today = timezone.localdate(now)
+
+def maintenance_messages(
+    *, today: dt.date, locations: list[dict]
+) -> dict[tuple[int, str, dt.date | None, str], MaintenanceMessage]:
+    """Every maintenance message a sweep on ``today`` may write, keyed by
+    (location id, stage, due date or None for "due", channel); ``locations`` are
+    ``Location.objects.values("pk", "name", "address", "phone", "email")`` rows."""
     days_before = settings.MAINTENANCE_REMINDER_DAYS_BEFORE
-    plans = (
+    cases: list[tuple[str, dt.date | None]] = [("due", None)]
+    cases += [("before", today + dt.timedelta(days=n)) for n in range(1, days_before + 1)]
+    messages: dict[tuple[int, str, dt.date | None, str], MaintenanceMessage] = {}
+    email, sms = Notification.Channel.EMAIL, Notification.Channel.SMS
+    for place in locations:
+        contact = _contact(place, prefix="")
+        name, call = contact["name"], _phone_or_email(contact)
+        for stage, due_on in cases:
+            context = {"location": contact, "due_on": due_on or today, "stage": stage}
+            links = {"opt_out_url": PATIENT_LINK_PLACEHOLDER, "book_url": BOOK_PLACEHOLDER}
+            mail = render_message("maintenance_reminder", {**context, **links})
+            messages[(place["pk"], stage, due_on, email)] = (mail.subject, mail.text, mail.html)
+            if due_on is None:
+                text = f"{settings.CLINIC_NAME}: it is time to book your next appointment at {name}."
+            else:
+                when = date_format(due_on, "l j F")
+                text = f"{settings.CLINIC_NAME}: your next appointment at {name} is due from {when}."
+            text += f" Book online: {BOOK_PLACEHOLDER} or call {call}."
+            text += f" Stop reminders: {PATIENT_LINK_PLACEHOLDER}"
+            messages[(place["pk"], stage, due_on, sms)] = ("Reminder", text, "")
+    return messages
+
+
+def due_plans(today: dt.date) -> QuerySet[TreatmentPlan]:
+    """The plans a maintenance sweep on ``today`` reminds: active, due within
+    MAINTENANCE_REMINDER_DAYS_BEFORE days (or up to DUE_CATCH_UP_DAYS ago), nothing booked,
+    the patient agreeing to reminders and not restricted."""
+    return (
         TreatmentPlan.objects.active()
         .with_upcoming_booking()
         .filter(
@@ -261,41 +307,72 @@ def maintenance_reminders_sweep(*, now: dt.datetime | None = None) -> int:
             patient__reminder_opt_in=True,
             patient__restricted_at__isnull=True,
             next_due_on__gte=today - dt.timedelta(days=DUE_CATCH_UP_DAYS),
-            next_due_on__lte=today + dt.timedelta(days=days_before),
-        )
-        .values(
-            "pk",
-            "next_due_on",
-            "patient__location_id",
-            *_PATIENT_FIELDS,
-            *(f"patient__location__{f}" for f in _PLACE_FIELDS),
+            next_due_on__lte=today + dt.timedelta(days=settings.MAINTENANCE_REMINDER_DAYS_BEFORE),
         )
     )
-    renderer = _Renderer("maintenance_reminder")
-    rows: list[Notification] = []
-    for plan in plans.iterator(chunk_size=5000):
-        plan["location_id"] = plan["patient__location_id"]
-        due_on: dt.date = plan["next_due_on"]
-        stage = "due" if due_on <= today else "before"
-        contact = _contact(plan, "patient__location__")
-        when = date_format(due_on, "l j F")
-        if stage == "due":
-            sms = f"{settings.CLINIC_NAME}: it is time to book your next appointment at {contact['name']}."
+
+
+def maintenance_reminders_sweep(*, now: dt.datetime | None = None) -> int:
+    """Write the maintenance-session reminders due today. Returns the rows written.
+
+    A plan gets one reminder MAINTENANCE_REMINDER_DAYS_BEFORE days before its next session
+    is due and one on the due date, each only while the plan is active, the patient
+    agrees to reminders and nothing is booked for the plan. A missed day is caught up.
+    Two statements whatever the number of patients: the locations, then one INSERT … SELECT.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    locations = list(Location.objects.values("pk", *_PLACE_FIELDS))
+    if not locations:
+        return 0
+    messages = maintenance_messages(today=today, locations=locations)
+    by_email = Q(patient__reminder_channel=Notification.Channel.EMAIL)
+    is_due = Q(next_due_on__lte=today)
+    subject: list[When] = []
+    body: list[When] = []
+    html: list[When] = []
+    for (location_id, stage, due_on, channel), (m_subject, m_text, m_html) in messages.items():
+        when = Q(patient__location_id=location_id) & (is_due if stage == "due" else Q(next_due_on=due_on))
+        if channel == Notification.Channel.EMAIL:
+            subject.append(When(by_email & when, then=Value(m_subject)))
+            html.append(When(by_email & when, then=Value(m_html)))
+            body.insert(0, When(by_email & when, then=Value(m_text)))  # e-mail first, then SMS
         else:
-            sms = f"{settings.CLINIC_NAME}: your next appointment at {contact['name']} is due from {when}."
-        row = _patient_row(
-            row=plan,
-            kind=NotificationKind.REMINDER_MAINTENANCE,
-            dedupe_key=maintenance_key(plan["pk"], due_on, stage),
-            due_at=now,
-            renderer=renderer,
-            cache_key=(plan["location_id"], due_on, stage),
-            context={"location": contact, "due_on": due_on, "stage": stage, "book_url": "BOOKURLPLACEHOLDER"},
-            sms_text=f"{sms} Call {_phone_or_email(contact)} to book. Or book online: BOOKURLPLACEHOLDER",
-        )
-        if row is not None:
-            rows.append(row)
-    return notifications_bulk_queue(rows)
+            body.append(When(when, then=Value(m_text)))
+    # The key's date and stage from the same few days (portable: no date-to-text cast).
+    first_day = today - dt.timedelta(days=DUE_CATCH_UP_DAYS)
+    span = DUE_CATCH_UP_DAYS + 1 + settings.MAINTENANCE_REMINDER_DAYS_BEFORE
+    days = [first_day + dt.timedelta(days=n) for n in range(span)]
+    key_tail = Case(
+        *(
+            When(next_due_on=d, then=Value(f":{d.isoformat()}:{'due' if d <= today else 'before'}"))
+            for d in days
+        ),
+        output_field=CharField(),
+    )
+    address = Case(
+        When(by_email, then=Trim("patient__email")), default=Trim("patient__phone"), output_field=CharField()
+    )
+    return notifications_bulk_queue_select(
+        kind=NotificationKind.REMINDER_MAINTENANCE,
+        source=due_plans(today).annotate(reminder_address=address).exclude(reminder_address=""),
+        columns={
+            "channel": Case(
+                When(by_email, then=Value(Notification.Channel.EMAIL.value)),
+                default=Value(Notification.Channel.SMS.value),
+                output_field=CharField(),
+            ),
+            "to_address": F("reminder_address"),
+            "location_id": F("patient__location_id"),
+            "subject": Case(*subject, default=Value("Reminder"), output_field=CharField()),
+            "body": Case(*body, output_field=TextField()),
+            "html_body": Case(*html, default=Value(""), output_field=TextField()),
+            "dedupe_key": Concat(Value("reminder:plan:"), Cast("pk", CharField()), key_tail),
+            "regarding": Concat(Value("treatments.patient:"), Cast("patient_id", CharField())),
+        },
+        due_at=now,
+        quiet_hours=True,
+    )
 
 
 # --- Appointment reminders ------------------------------------------------------------------

@@ -3,7 +3,9 @@
 ``notification_queue`` is called inside the caller's transaction; the row commits with
 the change that caused it and is enqueued only after commit. If Redis is down, enqueueing
 fails quietly (logged) and the periodic sweep sends the row when the broker is back.
-``notifications_bulk_queue`` writes many rows at once for the set-based sweeps.
+``notifications_bulk_queue`` writes many rows at once for the set-based sweeps, and
+``notifications_bulk_queue_select`` as one ``INSERT … SELECT`` when every row is a column
+expression over a queryset (nothing read into Python).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import logging
 import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import F, QuerySet, Value
+from django.db.models.constants import OnConflict
+from django.db.models.functions import Left
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -157,6 +161,80 @@ def notifications_bulk_queue(rows: list[Notification]) -> int:
     if rows:
         Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=BULK_BATCH)
     return len(rows)
+
+
+# What a sweep gives for each row written by ``notifications_bulk_queue_select``; every other
+# column takes the model's default (status pending, no attempts, created now).
+SELECT_COLUMNS = (
+    "channel",
+    "to_address",
+    "location_id",
+    "subject",
+    "body",
+    "html_body",
+    "dedupe_key",
+    "regarding",
+)
+_TRUNCATED = {"subject": 200, "dedupe_key": 200}  # as notifications_bulk_queue cuts them
+
+
+def notifications_bulk_queue_select(
+    *,
+    kind: NotificationKind,
+    source: QuerySet,
+    columns: dict[str, Any],
+    due_at: datetime,
+    quiet_hours: bool = False,
+) -> int:
+    """Write one outbox row per row of ``source`` in a single ``INSERT … SELECT``; rows whose
+    dedupe key exists are skipped. Returns the number of rows written.
+
+    For a sweep over many thousands of recipients whose messages are the same few texts
+    (links are built at send time, ``clinic.channels.SEND_TIME_LINKS``): nothing is read into
+    Python. ``columns`` maps each name of ``SELECT_COLUMNS`` to an expression over
+    ``source`` (``F``, ``Case``, ``Concat``, ``Value``). The caller's rows must be email or
+    SMS with an address (filter ``source``), the rules ``notifications_bulk_queue`` checks
+    per row. ``kind``, ``due_at`` (moved out of quiet hours when ``quiet_hours``) and the
+    model's defaults fill the other columns. Nothing is enqueued, as for the bulk writer.
+    """
+    _check_kind(kind)
+    if sorted(columns) != sorted(SELECT_COLUMNS):
+        raise ValueError(f"columns must be exactly {', '.join(SELECT_COLUMNS)}.")
+    if quiet_hours:
+        due_at = outside_quiet_hours(due_at)
+    fields = Notification._meta
+    by_name = {field.attname: field for field in fields.concrete_fields}
+    values: dict[str, Any] = {
+        name: Left(expression, _TRUNCATED[name]) if name in _TRUNCATED else expression
+        for name, expression in columns.items()
+    }
+    constants = {"kind": kind.value, "due_at": due_at, "quiet_hours": quiet_hours}
+    for field in fields.concrete_fields:
+        if field.primary_key or field.null or field.attname in values or field.attname in constants:
+            continue
+        constants[field.attname] = field.get_default()
+    for name, value in constants.items():
+        values[name] = Value(value, output_field=by_name[name])
+    # Aliased, so no name collides with a field of the source model; the SELECT's own order
+    # (its aliases) decides the INSERT's column list.
+    query = source.order_by().values(**{f"n_{name}": expression for name, expression in values.items()}).query
+    using = router.db_for_write(Notification)
+    compiler = query.get_compiler(using=using)
+    select_sql, params = compiler.as_sql()
+    targets = [str(by_name[alias.removeprefix("n_")].column) for _expr, _sql, alias in compiler.select]
+    connection = connections[using]
+    ops = connection.ops
+    target_sql = ", ".join(ops.quote_name(column) for column in targets)
+    suffix = ops.on_conflict_suffix_sql([by_name["dedupe_key"]], OnConflict.IGNORE, [], [])
+    # The outer WHERE: SQLite needs one in INSERT … SELECT … ON CONFLICT (a parsing ambiguity).
+    # Only quoted names and the compiler's own SQL are interpolated; every value is a parameter.
+    sql = (
+        f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {ops.quote_name(fields.db_table)} "  # noqa: S608
+        f"({target_sql}) SELECT * FROM ({select_sql}) new_rows WHERE 1 = 1 {suffix}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
 
 
 def notification_enqueue(notification_id: int) -> bool:

@@ -109,3 +109,124 @@ class TestInbox:
     def test_other_locations_message_cannot_be_handled(self, client_for, front_desk, other_location):
         theirs = InboundMessage.objects.create(from_number="+447700900002", body="x", location=other_location)
         assert client_for(front_desk).post(f"/treatments/inbox/{theirs.pk}/handled/").status_code == 404
+
+
+# --- Rate limits (the webhook is public) ----------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_rates():
+    from django.core.cache import caches
+
+    caches["ratelimit"].clear()
+    yield
+    caches["ratelimit"].clear()
+
+
+@pytest.mark.usefixtures("fresh_rates")
+class TestWebhookRateLimit:
+    def test_refused_signatures_from_one_address_are_held_off(self, client):
+        from treatments.views.inbound import BAD_SIGNATURE_RATE
+
+        with time_machine.travel(NOW, tick=False):
+            codes = [
+                post(client, {"from": "+447700900001", "body": "hi"}, secret="wrong").status_code
+                for _ in range(BAD_SIGNATURE_RATE.limit + 1)
+            ]
+            last = post(client, {"from": "+447700900001", "body": "hi"}, secret="wrong")
+        assert codes[:-1] == [403] * BAD_SIGNATURE_RATE.limit and codes[-1] == 429
+        assert last.status_code == 429 and int(last["Retry-After"]) >= 1
+        assert not InboundMessage.objects.exists()
+
+    def test_signed_texts_still_pass_from_an_address_with_refused_ones(self, client):
+        from treatments.views.inbound import BAD_SIGNATURE_RATE
+
+        with time_machine.travel(NOW, tick=False):
+            for _ in range(BAD_SIGNATURE_RATE.limit + 1):
+                post(client, {"from": "+447700900001", "body": "hi"}, secret="wrong")
+            assert post(client, {"from": "+447700900002", "body": "Running late"}).status_code == 200
+        assert InboundMessage.objects.count() == 1
+
+    def test_one_number_cannot_flood_the_inbox_and_others_are_not_affected(self, client):
+        from treatments.views.inbound import SENDER_RATE
+
+        with time_machine.travel(NOW, tick=False):
+            codes = [
+                post(client, {"from": "+447700900003", "body": f"text {n}"}).status_code
+                for n in range(SENDER_RATE.limit + 1)
+            ]
+            other = post(client, {"from": "+447700900004", "body": "Hello"})
+        assert codes.count(200) == SENDER_RATE.limit and codes[-1] == 429
+        assert other.status_code == 200
+        assert InboundMessage.objects.filter(from_number="+447700900003").count() == SENDER_RATE.limit
+
+    def test_the_limit_is_per_window(self, client):
+        from treatments.views.inbound import SENDER_RATE
+
+        with time_machine.travel(NOW, tick=False):
+            for n in range(SENDER_RATE.limit + 1):
+                post(client, {"from": "+447700900003", "body": f"text {n}"})
+        with time_machine.travel(NOW + dt.timedelta(seconds=SENDER_RATE.seconds + 1), tick=False):
+            assert post(client, {"from": "+447700900003", "body": "later"}).status_code == 200
+
+
+# --- The inbox: a page at a time, sorted and filtered ----------------------------------------------
+
+
+def texts(location, n: int, **kw):
+    InboundMessage.objects.bulk_create(
+        InboundMessage(
+            from_number=f"+4477009{i:05d}",
+            body=kw.get("body", f"Message {i:03d}"),
+            location=location,
+            status=kw.get("status", "new"),
+            received_at=NOW - dt.timedelta(minutes=i),
+        )
+        for i in range(n)
+    )
+
+
+class TestInboxPages:
+    def test_a_page_at_a_time_newest_first(self, client_for, front_desk, location):
+        from clinic.tables import PAGE_SIZE
+
+        texts(location, PAGE_SIZE + 3)
+        desk = client_for(front_desk)
+        first = desk.get("/treatments/inbox/").content.decode()
+        second = desk.get("/treatments/inbox/?page=2").content.decode()
+        assert first.count("Mark handled") == PAGE_SIZE and "Message 000" in first
+        assert second.count("Mark handled") == 3 and f"Message {PAGE_SIZE + 2:03d}" in second
+        assert "Page 1 of 2" in first and f"{PAGE_SIZE + 3} in all" in first
+
+    def test_the_query_count_does_not_grow_with_the_texts(
+        self, client_for, front_desk, location, django_assert_num_queries
+    ):
+        desk = client_for(front_desk)
+        desk.get("/treatments/inbox/")  # session and permissions warmed up
+        texts(location, 3)
+        with django_assert_num_queries(7, info="three texts"):
+            assert desk.get("/treatments/inbox/").status_code == 200
+        InboundMessage.objects.all().delete()
+        texts(location, 60)
+        with django_assert_num_queries(7, info="sixty texts, three pages"):
+            assert desk.get("/treatments/inbox/?page=2&sort=from").status_code == 200
+
+    def test_sorted_by_a_column_and_filtered_by_number_or_text(self, client_for, front_desk, location):
+        texts(location, 3)
+        InboundMessage.objects.create(
+            from_number="+447700911111", body="Can I come at four?", location=location, received_at=NOW
+        )
+        desk = client_for(front_desk)
+        page = desk.get("/treatments/inbox/?sort=-from").content.decode()
+        assert page.index("+447700911111") < page.index("+447700900002") < page.index("+447700900000")
+        assert 'aria-sort="descending"' in page
+        found = desk.get("/treatments/inbox/?q=four").content.decode()
+        assert "Can I come at four?" in found and "Message 000" not in found
+        by_number = desk.get("/treatments/inbox/?q=900001").content.decode()
+        assert "Message 001" in by_number and "Message 002" not in by_number
+
+    def test_new_only_unless_all_is_asked_for(self, client_for, front_desk, location):
+        texts(location, 1, body="Old one", status="handled")
+        desk = client_for(front_desk)
+        assert "Old one" not in desk.get("/treatments/inbox/").content.decode()
+        assert "Old one" in desk.get("/treatments/inbox/?show=all").content.decode()

@@ -15,10 +15,24 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from clinic.scoping import location_ids_for
+from clinic.tables import paginate, sort_queryset
+from products.feeds import Rate, rate_wait
 from treatments.models import InboundMessage
 from treatments.services.inbound import inbound_message_handle, inbound_sms_receive
 
 SIGNATURE_HEADER = "HTTP_X_CLINIC_SIGNATURE"
+# As for the loggers' feed (products/views/feeds.py): only refused signatures are held off per
+# address, not the address itself (the provider sends every patient's reply from a few
+# addresses); signed texts are limited per sender, so one number cannot flood the inbox.
+BAD_SIGNATURE_RATE = Rate(20, 60)
+SENDER_RATE = Rate(20, 3600)
+INBOX_SORTS = {"received": "received_at", "from": "from_number", "status": "status"}
+
+
+def _too_many(wait: int, what: str) -> HttpResponse:
+    response = HttpResponse(f"Too many {what}; wait.", status=429, content_type="text/plain")
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def body_signature(body: bytes, secret: str) -> str:
@@ -36,8 +50,14 @@ def sms_inbound(request: HttpRequest) -> HttpResponse:
         raise Http404
     given = request.META.get(SIGNATURE_HEADER, "")
     if not hmac.compare_digest(given.encode(), body_signature(request.body, secret).encode()):
+        client = request.META.get("REMOTE_ADDR") or "unknown"
+        if wait := rate_wait(f"sms-inbound:bad:{client}", BAD_SIGNATURE_RATE):
+            return _too_many(wait, "refused signatures from this address")
         return HttpResponse("Bad signature.", status=403, content_type="text/plain")
-    outcome = inbound_sms_receive(from_number=request.POST.get("from", ""), body=request.POST.get("body", ""))
+    sender = request.POST.get("from", "")
+    if wait := rate_wait(f"sms-inbound:from:{hashlib.sha256(sender.encode()).hexdigest()}", SENDER_RATE):
+        return _too_many(wait, "texts from this number")
+    outcome = inbound_sms_receive(from_number=sender, body=request.POST.get("body", ""))
     return HttpResponse(outcome, content_type="text/plain")
 
 
@@ -48,11 +68,18 @@ def _inbox(user):
 @permission_required("treatments.change_session", raise_exception=True)
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
+    """The texts of the user's locations and from unknown senders: new ones (``?show=all``:
+    every one), ``?q=`` in the number or the text, sorted by a column, a page at a time."""
     rows = _inbox(request.user).select_related("patient", "handled_by")
-    show = request.GET.get("show", "new")
-    if show != "all":
+    show = "all" if request.GET.get("show") == "all" else "new"
+    if show == "new":
         rows = rows.filter(status=InboundMessage.Status.NEW)
-    return render(request, "treatments/inbox.html", {"rows": rows[:200], "show": show})
+    q = request.GET.get("q", "").replace("\x00", "").strip()[:100]
+    if q:
+        rows = rows.filter(Q(from_number__icontains=q) | Q(body__icontains=q))
+    rows, sort = sort_queryset(request, rows, INBOX_SORTS, "-received")
+    context = {"page": paginate(request, rows), "show": show, "q": q, "sort": sort}
+    return render(request, "treatments/inbox.html", context)
 
 
 @permission_required("treatments.change_session", raise_exception=True)
