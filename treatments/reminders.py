@@ -289,8 +289,8 @@ def maintenance_messages(
             else:
                 when = date_format(due_on, "l j F")
                 text = f"{settings.CLINIC_NAME}: your next appointment at {name} is due from {when}."
-            text += f" Book online: {BOOK_PLACEHOLDER} or call {call}."
-            text += f" Stop reminders: {PATIENT_LINK_PLACEHOLDER}"
+            # Two links, the place and the phone in two SMS segments (320 characters).
+            text += f" Book: {BOOK_PLACEHOLDER} or call {call}. Stop: {PATIENT_LINK_PLACEHOLDER}"
             messages[(place["pk"], stage, due_on, sms)] = ("Reminder", text, "")
     return messages
 
