@@ -183,11 +183,11 @@ def _certificate() -> None:
     say(f"made a self-signed certificate for 127.0.0.1 and localhost: {CERT}")
 
 
-def _database(*, fresh: bool) -> None:
+def _database(*, fresh: bool, url: str = DATABASE_URL) -> None:
     """Create the stack's own PostgreSQL database (dropped first with ``fresh``)."""
     import psycopg
 
-    parts = urlsplit(DATABASE_URL)
+    parts = urlsplit(url)
     name = parts.path.lstrip("/")
     if not name or name in ("postgres", "test", "template0", "template1"):
         fail(f"PROD_DATABASE_URL must name a database of its own, not {name!r}")
@@ -203,6 +203,38 @@ def _database(*, fresh: bool) -> None:
                 say(f"created PostgreSQL database {name}")
     except psycopg.OperationalError as exc:
         fail(f"PostgreSQL is not reachable at {admin}: {exc}".strip())
+
+
+def backup_restores() -> None:
+    """Back the running stack up, restore it into a fresh database and an empty storage
+    directory, and let ``restore`` check every row count and checksum against the manifest."""
+    backup_dir = RUN / "backup"
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    taken = subprocess.run(  # noqa: S603
+        [BIN / "python", "manage.py", "backup", str(backup_dir)],
+        cwd=BASE, env=process_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    if taken.returncode:
+        fail(f"backup failed:\n{taken.stdout}{taken.stderr}")
+    digest = re.search(r"Manifest SHA-256: ([0-9a-f]{64})", taken.stdout)
+    if not digest:
+        fail(f"backup printed no manifest hash:\n{taken.stdout}")
+    parts = urlsplit(DATABASE_URL)
+    target = urlunsplit(parts._replace(path=parts.path + "_restored"))
+    _database(fresh=True, url=target)
+    files = RUN / "restored-private"
+    shutil.rmtree(files, ignore_errors=True)
+    files.mkdir()
+    restored = subprocess.run(  # noqa: S603
+        [BIN / "python", "manage.py", "restore", str(backup_dir), "--manifest-sha256", digest.group(1)],
+        cwd=BASE, env=process_env(DATABASE_URL=target, PRIVATE_MEDIA_ROOT=str(files)),
+        capture_output=True, text=True,
+    )  # fmt: skip
+    print(restored.stdout.strip(), flush=True)
+    if restored.returncode:
+        fail(f"the backup taken after the smoke test did not restore:\n{restored.stderr}")
+    name = target.rsplit("/", 1)[1]
+    say(f"the backup taken after the smoke test restored into {name}, every checksum equal")
 
 
 def _tool(name: str) -> str:
@@ -331,6 +363,8 @@ def smoke() -> int:
         up(fresh=True)
         smoke_test = [BIN / "python", str(BASE / "deploy" / "smoke.py")]
         returncode = subprocess.run(smoke_test, cwd=BASE, env=process_env()).returncode  # noqa: S603
+        if returncode == 0:
+            backup_restores()
     finally:
         if returncode:
             print(
