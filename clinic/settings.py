@@ -140,6 +140,18 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # in 60 ms (issue 19). Short OLTP queries never repay JIT; reports here are no exception.
     _db.setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DATABASES = {"default": _db}
+# A PostgreSQL read replica for the period reports (clinic/replica.py); tests mirror the primary.
+if replica_url := env_str("DATABASE_REPLICA_URL", ""):
+    try:
+        _replica = dj_database_url.parse(replica_url, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URL is not a valid database URL: {exc}") from None
+    if _replica["ENGINE"] != _db["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be the same engine as DATABASE_URL.")
+    _replica["OPTIONS"] = dict(_db.get("OPTIONS", {}))
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["clinic.replica.ReportsReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication and sessions ------------------------------------------------------
