@@ -33,7 +33,12 @@ from products.models.compliance import (
     cleared_condition,
     lot_document_group_condition,
 )
-from products.models.stock import expiring_soon_cutoff, lot_cleared_condition, usable_condition
+from products.models.stock import (
+    expiring_soon_cutoff,
+    lot_cleared_condition,
+    lot_cleared_parts,
+    usable_parts,
+)
 
 # Documents and calibration certificates expiring within this many days are listed as gaps.
 EXPIRING_WITHIN_DAYS = 60
@@ -135,16 +140,16 @@ def shelf_summary(user, today: dt.date | None = None) -> list[dict]:
     memo = getattr(user, "_shelf_summary", None)
     if memo is not None and memo[0] == today:
         return memo[1]
+    # "usable" and "cleared" are asked as their parts (``usable_parts``: available, the
+    # product cleared, each lot document held), each once per lot, and set on each row as
+    # every one of them: the document question, the costly one, is asked once.
+    usable = usable_parts(today, bulk=True)
+    cleared = lot_cleared_parts(today, bulk=True)
     flags = {
-        "usable": usable_condition(today, bulk=True),
+        **usable,
         "soon": Q(expiry_date__lte=expiring_soon_cutoff(today)),
         "held": Q(is_quarantined=True),  # on the shelf: in stock and not recalled already
         "reported": REPORTED,
-        "cleared": lot_cleared_condition(today, bulk=True),
-        **{
-            f"has_{i}": lot_document_group_condition(group, today=today, bulk=True)
-            for i, group in enumerate(LOT_REQUIRES)
-        },
     }
     rows = list(
         Lot.objects.for_user(user)
@@ -154,6 +159,9 @@ def shelf_summary(user, today: dt.date | None = None) -> list[dict]:
         .values(*flags)
         .annotate(n=Count("pk"))
     )
+    for row in rows:
+        row["usable"] = all(row[part] for part in usable)
+        row["cleared"] = all(row[part] for part in cleared)
     setattr(user, "_shelf_summary", (today, rows))  # noqa: B010 (a lazy user proxies setattr)
     return rows
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from clinic.scoping import LocationScopedQuerySet
 from products.models.catalogue import Product
-from products.models.compliance import lot_documents_condition
+from products.models.compliance import LOT_REQUIRES, lot_document_group_condition
 
 
 class LotStatus(models.TextChoices):
@@ -71,15 +71,46 @@ def available_condition(today: dt.date | None = None) -> Q:
     )
 
 
-def lot_cleared_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
-    """A lot is cleared when its product is and it holds its own certificate of analysis.
+def lot_cleared_parts(today: dt.date | None = None, *, bulk: bool = False) -> dict[str, Q]:
+    """The conditions a cleared lot meets, every one of them: ``product_cleared`` (its product is
+    cleared) and ``has_<i>`` (it holds a valid document of ``LOT_REQUIRES[i]``,
+    ``lot_document_group_condition``: its certificate of analysis). ``lot_cleared_condition``
+    is all of them; a grouped count asks each once per lot (``usable_parts``).
 
     The product's part is ``cleared_condition`` on products, asked once per query (a few
     products) rather than once per lot (issue 19: tens of thousands of lots). ``bulk=True``
     for counts and sums over many lots (``lot_document_group_condition``)."""
     # ``product IN (…)``: uncorrelated, so the database evaluates it once (a hashed subplan).
     cleared_products = Product.objects.cleared(today).values("pk")
-    return Q(product__in=cleared_products) & lot_documents_condition(today=today, bulk=bulk)
+    return {
+        "product_cleared": Q(product__in=cleared_products),
+        **{
+            f"has_{i}": lot_document_group_condition(group, today=today, bulk=bulk)
+            for i, group in enumerate(LOT_REQUIRES)
+        },
+    }
+
+
+def _every(parts: dict[str, Q]) -> Q:
+    condition = Q()
+    for part in parts.values():
+        condition &= part
+    return condition
+
+
+def lot_cleared_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
+    """A lot is cleared when its product is and it holds its own certificate of analysis
+    (every one of ``lot_cleared_parts``)."""
+    return _every(lot_cleared_parts(today, bulk=bulk))
+
+
+def usable_parts(today: dt.date | None = None, *, bulk: bool = False) -> dict[str, Q]:
+    """The conditions "usable" is made of, every one of which a usable lot meets: ``available``
+    (``available_condition``) and the parts of ``lot_cleared_condition``
+    (``lot_cleared_parts``). A grouped count asks each once per lot and counts as usable the
+    lots answering yes to every part (``compliance_report.shelf_summary``), rather than asking
+    the costly document question once for "usable", again for "cleared" and again for a gap."""
+    return {"available": available_condition(today), **lot_cleared_parts(today, bulk=bulk)}
 
 
 def usable_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
@@ -87,7 +118,7 @@ def usable_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
     documents and approval, and the lot's own certificate). What charting offers, what the
     stock services accept, and what every page and report counts as usable. ``bulk=True``:
     the same rule spelt for a count or sum over many lots (``lot_cleared_condition``)."""
-    return available_condition(today) & lot_cleared_condition(today, bulk=bulk)
+    return _every(usable_parts(today, bulk=bulk))
 
 
 class LotQuerySet(LocationScopedQuerySet):
