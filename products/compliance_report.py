@@ -30,7 +30,6 @@ from products.models import Classification, Lot, Product, RegulatoryDocument, St
 from products.models.compliance import (
     LOT_REQUIRES,
     RULES,
-    cleared_condition,
     lot_document_group_condition,
 )
 from products.models.stock import (
@@ -338,17 +337,20 @@ def compliance_counts(
     user,
     *,
     today: dt.date | None = None,
+    products: list[ProductRow] | None = None,
     product_gaps: list[Gap] | None = None,
     units: list[StorageUnit] | None = None,
 ) -> Counts:
     """Gaps, blocking gaps, products and lots not cleared: lots counted in SQL (``COUNT(*) FILTER``
     over the clearance conditions, ``shelf_summary``), so the cost does not grow with a Python row
     per lot.
-    ``product_gaps`` and ``units`` may be passed in by a page that has already loaded them."""
+    Products (tens) are counted from their rows (``product_part``: the clearance gate's own
+    checks). ``products``, ``product_gaps`` and ``units`` may be passed in by a page that has
+    already loaded them."""
     today = today or timezone.localdate()
     soon = today + dt.timedelta(days=EXPIRING_WITHIN_DAYS)
-    if product_gaps is None:
-        product_gaps = product_part(today)[1]
+    if products is None or product_gaps is None:
+        products, product_gaps = product_part(today)
     lots = lots_in_scope(user)
     summary = shelf_summary(user, today)
     lot_missing = sum(count_where(summary, "reported", no=(f"has_{i}",)) for i in range(len(LOT_REQUIRES)))
@@ -367,7 +369,7 @@ def compliance_counts(
     else:
         units_due_n = len(units)
         units_expired = sum(1 for u in units if u.calibration_expires_on < today)
-    uncleared_products = Product.objects.active().filter(~cleared_condition(today=today)).count()
+    uncleared_products = sum(1 for row in products if not row.cleared)
     return Counts(
         gaps=len(product_gaps) + lot_missing + expiring_lot_docs + units_due_n,
         blocking=sum(1 for g in product_gaps if g.severity == "danger") + lot_missing + units_expired,
