@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 from django.conf import settings
@@ -71,6 +72,22 @@ def available_condition(today: dt.date | None = None) -> Q:
     )
 
 
+# Per thread: a queryset is not shared between threads serving requests at once.
+_CLEARED_PRODUCTS = threading.local()
+
+
+def _cleared_products(today: dt.date) -> models.QuerySet:
+    """``Product.objects.cleared(today).values("pk")``, a subquery never run on its own. Building
+    it resolves every rule's EXISTS (milliseconds of Python, several times a page), so each
+    thread builds it once a day and gives each caller a copy (``all()``); only copies are run,
+    so the one kept holds no rows and the documents are read afresh by every query."""
+    kept = getattr(_CLEARED_PRODUCTS, "kept", None)
+    if kept is None or kept[0] != today:
+        kept = (today, Product.objects.cleared(today).values("pk"))
+        _CLEARED_PRODUCTS.kept = kept
+    return kept[1].all()
+
+
 def lot_cleared_parts(today: dt.date | None = None, *, bulk: bool = False) -> dict[str, Q]:
     """The conditions a cleared lot meets, every one of them: ``product_cleared`` (its product is
     cleared) and ``has_<i>`` (it holds a valid document of ``LOT_REQUIRES[i]``,
@@ -81,7 +98,7 @@ def lot_cleared_parts(today: dt.date | None = None, *, bulk: bool = False) -> di
     products) rather than once per lot (issue 19: tens of thousands of lots). ``bulk=True``
     for counts and sums over many lots (``lot_document_group_condition``)."""
     # ``product IN (…)``: uncorrelated, so the database evaluates it once (a hashed subplan).
-    cleared_products = Product.objects.cleared(today).values("pk")
+    cleared_products = _cleared_products(today or timezone.localdate())
     return {
         "product_cleared": Q(product__in=cleared_products),
         **{
