@@ -30,10 +30,14 @@ from products.models import Classification, Lot, Product, RegulatoryDocument, St
 from products.models.compliance import (
     LOT_REQUIRES,
     RULES,
-    cleared_condition,
     lot_document_group_condition,
 )
-from products.models.stock import expiring_soon_cutoff, lot_cleared_condition, usable_condition
+from products.models.stock import (
+    expiring_soon_cutoff,
+    lot_cleared_condition,
+    lot_cleared_parts,
+    usable_parts,
+)
 
 # Documents and calibration certificates expiring within this many days are listed as gaps.
 EXPIRING_WITHIN_DAYS = 60
@@ -135,16 +139,16 @@ def shelf_summary(user, today: dt.date | None = None) -> list[dict]:
     memo = getattr(user, "_shelf_summary", None)
     if memo is not None and memo[0] == today:
         return memo[1]
+    # "usable" and "cleared" are asked as their parts (``usable_parts``: available, the
+    # product cleared, each lot document held), each once per lot, and set on each row as
+    # every one of them: the document question, the costly one, is asked once.
+    usable = usable_parts(today, bulk=True)
+    cleared = lot_cleared_parts(today, bulk=True)
     flags = {
-        "usable": usable_condition(today, bulk=True),
+        **usable,
         "soon": Q(expiry_date__lte=expiring_soon_cutoff(today)),
         "held": Q(is_quarantined=True),  # on the shelf: in stock and not recalled already
         "reported": REPORTED,
-        "cleared": lot_cleared_condition(today, bulk=True),
-        **{
-            f"has_{i}": lot_document_group_condition(group, today=today, bulk=True)
-            for i, group in enumerate(LOT_REQUIRES)
-        },
     }
     rows = list(
         Lot.objects.for_user(user)
@@ -154,6 +158,9 @@ def shelf_summary(user, today: dt.date | None = None) -> list[dict]:
         .values(*flags)
         .annotate(n=Count("pk"))
     )
+    for row in rows:
+        row["usable"] = all(row[part] for part in usable)
+        row["cleared"] = all(row[part] for part in cleared)
     setattr(user, "_shelf_summary", (today, rows))  # noqa: B010 (a lazy user proxies setattr)
     return rows
 
@@ -330,17 +337,20 @@ def compliance_counts(
     user,
     *,
     today: dt.date | None = None,
+    products: list[ProductRow] | None = None,
     product_gaps: list[Gap] | None = None,
     units: list[StorageUnit] | None = None,
 ) -> Counts:
     """Gaps, blocking gaps, products and lots not cleared: lots counted in SQL (``COUNT(*) FILTER``
     over the clearance conditions, ``shelf_summary``), so the cost does not grow with a Python row
     per lot.
-    ``product_gaps`` and ``units`` may be passed in by a page that has already loaded them."""
+    Products (tens) are counted from their rows (``product_part``: the clearance gate's own
+    checks). ``products``, ``product_gaps`` and ``units`` may be passed in by a page that has
+    already loaded them."""
     today = today or timezone.localdate()
     soon = today + dt.timedelta(days=EXPIRING_WITHIN_DAYS)
-    if product_gaps is None:
-        product_gaps = product_part(today)[1]
+    if products is None or product_gaps is None:
+        products, product_gaps = product_part(today)
     lots = lots_in_scope(user)
     summary = shelf_summary(user, today)
     lot_missing = sum(count_where(summary, "reported", no=(f"has_{i}",)) for i in range(len(LOT_REQUIRES)))
@@ -359,7 +369,7 @@ def compliance_counts(
     else:
         units_due_n = len(units)
         units_expired = sum(1 for u in units if u.calibration_expires_on < today)
-    uncleared_products = Product.objects.active().filter(~cleared_condition(today=today)).count()
+    uncleared_products = sum(1 for row in products if not row.cleared)
     return Counts(
         gaps=len(product_gaps) + lot_missing + expiring_lot_docs + units_due_n,
         blocking=sum(1 for g in product_gaps if g.severity == "danger") + lot_missing + units_expired,

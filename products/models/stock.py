@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from clinic.scoping import LocationScopedQuerySet
 from products.models.catalogue import Product
-from products.models.compliance import lot_documents_condition
+from products.models.compliance import LOT_REQUIRES, lot_document_group_condition
 
 
 class LotStatus(models.TextChoices):
@@ -71,15 +72,62 @@ def available_condition(today: dt.date | None = None) -> Q:
     )
 
 
-def lot_cleared_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
-    """A lot is cleared when its product is and it holds its own certificate of analysis.
+# Per thread: a queryset is not shared between threads serving requests at once.
+_CLEARED_PRODUCTS = threading.local()
+
+
+def _cleared_products(today: dt.date) -> models.QuerySet:
+    """``Product.objects.cleared(today).values("pk")``, a subquery never run on its own. Building
+    it resolves every rule's EXISTS (milliseconds of Python, several times a page), so each
+    thread builds it once a day and gives each caller a copy (``all()``); only copies are run,
+    so the one kept holds no rows and the documents are read afresh by every query."""
+    kept = getattr(_CLEARED_PRODUCTS, "kept", None)
+    if kept is None or kept[0] != today:
+        kept = (today, Product.objects.cleared(today).values("pk"))
+        _CLEARED_PRODUCTS.kept = kept
+    return kept[1].all()
+
+
+def lot_cleared_parts(today: dt.date | None = None, *, bulk: bool = False) -> dict[str, Q]:
+    """The conditions a cleared lot meets, every one of them: ``product_cleared`` (its product is
+    cleared) and ``has_<i>`` (it holds a valid document of ``LOT_REQUIRES[i]``,
+    ``lot_document_group_condition``: its certificate of analysis). ``lot_cleared_condition``
+    is all of them; a grouped count asks each once per lot (``usable_parts``).
 
     The product's part is ``cleared_condition`` on products, asked once per query (a few
     products) rather than once per lot (issue 19: tens of thousands of lots). ``bulk=True``
     for counts and sums over many lots (``lot_document_group_condition``)."""
     # ``product IN (…)``: uncorrelated, so the database evaluates it once (a hashed subplan).
-    cleared_products = Product.objects.cleared(today).values("pk")
-    return Q(product__in=cleared_products) & lot_documents_condition(today=today, bulk=bulk)
+    cleared_products = _cleared_products(today or timezone.localdate())
+    return {
+        "product_cleared": Q(product__in=cleared_products),
+        **{
+            f"has_{i}": lot_document_group_condition(group, today=today, bulk=bulk)
+            for i, group in enumerate(LOT_REQUIRES)
+        },
+    }
+
+
+def _every(parts: dict[str, Q]) -> Q:
+    condition = Q()
+    for part in parts.values():
+        condition &= part
+    return condition
+
+
+def lot_cleared_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
+    """A lot is cleared when its product is and it holds its own certificate of analysis
+    (every one of ``lot_cleared_parts``)."""
+    return _every(lot_cleared_parts(today, bulk=bulk))
+
+
+def usable_parts(today: dt.date | None = None, *, bulk: bool = False) -> dict[str, Q]:
+    """The conditions "usable" is made of, every one of which a usable lot meets: ``available``
+    (``available_condition``) and the parts of ``lot_cleared_condition``
+    (``lot_cleared_parts``). A grouped count asks each once per lot and counts as usable the
+    lots answering yes to every part (``compliance_report.shelf_summary``), rather than asking
+    the costly document question once for "usable", again for "cleared" and again for a gap."""
+    return {"available": available_condition(today), **lot_cleared_parts(today, bulk=bulk)}
 
 
 def usable_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
@@ -87,7 +135,7 @@ def usable_condition(today: dt.date | None = None, *, bulk: bool = False) -> Q:
     documents and approval, and the lot's own certificate). What charting offers, what the
     stock services accept, and what every page and report counts as usable. ``bulk=True``:
     the same rule spelt for a count or sum over many lots (``lot_cleared_condition``)."""
-    return available_condition(today) & lot_cleared_condition(today, bulk=bulk)
+    return _every(usable_parts(today, bulk=bulk))
 
 
 class LotQuerySet(LocationScopedQuerySet):

@@ -49,7 +49,7 @@ def compliance_dashboard(request: HttpRequest) -> HttpResponse:
     products, product_gaps = compliance_report.product_part(today)
     units = compliance_report.units_due(request.user, today)
     counts = compliance_report.compliance_counts(
-        request.user, today=today, product_gaps=product_gaps, units=units
+        request.user, today=today, products=products, product_gaps=product_gaps, units=units
     )
     state = request.GET.get("state", "")
     if state not in dict(LOT_STATES):

@@ -76,14 +76,14 @@ class TestDashboard:
         c = client_for(manager)
         _gaps_world(unit, other_unit)
         c.get("/products/compliance/")
-        with django_assert_num_queries(13, info="the gaps world"):
+        with django_assert_num_queries(12, info="the gaps world"):
             assert c.get("/products/compliance/").status_code == 200
         for i in range(6):
             product = ProductFactory(cleared=bool(i % 2))
             make_lot(unit=unit, product=product, lot_number=f"G{i}", coa=bool(i % 3))
             add_document(doc_type=T.SDS, product=product, expires_on=TODAY() + dt.timedelta(days=10))
         StorageUnitFactory(location=unit.location, calibration_expires_on=TODAY())
-        with django_assert_num_queries(13, info="six more products with lots and documents"):
+        with django_assert_num_queries(12, info="six more products with lots and documents"):
             assert c.get("/products/compliance/").status_code == 200
 
     def test_the_csv_export_streams_products_lots_and_gaps(self, client_for, manager, unit, other_unit):

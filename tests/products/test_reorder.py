@@ -477,7 +477,7 @@ class TestBadges:
         grow(10)
         with django_assert_num_queries(11, info="twelve low products"):
             c.get("/products/stock/")
-        with django_assert_num_queries(17, info="the dashboard, twelve low products"):
+        with django_assert_num_queries(15, info="the dashboard, twelve low products"):
             c.get("/")
 
 

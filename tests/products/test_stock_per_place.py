@@ -125,6 +125,19 @@ class TestPartialTransfer:
 
 
 class TestOneLotManyPlaces:
+    def test_both_spellings_of_clearance_agree_on_every_place(self, two_sites):
+        """The per-lot EXISTS and the counts' hashed ``Coalesce(origin, pk) IN (…)`` read the
+        same row's documents: the origin's for every place of it."""
+        from products.models.stock import lot_cleared_condition, usable_condition
+
+        lot, away = two_sites["lot"], two_sites["away"]
+        stock_transfer(lot=lot, to_unit=away, quantity=5, actor=two_sites["boss"])
+        make_lot(unit=two_sites["home"], lot_number="OTHER")
+        for rule in (lot_cleared_condition, usable_condition):
+            per_lot = set(Lot.objects.filter(rule()).values_list("pk", flat=True))
+            assert per_lot == set(Lot.objects.filter(rule(bulk=True)).values_list("pk", flat=True))
+        assert Lot.objects.get(storage_unit=away).pk in per_lot
+
     def test_the_certificate_on_the_origin_clears_every_place(self, two_sites, other_location):
         lot, away = two_sites["lot"], two_sites["away"]
         stock_transfer(lot=lot, to_unit=away, quantity=5, actor=two_sites["boss"])
