@@ -67,8 +67,9 @@ def prepare() -> None:
 
     info = managers_bench.load()
     london = info["locations"][0]
-    managers_bench._user("load_desk", FRONT_DESK, [london], first_name="Desk", last_name="Load")
-    managers_bench._user("load_practitioner", PRACTITIONER, [london], first_name="Prac", last_name="Load")
+    make_user = managers_bench.bench_user
+    make_user("load_desk", FRONT_DESK, [london], first_name="Desk", last_name="Load")
+    make_user("load_practitioner", PRACTITIONER, [london], first_name="Prac", last_name="Load")
     for user in get_user_model().objects.filter(
         username__in=["load_desk", "load_practitioner", "bench_manager"]
     ):

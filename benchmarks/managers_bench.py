@@ -55,7 +55,7 @@ RECALL_LOT = "BENCH-RECALL"
 BATCH = 5_000
 
 
-def _user(username: str, role: str, locations, **names):
+def bench_user(username: str, role: str, locations, **names):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -97,9 +97,11 @@ def load() -> dict:
         code="bench-lds", defaults={"name": "Bench Leeds", "phone": "+441134960100"}
     )
     locations = [london, leeds]
-    manager = _user("bench_manager", MANAGER, locations, first_name="Maya", last_name="Manager")
+    manager = bench_user("bench_manager", MANAGER, locations, first_name="Maya", last_name="Manager")
     practitioners = [
-        _user(f"bench_prac{i}", PRACTITIONER, [locations[i % 2]], first_name=f"Prac{i}", last_name="Bench")
+        bench_user(
+            f"bench_prac{i}", PRACTITIONER, [locations[i % 2]], first_name=f"Prac{i}", last_name="Bench"
+        )
         for i in range(8)
     ]
     by_location = {
