@@ -139,10 +139,25 @@ def _book_signer() -> signing.TimestampSigner:
     return signing.TimestampSigner(salt=BOOK_SALT)
 
 
+_DAY_ZERO = dt.date(2020, 1, 1)
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _b36(n: int) -> str:
+    out = ""
+    while True:
+        n, digit = divmod(n, 36)
+        out = _B36[digit] + out
+        if not n:
+            return out
+
+
 def book_token(*, plan_id: int, patient_id: int, due_on: dt.date) -> str:
-    """``plan.patient.day`` (the due date as a day number), signed with a timestamp: short, so
-    the link fits a two-segment SMS with the place, the phone and the stop link."""
-    return _book_signer().sign(f"{plan_id}.{patient_id}.{due_on.toordinal()}")
+    """``plan.patient.day`` in base 36 (the due date as days since 2020), signed with a
+    timestamp: short, so the link fits a two-segment SMS with the place, the phone and the stop
+    link."""
+    day = (due_on - _DAY_ZERO).days
+    return _book_signer().sign(f"{_b36(plan_id)}.{_b36(patient_id)}.{_b36(max(day, 0))}")
 
 
 def book_url_for_plan(*, plan_id: int, patient_id: int, due_on: dt.date) -> str:
@@ -171,10 +186,10 @@ def booking_from_token(token: str) -> BookLink:
     except signing.BadSignature:
         raise LinkInvalid from None
     parts = value.split(".")
-    if len(parts) != 3 or not all(part.isdigit() and len(part) < 19 for part in parts):
+    if len(parts) != 3 or not all(0 < len(part) < 13 and set(part) <= set(_B36) for part in parts):
         raise LinkInvalid
-    plan_id, patient_id, day = (int(part) for part in parts)
+    plan_id, patient_id, day = (int(part, 36) for part in parts)
     try:
-        return BookLink(plan_id, patient_id, dt.date.fromordinal(day))
-    except (ValueError, OverflowError):
+        return BookLink(plan_id, patient_id, _DAY_ZERO + dt.timedelta(days=day))
+    except OverflowError:
         raise LinkInvalid from None

@@ -290,7 +290,7 @@ def maintenance_messages(
                 when = date_format(due_on, "l j F")
                 text = f"{settings.CLINIC_NAME}: your next appointment at {name} is due from {when}."
             # Two links, the place and the phone in two SMS segments (320 characters).
-            text += f" Book: {BOOK_PLACEHOLDER} or call {call}. Stop: {PATIENT_LINK_PLACEHOLDER}"
+            text += f" Call {call} to book. Online: {BOOK_PLACEHOLDER} Stop: {PATIENT_LINK_PLACEHOLDER}"
             messages[(place["pk"], stage, due_on, sms)] = ("Reminder", text, "")
     return messages
 

@@ -380,3 +380,33 @@ class TestDeskSeesIt:
             detail = desk.get(f"/treatments/sessions/{session.pk}/").content.decode()
         assert "Booked by patient" in today and "Booked by patient" in day
         assert "Booked by patient" in detail and "the patient (booking link)" in detail
+
+
+class TestBookingToken:
+    """The token is short (it rides in a two-segment SMS) and names exactly what it signed."""
+
+    @pytest.mark.parametrize(
+        "plan_id, patient_id, due_on",
+        [
+            (1, 1, dt.date(2020, 1, 1)),
+            (987_654_321, 123_456, dt.date(2031, 7, 14)),
+            (36, 35, dt.date(2026, 12, 3)),
+        ],
+    )
+    def test_it_round_trips(self, plan_id, patient_id, due_on):
+        token = links.book_token(plan_id=plan_id, patient_id=patient_id, due_on=due_on)
+        assert links.booking_from_token(token) == links.BookLink(plan_id, patient_id, due_on)
+        assert len(token) < 72  # a JSON list signed by signing.dumps was about 80
+
+    @pytest.mark.parametrize(
+        "value", ["1.1", "1.1.1.1", "1..1", "1.-1.1", "1.1.ZZ", "1.1.zzzzzzzzzzzzz", "a.b.c!"]
+    )
+    def test_a_well_signed_but_malformed_value_is_invalid(self, value):
+        token = signing.TimestampSigner(salt=links.BOOK_SALT).sign(value)
+        with pytest.raises(links.LinkInvalid):
+            links.booking_from_token(token)
+
+    def test_a_date_past_the_calendar_is_invalid(self):
+        token = signing.TimestampSigner(salt=links.BOOK_SALT).sign("1.1.zzzzzzzzzzz")
+        with pytest.raises(links.LinkInvalid):
+            links.booking_from_token(token)
