@@ -36,6 +36,12 @@ DATABASE_URL = os.environ.get("LOAD_DATABASE_URL", "postgresql://postgres@127.0.
 RUN = ROOT / "var" / "prod-load"
 PASSWORD = "load-test-2026"  # noqa: S105 - benchmark accounts in a benchmark database
 P95_GOAL_MS = 300.0
+SET_PASSWORDS = (
+    "from django.contrib.auth import get_user_model\n"
+    "names = ['load_desk', 'load_practitioner', 'bench_manager']\n"
+    "for user in get_user_model().objects.filter(username__in=names):\n"
+    f"    user.set_password({PASSWORD!r}); user.save(update_fields=['password'])\n"
+)
 LIST_PAGES = {
     "/treatments/today/",
     "/treatments/calendar/",
@@ -60,8 +66,6 @@ def prepare() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-
     from clinic.roles import FRONT_DESK, PRACTITIONER
     from treatments.models import Patient, Session
 
@@ -70,11 +74,6 @@ def prepare() -> None:
     make_user = managers_bench.bench_user
     make_user("load_desk", FRONT_DESK, [london], first_name="Desk", last_name="Load")
     make_user("load_practitioner", PRACTITIONER, [london], first_name="Prac", last_name="Load")
-    for user in get_user_model().objects.filter(
-        username__in=["load_desk", "load_practitioner", "bench_manager"]
-    ):
-        user.set_password(PASSWORD)
-        user.save(update_fields=["password"])
     patients = list(Patient.objects.filter(location=london).order_by("pk").values_list("pk", flat=True)[:500])
     sessions = list(
         Session.objects.filter(location=london).order_by("-pk").values_list("pk", flat=True)[:500]
@@ -127,6 +126,11 @@ def main() -> int:
     prefix = RUN / "locust"
     stack.up()
     try:
+        # Passwords hashed under the production settings (the benchmark settings hash with MD5,
+        # which production does not accept), and no lock-out left from an earlier run.
+        for command in (["shell", "-c", SET_PASSWORDS], ["axes_reset"]):
+            manage = [BIN / "python", "manage.py", *command]
+            subprocess.run(manage, cwd=ROOT, env=stack.process_env(), check=True)  # noqa: S603
         subprocess.run(  # noqa: S603
             [
                 BIN / "locust", "-f", str(ROOT / "benchmarks" / "load_locust.py"), "--headless",
@@ -134,7 +138,8 @@ def main() -> int:
                 "--host", stack.BASE_URL, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
             ],
             cwd=ROOT,
-            env={**os.environ, "LOAD_IDS": str(RUN / "ids.json"), "LOAD_PASSWORD": PASSWORD},
+            env={**os.environ, "LOAD_IDS": str(RUN / "ids.json"), "LOAD_PASSWORD": PASSWORD,
+                 "LOAD_CA": str(stack.CERT)},
             check=False,
         )  # fmt: skip
     finally:

@@ -33,10 +33,11 @@ class ClinicUser(HttpUser):
     username = ""
 
     def on_start(self) -> None:
-        self.client.verify = False  # the stack's self-signed certificate
+        # Trust exactly the stack's self-signed certificate (load_bench.py passes its path).
+        self.client.verify = os.environ.get("LOAD_CA", True)
         page = self.client.get("/accounts/login/", name="/accounts/login/")
         token = CSRF.search(page.text)
-        response = self.client.post(
+        with self.client.post(
             "/accounts/login/",
             data={
                 "username": self.username,
@@ -46,9 +47,10 @@ class ClinicUser(HttpUser):
             headers={"Referer": f"{self.host}/accounts/login/"},
             name="/accounts/login/ (POST)",
             allow_redirects=False,
-        )
-        if response.status_code != 302:
-            response.failure(f"sign-in as {self.username} failed: {response.status_code}")
+            catch_response=True,
+        ) as response:
+            if response.status_code != 302:
+                response.failure(f"sign-in as {self.username} failed: {response.status_code}")
 
     def page(self, url: str, name: str | None = None) -> None:
         with self.client.get(url, name=name or url, catch_response=True, allow_redirects=False) as r:
