@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Sum
 
 from products.models import Lot, MovementKind, StockMovement, StockTake, StockTakeStatus
 from products.services import StockTakeChanged, stock_use, stocktake_count, stocktake_post, stocktake_start
+from tests.concurrency import at_once
 from tests.products.factories import make_lot
 
 pytestmark = [
@@ -20,30 +18,6 @@ pytestmark = [
     ),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _race(*jobs):
-    """Run the jobs at once; (results, refusals, unexpected errors)."""
-    start = threading.Barrier(len(jobs))
-    results, refusals, unexpected = [], [], []
-
-    def run(job):
-        try:
-            start.wait()
-            results.append(job())
-        except ValidationError as exc:
-            refusals.append(exc)
-        except BaseException as exc:  # anything else is a bug the test must show
-            unexpected.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, refusals, unexpected
 
 
 def _counted_take(unit, manager):
@@ -57,7 +31,7 @@ def _counted_take(unit, manager):
 
 def test_a_use_during_the_post_is_never_overwritten(unit, manager, practitioner):
     lot, stock_take, reasons = _counted_take(unit, manager)
-    _results, refusals, unexpected = _race(
+    _results, refusals, unexpected = at_once(
         lambda: stocktake_post(stock_take=StockTake(pk=stock_take.pk), actor=manager, reasons=reasons),
         lambda: stock_use(lot=Lot(pk=lot.pk), quantity=1, actor=practitioner, reference="race"),
     )
@@ -76,7 +50,7 @@ def test_a_use_during_the_post_is_never_overwritten(unit, manager, practitioner)
 
 def test_two_posts_at_once_post_once(unit, manager, other_manager):
     lot, stock_take, reasons = _counted_take(unit, manager)
-    results, refusals, unexpected = _race(
+    results, refusals, unexpected = at_once(
         lambda: stocktake_post(stock_take=StockTake(pk=stock_take.pk), actor=manager, reasons=reasons),
         lambda: stocktake_post(stock_take=StockTake(pk=stock_take.pk), actor=manager, reasons=reasons),
     )

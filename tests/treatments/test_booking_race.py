@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.core.exceptions import ValidationError
 from django.db import connection
 
+from tests.concurrency import at_once
 from tests.treatments.factories import PatientFactory, at
 from treatments import services
 from treatments.models import Session
@@ -19,30 +17,10 @@ pytestmark = [
 ]
 
 
-def _race(bookings: list[dict], rounds: int = 1) -> tuple[list, list]:
-    barrier = threading.Barrier(len(bookings))
-    successes, refusals = [], []
-    lock = threading.Lock()
-
-    def run(kwargs):
-        from django.db import connection as thread_connection
-
-        try:
-            barrier.wait(timeout=10)
-            session = services.session_book(**kwargs)
-            with lock:
-                successes.append(session.pk)
-        except ValidationError as exc:
-            with lock:
-                refusals.append(exc)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=run, args=(kw,)) for kw in bookings]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+def _race(bookings: list[dict]) -> tuple[list, list]:
+    jobs = [lambda kw=kw: services.session_book(**kw).pk for kw in bookings]
+    successes, refusals, unexpected = at_once(*jobs)
+    assert unexpected == []
     return successes, refusals
 
 

@@ -11,6 +11,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from tests.concurrency import at_once
 from tests.treatments.booking_setup import due_plan, weekday_hours
 from tests.treatments.factories import at
 from treatments import links
@@ -29,30 +30,8 @@ NOW = at(TODAY, 10)
 
 
 def _race(calls: list[dict]) -> tuple[list[int], list[ValidationError]]:
-    barrier = threading.Barrier(len(calls))
-    successes: list[int] = []
-    refusals: list[ValidationError] = []
-    lock = threading.Lock()
-
-    def run(kwargs):
-        from django.db import connection as thread_connection
-
-        try:
-            barrier.wait(timeout=10)
-            session = plan_patient_book(**kwargs)
-            with lock:
-                successes.append(session.pk)
-        except ValidationError as exc:
-            with lock:
-                refusals.append(exc)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=run, args=(kw,)) for kw in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    successes, refusals, unexpected = at_once(*(lambda kw=kw: plan_patient_book(**kw).pk for kw in calls))
+    assert unexpected == []
     return successes, refusals
 
 

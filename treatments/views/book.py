@@ -18,18 +18,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from products.feeds import Rate, rate_wait
 from treatments import links
 from treatments.models import TreatmentPlan
 from treatments.services.patient_booking import maintenance_offer, plan_patient_book, upcoming_booking
-from treatments.views.respond import TEMPLATE as REFUSAL_TEMPLATE
+from treatments.views.respond import open_link, refuse
 
 TEMPLATE = "treatments/plan_book.html"
-BOOK_LIMIT = Rate(30, 3600)
-
-
-def _refuse(request: HttpRequest, state: str, status: int) -> HttpResponse:
-    return render(request, REFUSAL_TEMPLATE, {"state": state}, status=status)
 
 
 def _chosen(value: str) -> dt.datetime | None:
@@ -44,21 +38,16 @@ def _chosen(value: str) -> dt.datetime | None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def plan_book(request: HttpRequest, token: str) -> HttpResponse:
-    if rate_wait(f"plan-book:client:{request.META.get('REMOTE_ADDR', '')}", BOOK_LIMIT) is not None:
-        return _refuse(request, "limited", 429)
-    try:
-        link = links.booking_from_token(token)
-    except links.LinkExpired:
-        return _refuse(request, "expired", 410)
-    except links.LinkInvalid:
-        return _refuse(request, "invalid", 400)
+    link = open_link(request, page="plan-book", token=token, read=links.booking_from_token)
+    if isinstance(link, HttpResponse):
+        return link
     plan = (
         TreatmentPlan.objects.select_related("patient__location")
         .filter(pk=link.plan_id, patient_id=link.patient_id)
         .first()
     )
     if plan is None:
-        return _refuse(request, "invalid", 400)
+        return refuse(request, "invalid")
     booked = upcoming_booking(plan)
     if booked is not None:
         # A used link: the booking it made (or the desk's), nothing to choose any more.
@@ -70,7 +59,7 @@ def plan_book(request: HttpRequest, token: str) -> HttpResponse:
         }
         return render(request, TEMPLATE, context)
     if plan.status != TreatmentPlan.Status.ACTIVE or plan.next_due_on != link.due_on:
-        return _refuse(request, "expired", 410)
+        return refuse(request, "expired")
     error, status = "", 200
     if request.method == "POST":
         chosen = _chosen(request.POST.get("slot", ""))

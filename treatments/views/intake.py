@@ -17,20 +17,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from clinic.forms import parse_id
-from products.feeds import Rate, rate_wait
 from treatments import links
 from treatments.clinical_forms import IntakeConsentForm, ScreeningForm
 from treatments.models import ConsentTemplate, IntakeSubmission, Session
 from treatments.services.intake import intake_open, intake_submit
-from treatments.views.respond import TEMPLATE as REFUSED
+from treatments.views.respond import open_link, refuse
 
 TEMPLATE = "treatments/intake/intake.html"
-# Per client address, as for the reminder page.
-INTAKE_LIMIT = Rate(30, 3600)
-
-
-def _refused(request: HttpRequest, state: str, status: int) -> HttpResponse:
-    return render(request, REFUSED, {"state": state}, status=status)
 
 
 def _add_errors(forms: list, exc: ValidationError) -> None:
@@ -47,21 +40,17 @@ def _add_errors(forms: list, exc: ValidationError) -> None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def session_intake(request: HttpRequest, token: str) -> HttpResponse:
-    client = request.META.get("REMOTE_ADDR", "")
-    if rate_wait(f"session-intake:client:{client}", INTAKE_LIMIT) is not None:
-        return _refused(request, "limited", 429)
-    try:
-        session_id = links.intake_session_id_from_token(token)
-    except links.LinkExpired:
-        return _refused(request, "expired", 410)
-    except links.LinkInvalid:
-        return _refused(request, "invalid", 400)
+    session_id = open_link(
+        request, page="session-intake", token=token, read=links.intake_session_id_from_token
+    )
+    if isinstance(session_id, HttpResponse):
+        return session_id
     session = Session.objects.select_related("patient", "location").filter(pk=session_id).first()
     if session is None:
-        return _refused(request, "invalid", 400)
+        return refuse(request, "invalid")
     if not intake_open(session):
         # Started, cancelled or over: the answers are taken at the clinic now.
-        return _refused(request, "expired", 410)
+        return refuse(request, "expired")
     template = ConsentTemplate.current(session.treatment_type)
     if request.method == "POST":
         # The version the patient read (a newer one published meanwhile is refused by the service).
@@ -90,7 +79,7 @@ def session_intake(request: HttpRequest, token: str) -> HttpResponse:
             )
         except ValidationError as exc:
             if getattr(exc, "code", None) == "closed":
-                return _refused(request, "expired", 410)
+                return refuse(request, "expired")
             _add_errors(forms, exc)
         else:
             return redirect(request.path + "?sent=1")

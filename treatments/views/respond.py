@@ -5,6 +5,9 @@ is shown: first name, date and time, location, practitioner's first name."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -18,33 +21,46 @@ from treatments.models import Session
 from treatments.services.sessions import session_patient_respond
 
 TEMPLATE = "treatments/session_respond.html"
-# Per client address, like the password-reset limit (clinic/account_views.py).
-RESPOND_LIMIT = Rate(30, 3600)
+# Every patient link (answer, book, intake): per client address and page, like the
+# password-reset limit (clinic/account_views.py).
+PATIENT_LINK_LIMIT = Rate(30, 3600)
+_STATUS = {"limited": 429, "expired": 410, "invalid": 400}
+T = TypeVar("T")
 
 
-def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+def refuse(request: HttpRequest, state: str) -> HttpResponse:
+    """The one page of a patient link that cannot be used: limited (429), expired (410) or
+    not valid (400), without a word about whose link it was."""
+    return render(request, TEMPLATE, {"state": state}, status=_STATUS[state])
+
+
+def open_link(request: HttpRequest, *, page: str, token: str, read: Callable[[str], T]) -> T | HttpResponse:
+    """Rate-limit the caller on ``page``, then read the token: what it signs, or the refusal."""
+    client = request.META.get("REMOTE_ADDR", "")
+    if rate_wait(f"{page}:client:{client}", PATIENT_LINK_LIMIT) is not None:
+        return refuse(request, "limited")
+    try:
+        return read(token)
+    except links.LinkExpired:
+        return refuse(request, "expired")
+    except links.LinkInvalid:
+        return refuse(request, "invalid")
 
 
 @login_not_required
 @never_cache
 @require_http_methods(["GET", "POST"])
 def session_respond(request: HttpRequest, token: str) -> HttpResponse:
-    if rate_wait(f"session-respond:client:{_client(request)}", RESPOND_LIMIT) is not None:
-        return render(request, TEMPLATE, {"state": "limited"}, status=429)
-    try:
-        session_id = links.session_id_from_token(token)
-    except links.LinkExpired:
-        return render(request, TEMPLATE, {"state": "expired"}, status=410)
-    except links.LinkInvalid:
-        return render(request, TEMPLATE, {"state": "invalid"}, status=400)
+    session_id = open_link(request, page="session-respond", token=token, read=links.session_id_from_token)
+    if isinstance(session_id, HttpResponse):
+        return session_id
     session = (
         Session.objects.select_related("patient", "location", "practitioner").filter(pk=session_id).first()
     )
     if session is None:
-        return render(request, TEMPLATE, {"state": "invalid"}, status=400)
+        return refuse(request, "invalid")
     if links.link_expired_for(session.starts_at):
-        return render(request, TEMPLATE, {"state": "expired"}, status=410)
+        return refuse(request, "expired")
     error = ""
     if request.method == "POST":
         try:
