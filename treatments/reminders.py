@@ -287,7 +287,7 @@ def maintenance_messages(
             if due_on is None:
                 text = f"{settings.CLINIC_NAME}: it is time to book your next appointment at {name}."
             else:
-                when = date_format(due_on, "l j F")
+                when = date_format(due_on, "j F")  # no weekday: two SMS segments hold two links
                 text = f"{settings.CLINIC_NAME}: your next appointment at {name} is due from {when}."
             # Two links, the place and the phone in two SMS segments (320 characters).
             text += f" Call {call} to book. Online: {BOOK_PLACEHOLDER} Stop: {PATIENT_LINK_PLACEHOLDER}"
