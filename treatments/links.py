@@ -168,13 +168,11 @@ def book_url_for_plan(*, plan_id: int, patient_id: int, due_on: dt.date) -> str:
 def book_url(notification) -> str:
     """Called by the outbox at send time for a maintenance reminder: the dedupe key names the
     plan and its due date, ``regarding`` the patient (no query)."""
-    from treatments.reminders import parse_maintenance_key
-
-    parsed = parse_maintenance_key(notification.dedupe_key)
-    prefix, _, patient = (notification.regarding or "").partition(":")
-    if parsed is None or prefix != "treatments.patient" or not patient.isdigit():
+    parsed = reminders.parse_maintenance_key(notification.dedupe_key)
+    patient_id = reminders.patient_id_from_regarding(notification.regarding or "")
+    if parsed is None or patient_id is None:
         return ""
-    return book_url_for_plan(plan_id=parsed[0], patient_id=int(patient), due_on=parsed[1])
+    return book_url_for_plan(plan_id=parsed[0], patient_id=patient_id, due_on=parsed[1])
 
 
 def booking_from_token(token: str) -> BookLink:

@@ -89,17 +89,13 @@ def parse_appointment_key(key: str) -> tuple[int, dt.datetime] | None:
         return None
 
 
-def _parse_maintenance_key(key: str) -> tuple[int, dt.date] | None:
+def parse_maintenance_key(key: str) -> tuple[int, dt.date] | None:
+    """(plan id, due date) of a maintenance reminder's key (also for its booking link, built at send)."""
     try:
         _, _, plan_id, due_on, _stage = key.split(":")
         return int(plan_id), dt.date.fromisoformat(due_on)
     except ValueError:
         return None
-
-
-def parse_maintenance_key(key: str) -> tuple[int, dt.date] | None:
-    """(plan id, due date) of a maintenance reminder's key (for its booking link, built at send)."""
-    return _parse_maintenance_key(key)
 
 
 # --- Opt-out ------------------------------------------------------------------------------
@@ -435,7 +431,7 @@ def _stale_ids(pending: list[tuple[int, str, str]]) -> list[int]:
             if appointment is not None:
                 appointments[pk] = appointment
         else:
-            plan_due = _parse_maintenance_key(key)
+            plan_due = parse_maintenance_key(key)
             if plan_due is not None:
                 maintenance[pk] = plan_due
     if appointments:
