@@ -57,6 +57,25 @@ def desk_user(username: str):
     return bench_user("load_desk", FRONT_DESK, [london], first_name="Desk", last_name="Load")
 
 
+def add_working_hours() -> None:
+    import datetime as dt
+
+    from clinic.models import Location
+    from treatments.calendar import bookable_practitioners
+    from treatments.models import WorkingHours
+
+    for location in Location.objects.all():
+        for practitioner in bookable_practitioners(location):
+            for weekday in range(7):
+                WorkingHours.objects.get_or_create(
+                    practitioner=practitioner,
+                    location=location,
+                    weekday=weekday,
+                    start_time=dt.time(9),
+                    end_time=dt.time(17),
+                )
+
+
 def measure(client, url: str, variants, runs: int) -> tuple[float, float, int, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -87,6 +106,13 @@ def main() -> int:
     parser.add_argument("--profile", help="a page's URL to profile (one request, cumulative time)")
     parser.add_argument("--sort", default="cumulative", help="the profile's order (cumulative, tottime)")
     parser.add_argument("--lines", type=int, default=40, help="how many lines of the profile to print")
+    parser.add_argument("--only", default="", help="measure only the pages whose URL contains this")
+    parser.add_argument(
+        "--working-hours",
+        action="store_true",
+        help="give every practitioner 09:00-17:00 every day for the run (the load data has no working "
+        "hours, so the desk's calendar shows no booking links without it)",
+    )
     parser.add_argument("--queries", help="a page's URL whose queries to print, with their time")
     parser.add_argument("--user", default="load_desk", help="whom to sign in as (default: the load's desk)")
     parser.add_argument("--dump", help="a folder to write each page's HTML to (to compare before/after)")
@@ -108,6 +134,8 @@ def main() -> int:
     with transaction.atomic():
         client = Client()
         client.force_login(desk_user(args.user))
+        if args.working_hours:
+            add_working_hours()
         if args.dump:
             import re
             from pathlib import Path
@@ -141,6 +169,8 @@ def main() -> int:
             print(f"{args.runs} runs per page, server time (test client), ms")
             print(f"  {'page':34} {'median':>8} {'p95':>8} {'queries':>8} {'KB':>6}")
             for url, variants in PAGES:
+                if args.only not in url:
+                    continue
                 median, p95, queries, size = measure(client, url, variants, args.runs)
                 label = url + ("<surname>" if variants else "")
                 print(f"  {label:34} {median:8.1f} {p95:8.1f} {queries:8} {size / 1024:6.0f}")
