@@ -191,6 +191,25 @@ class TestBookingPages:
             'data-slot="prac 2027-03-02T08:45"'
         ) in outside
 
+    def test_the_day_calendar_counts_the_cancelled_sessions_it_leaves_out(
+        self, client_for, front_desk, practitioner_all_hours, location
+    ):
+        day = dt.date(2027, 3, 2)
+        for hour, last_name, status in (
+            (10, "Kept", SessionStatus.BOOKED),
+            (11, "Gone", SessionStatus.CANCELLED),
+            (12, "Away", SessionStatus.CANCELLED),
+        ):
+            SessionFactory(
+                patient=PatientFactory(location=location, last_name=last_name),
+                practitioner=practitioner_all_hours,
+                starts_at=at(day, hour),
+                status=status,
+            )
+        page = client_for(front_desk).get("/treatments/calendar/", {"date": day.isoformat()}).text
+        assert "Kept" in page and "Gone" not in page and "Away" not in page
+        assert "2 cancelled sessions not shown." in page
+
     def test_booking_from_a_patients_page_starts_at_the_patients_clinic(
         self, client_for, location, other_location
     ):
