@@ -13,8 +13,11 @@ page the median and 95th percentile in ms and the query count. The patient searc
 through the load scenario's surnames. ``--profile URL`` prints the top of a cProfile of that
 page (``--sort tottime``, ``--lines 80``); ``--queries URL`` prints its queries with their
 time; ``--dump FOLDER`` writes every page's HTML (CSRF tokens masked) to compare two versions;
-``--user NAME`` signs in as someone else. Nothing is written to the database that outlives
-the run. A figure for the notes, no target: the 300 ms p95 under load is load_bench.py's.
+``--user NAME`` signs in as someone else. The load data has no working hours and no session
+today, so the desk's calendar there has no booking link and no session: ``--working-hours``
+(09-17 for every practitioner) and ``--sessions-today N`` add them for the run. Nothing is
+written to the database that outlives the run (one transaction, rolled back). A figure for
+the notes, no target: the 300 ms p95 under load is load_bench.py's.
 """
 
 from __future__ import annotations
@@ -76,6 +79,33 @@ def add_working_hours() -> None:
                 )
 
 
+def add_sessions_today(n: int, username: str) -> None:
+    """``n`` booked sessions today, spread over the practitioners of the user's first location."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from clinic.scoping import locations_for
+    from treatments.calendar import bookable_practitioners
+    from treatments.demo import at_local, demo_session
+    from treatments.models import Patient, Session, SessionStatus
+
+    location = locations_for(get_user_model().objects.get(username=username)).order_by("pk").first()
+    practitioners = list(bookable_practitioners(location))
+    patients = list(Patient.objects.filter(location=location).order_by("pk")[:n])
+    today = timezone.localdate()
+    Session.objects.bulk_create(
+        demo_session(
+            p,
+            practitioners[i % len(practitioners)],
+            None,
+            at_local(today, 9 + (i // len(practitioners)) % 8, 0),
+            status=SessionStatus.BOOKED,
+            treatment_type="other",
+        )
+        for i, p in enumerate(patients)
+    )
+
+
 def measure(client, url: str, variants, runs: int) -> tuple[float, float, int, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -113,6 +143,13 @@ def main() -> int:
         help="give every practitioner 09:00-17:00 every day for the run (the load data has no working "
         "hours, so the desk's calendar shows no booking links without it)",
     )
+    parser.add_argument(
+        "--sessions-today",
+        type=int,
+        default=0,
+        metavar="N",
+        help="book N sessions today at the desk's location for the run (the load data has none today)",
+    )
     parser.add_argument("--queries", help="a page's URL whose queries to print, with their time")
     parser.add_argument("--user", default="load_desk", help="whom to sign in as (default: the load's desk)")
     parser.add_argument("--dump", help="a folder to write each page's HTML to (to compare before/after)")
@@ -136,6 +173,8 @@ def main() -> int:
         client.force_login(desk_user(args.user))
         if args.working_hours:
             add_working_hours()
+        if args.sessions_today:
+            add_sessions_today(args.sessions_today, args.user)
         if args.dump:
             import re
             from pathlib import Path
