@@ -155,6 +155,61 @@ class TestBookingPages:
         assert form.initial["time"] == dt.time(10, 15) and form.initial["date"] == tomorrow
         assert str(form.initial["practitioner"]) == str(practitioner_all_hours.pk)
 
+    def test_the_calendar_prints_the_links_built_for_its_cells(
+        self, client_for, front_desk, manager, practitioner, location
+    ):
+        """The slot links, their accessible names and the keys the browser tests click, and
+        each session's link and times, are built once per cell in Python: this pins the HTML
+        the template printed when it built them itself."""
+        day = dt.date(2027, 3, 2)  # a Tuesday
+        WorkingHours.objects.create(
+            practitioner=practitioner,
+            location=location,
+            weekday=day.weekday(),
+            start_time=dt.time(9),
+            end_time=dt.time(17),
+        )
+        session = SessionFactory(
+            patient=PatientFactory(location=location, first_name="Ann", last_name="Lee"),
+            practitioner=practitioner,
+            starts_at=at(day, 10, 30),
+        )
+        desk = client_for(front_desk).get("/treatments/calendar/", {"date": day.isoformat()}).text
+        slot = (
+            f'<a class="slot-link" href="/treatments/sessions/new/?practitioner={practitioner.pk}'
+            f'&amp;location={location.pk}&amp;start=2027-03-02T09:15" aria-label="Book Priya Shah, '
+            f'Tue 2 Mar at 09:15" data-slot="prac 2027-03-02T09:15"></a>'
+        )
+        assert slot in desk
+        assert 'data-slot="prac 2027-03-02T08:45"' not in desk  # the desk books in hours only
+        assert f'<a class="fw-semibold" href="/treatments/sessions/{session.pk}/">Ann Lee</a>' in desk
+        assert '<div class="small">10:30–11:15</div>' in desk
+        outside = client_for(manager).get("/treatments/calendar/", {"date": day.isoformat()}).text
+        assert slot in outside
+        assert (
+            'aria-label="Book Priya Shah, Tue 2 Mar at 08:45 (outside working hours)" '
+            'data-slot="prac 2027-03-02T08:45"'
+        ) in outside
+
+    def test_the_day_calendar_counts_the_cancelled_sessions_it_leaves_out(
+        self, client_for, front_desk, practitioner_all_hours, location
+    ):
+        day = dt.date(2027, 3, 2)
+        for hour, last_name, status in (
+            (10, "Kept", SessionStatus.BOOKED),
+            (11, "Gone", SessionStatus.CANCELLED),
+            (12, "Away", SessionStatus.CANCELLED),
+        ):
+            SessionFactory(
+                patient=PatientFactory(location=location, last_name=last_name),
+                practitioner=practitioner_all_hours,
+                starts_at=at(day, hour),
+                status=status,
+            )
+        page = client_for(front_desk).get("/treatments/calendar/", {"date": day.isoformat()}).text
+        assert "Kept" in page and "Gone" not in page and "Away" not in page
+        assert "2 cancelled sessions not shown." in page
+
     def test_booking_from_a_patients_page_starts_at_the_patients_clinic(
         self, client_for, location, other_location
     ):

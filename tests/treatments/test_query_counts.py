@@ -61,7 +61,7 @@ def _same_count(client, assert_num_queries, location, url, queries, params=None)
 @pytest.mark.parametrize(
     ("url", "queries"),
     [
-        ("/treatments/calendar/", 10),
+        ("/treatments/calendar/", 9),
         ("/treatments/calendar/week/", 9),
         ("/treatments/today/", 6),
         ("/treatments/due/", 7),

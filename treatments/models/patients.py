@@ -140,6 +140,9 @@ class Patient(models.Model):
             ),
             models.Index(fields=["date_of_birth"], name="patient_dob_idx"),
             models.Index(fields=["location", "last_name", "first_name"], name="patient_loc_name_idx"),
+            # The patient list's default order (sort_queryset adds the pk): PostgreSQL walks it
+            # and stops after a page instead of sorting every patient of the user's locations.
+            models.Index(fields=["last_name_key", "id"], name="patient_name_order_idx"),
         ]
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from clinic.scoping import locations_for
-from treatments.calendar import Column, bookable_practitioners, build_grid
+from treatments.calendar import Column, bookable_practitioners, build_grid, slot_links
 from treatments.models import Session, SessionStatus, WorkingHours
 from treatments.views.common import parse_day
 
@@ -40,6 +40,20 @@ def _hours_by(practitioner_ids, location, weekdays) -> dict:
     return hours
 
 
+def _grid(request: HttpRequest, columns: list, location) -> dict:
+    """The grid's rows with their links built, and the permissions the page shows."""
+    can_book = request.user.has_perm("treatments.add_session")
+    can_book_outside = request.user.has_perm("treatments.book_outside_hours")
+    rows = build_grid(columns)
+    slot_links(rows, location_id=location.pk, can_book=can_book, can_book_outside=can_book_outside)
+    return {
+        "rows": rows,
+        "can_book": can_book,
+        "can_book_outside": can_book_outside,
+        "can_change": request.user.has_perm("treatments.change_session"),
+    }
+
+
 def _session_qs(location):
     return Session.objects.filter(location=location).select_related("patient", "room", "practitioner")
 
@@ -51,7 +65,9 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
     location = _location(request, locations)
     day = parse_day(request.GET.get("date"))
     practitioners = list(bookable_practitioners(location))
-    sessions = list(_session_qs(location).on_day(day).exclude(status=SessionStatus.CANCELLED))
+    # One query for the day: the cancelled sessions are only counted (the note above the grid).
+    day_sessions = list(_session_qs(location).on_day(day))
+    sessions = [s for s in day_sessions if s.status != SessionStatus.CANCELLED]
     hours = _hours_by([p.pk for p in practitioners], location, [day.weekday()])
     by_prac: dict = defaultdict(list)
     for s in sessions:
@@ -83,14 +99,8 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
             "location": location,
             "locations": locations,
             "columns": columns,
-            "rows": build_grid(columns),
-            "can_book": request.user.has_perm("treatments.add_session"),
-            "can_book_outside": request.user.has_perm("treatments.book_outside_hours"),
-            "can_change": request.user.has_perm("treatments.change_session"),
-            "cancelled_count": _session_qs(location)
-            .on_day(day)
-            .filter(status=SessionStatus.CANCELLED)
-            .count(),
+            **_grid(request, columns, location),
+            "cancelled_count": len(day_sessions) - len(sessions),
         },
     )
 
@@ -147,10 +157,7 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
             "practitioners": practitioners,
             "practitioner": practitioner,
             "columns": columns,
-            "rows": build_grid(columns),
-            "can_book": request.user.has_perm("treatments.add_session"),
-            "can_book_outside": request.user.has_perm("treatments.book_outside_hours"),
-            "can_change": request.user.has_perm("treatments.change_session"),
+            **_grid(request, columns, location),
         },
     )
 
