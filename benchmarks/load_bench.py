@@ -6,7 +6,8 @@
 1. Prepares the managers' benchmark data (``managers_bench.py``'s load: 2 locations, 20 000
    patients, 200 000 sessions with records, 2 000 lots; made once, reused) in
    ``bench_managers``, with three sign-ins for the scenario (front desk, practitioner,
-   manager) and the ids of patients and sessions it opens.
+   manager), the ids of patients and sessions it opens, and a working day the history lacks
+   (everyone's hours, 30 sessions booked today); then ``VACUUM ANALYZE``, as autovacuum would.
 2. Starts the production stack of ``deploy/stack.py`` on that database — nginx with TLS,
    gunicorn (3 workers × 4 threads), two Celery workers and beat, DEBUG off — on ports of
    its own (8445/8082, Redis db 8, ``var/prod-load``).
@@ -74,10 +75,22 @@ def prepare() -> None:
     from treatments.models import Patient, Session
 
     info = managers_bench.load()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # as autovacuum would have (it is off on this server)
     london = info["locations"][0]
     make_user = managers_bench.bench_user
     make_user("load_desk", FRONT_DESK, [london], first_name="Desk", last_name="Load")
     make_user("load_practitioner", PRACTITIONER, [london], first_name="Prac", last_name="Load")
+    # A working day, which the managers' data (two years of history) lacks: everyone's hours
+    # (the calendar's bookable cells) and 30 sessions booked today (today's list, the grid).
+    import list_pages_bench
+    from django.utils import timezone
+
+    list_pages_bench.add_working_hours()
+    if not Session.objects.filter(location=london).on_day(timezone.localdate()).exists():
+        list_pages_bench.add_sessions_today(30, "load_desk")
     patients = list(Patient.objects.filter(location=london).order_by("pk").values_list("pk", flat=True)[:500])
     sessions = list(
         Session.objects.filter(location=london).order_by("-pk").values_list("pk", flat=True)[:500]
