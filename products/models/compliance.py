@@ -254,7 +254,8 @@ def compiled_subquery(key: tuple, build: Callable[[], models.QuerySet]) -> RawSQ
         kept = _COMPILED.kept = {}
     full_key = (connections[DEFAULT_DB_ALIAS].vendor, *key)
     if full_key not in kept:
-        kept[full_key] = build().query.sql_with_params()
+        # Unordered, as Django leaves a subquery (a model's default ordering would sort it).
+        kept[full_key] = build().order_by().query.sql_with_params()
     sql, params = kept[full_key]
     # Django's own SQL for our own queryset, its parameters passed apart: nothing user-made.
     return RawSQL(sql, params)  # noqa: S611
