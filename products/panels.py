@@ -19,7 +19,12 @@ def stock_panel(user) -> dict:
     quarantined = count_where(summary, "held")
     # The counts are of usable lots (what charting offers); the list shows every available lot
     # that expires soon, an uncleared one with its "Not cleared" badge, so it is not forgotten.
-    expiring = list(lots.available().expiring_by().with_clearance().fefo().select_related("product")[:5])
+    # The five are chosen first, then labelled: clearance asked of five lots, not planned for
+    # every lot expiring soon (issue 19: the planner then hashes every certificate on file).
+    first = lots.available().expiring_by().fefo()[:5]
+    expiring = list(
+        Lot.objects.filter(pk__in=first.values("pk")).with_clearance().fefo().select_related("product")
+    )
     excursions = list(Excursion.objects.for_user(user).open().select_related("storage_unit__location")[:5])
     # Low stock (reorder levels below their minimum): the first five, each carrying how many
     # there are in all (a window count over the same rows): one query, apart from the above.

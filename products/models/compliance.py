@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.apps import apps
 from django.conf import settings
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import In
 from django.utils import timezone
@@ -235,6 +238,28 @@ LOT_REQUIRES: tuple[tuple[str, ...], ...] = ((DocumentType.COA,),)
 
 # --- The same rules in SQL -----------------------------------------------------------------------
 
+# Per thread (a connection is per thread): compiled SQL of uncorrelated subqueries, by key.
+_COMPILED = threading.local()
+_COMPILED_KEPT = 32
+
+
+def compiled_subquery(key: tuple, build: Callable[[], models.QuerySet]) -> RawSQL:
+    """``build()`` (an uncorrelated ``values(...)`` queryset) as SQL compiled once per thread for
+    ``key``, which names everything the SQL depends on (the rule, the day). Issue 19: building
+    and compiling a rule's subquery (every classification's EXISTS) is milliseconds of Python,
+    paid by every query of a page that asks the rule; its SQL is the same all day. Only the
+    SQL text and its parameters are kept, never rows: every query reads the documents afresh."""
+    kept: dict | None = getattr(_COMPILED, "kept", None)
+    if kept is None or len(kept) > _COMPILED_KEPT:  # bounded: past days' keys go with the rest
+        kept = _COMPILED.kept = {}
+    full_key = (connections[DEFAULT_DB_ALIAS].vendor, *key)
+    if full_key not in kept:
+        # Unordered, as Django leaves a subquery (a model's default ordering would sort it).
+        kept[full_key] = build().order_by().query.sql_with_params()
+    sql, params = kept[full_key]
+    # Django's own SQL for our own queryset, its parameters passed apart: nothing user-made.
+    return RawSQL(sql, params)  # noqa: S611
+
 
 def cleared_condition(*, product_ref: str = "pk", prefix: str = "", today: dt.date | None = None) -> Q:
     """A condition true for rows whose product is cleared today.
@@ -274,12 +299,19 @@ def lot_document_group_condition(
     sum over every lot (in a FILTER it would otherwise probe once per lot); one hashed look-up
     per lot, not one for the row and one for its origin."""
     origin_ref = "origin" if lot_ref == "pk" else f"{lot_ref}__origin"
-    valid = RegulatoryDocument.objects.valid_on(today).filter(doc_type__in=group)
+    today = today or timezone.localdate()
+
+    def valid() -> RegulatoryDocumentQuerySet:
+        return RegulatoryDocument.objects.valid_on(today).filter(doc_type__in=group)
+
     if bulk:
-        filed = valid.filter(lot__isnull=False).order_by().values("lot")
+        filed = compiled_subquery(
+            ("lot_documents", group, today),
+            lambda: valid().filter(lot__isnull=False).order_by().values("lot"),
+        )
         row = Coalesce(F(origin_ref), F(lot_ref), output_field=models.BigIntegerField())
         return Q(In(row, filed))
-    return Q(Exists(valid.filter(lot=Coalesce(OuterRef(origin_ref), OuterRef(lot_ref)))))
+    return Q(Exists(valid().filter(lot=Coalesce(OuterRef(origin_ref), OuterRef(lot_ref)))))
 
 
 def lot_documents_condition(*, lot_ref: str = "pk", today: dt.date | None = None, bulk: bool = False) -> Q:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clinic.scoping import LocationScopedQuerySet
 from products.models.catalogue import Product
-from products.models.compliance import LOT_REQUIRES, lot_document_group_condition
+from products.models.compliance import LOT_REQUIRES, compiled_subquery, lot_document_group_condition
 
 
 class LotStatus(models.TextChoices):
@@ -72,20 +72,12 @@ def available_condition(today: dt.date | None = None) -> Q:
     )
 
 
-# Per thread: a queryset is not shared between threads serving requests at once.
-_CLEARED_PRODUCTS = threading.local()
-
-
-def _cleared_products(today: dt.date) -> models.QuerySet:
+def _cleared_products(today: dt.date) -> RawSQL:
     """``Product.objects.cleared(today).values("pk")``, a subquery never run on its own. Building
-    it resolves every rule's EXISTS (milliseconds of Python, several times a page), so each
-    thread builds it once a day and gives each caller a copy (``all()``); only copies are run,
-    so the one kept holds no rows and the documents are read afresh by every query."""
-    kept = getattr(_CLEARED_PRODUCTS, "kept", None)
-    if kept is None or kept[0] != today:
-        kept = (today, Product.objects.cleared(today).values("pk"))
-        _CLEARED_PRODUCTS.kept = kept
-    return kept[1].all()
+    and compiling it resolves every rule's EXISTS (milliseconds of Python, several times a
+    page), so each thread compiles it once a day (``compiled_subquery``: the SQL, not rows; the
+    documents are read afresh by every query)."""
+    return compiled_subquery(("cleared_products", today), lambda: Product.objects.cleared(today).values("pk"))
 
 
 def lot_cleared_parts(today: dt.date | None = None, *, bulk: bool = False) -> dict[str, Q]:

@@ -349,3 +349,34 @@ class TestClearanceInSql:
             prefetch_clearance(lots)
             problems = [lot_clearance_problems(lot) for lot in lots]
         assert sum(1 for p in problems if p) == 2
+
+
+def test_the_compiled_rule_subqueries_read_the_documents_afresh(unit, manager):
+    """The rules' subqueries are compiled once a day per thread (issue 19): their SQL is kept,
+    never their rows, so a certificate filed, a document expired or an approval revoked later
+    the same day changes what every spelling of the rule answers at once."""
+    from products.models.stock import lot_cleared_condition, usable_condition
+
+    product = ProductFactory()
+    lot = _lot(product, unit, coa=False)
+
+    def answers() -> set[str]:
+        spellings = {
+            "usable": Lot.objects.usable(),
+            "usable bulk": Lot.objects.filter(usable_condition(bulk=True)),
+            "cleared bulk": Lot.objects.filter(lot_cleared_condition(bulk=True)),
+            "labelled": Lot.objects.with_clearance().filter(is_cleared=True),
+        }
+        return {name for name, lots in spellings.items() if lots.filter(pk=lot.pk).exists()}
+
+    assert answers() == set()  # compiled now, before the certificate is on file
+    coa = add_coa(lot)
+    assert answers() == {"usable", "usable bulk", "cleared bulk", "labelled"}
+    RegulatoryDocument.objects.filter(pk=coa.pk).update(
+        issued_on=TODAY() - dt.timedelta(days=60), expires_on=TODAY() - dt.timedelta(days=1)
+    )
+    assert answers() == set()
+    RegulatoryDocument.objects.filter(pk=coa.pk).update(expires_on=None)
+    assert answers() == {"usable", "usable bulk", "cleared bulk", "labelled"}
+    product_revoke_approval(actor=manager, product=product, reason="supplier changed")
+    assert answers() == set()

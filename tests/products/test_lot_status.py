@@ -139,3 +139,29 @@ class TestUnclearedLotBadge:
         )
         assert "Not cleared" in rows["KV-123"] and "Quarantined" in rows["KV-123"]
         assert "Not cleared" not in rows["A100"]
+
+
+def test_the_stock_panel_lists_the_first_five_to_expire_with_their_clearance(
+    client_for, manager, unit, settings
+):
+    """The panel chooses its five lots before labelling them (issue 19): the five available lots
+    expiring first, in FEFO order, each marked cleared or not, whatever more there are."""
+    settings.EXPIRING_SOON_DAYS = 30
+    today = timezone.localdate()
+    for days in (20, 3, 9, 14, 1, 4, 25):  # the even ones hold their certificate of analysis
+        make_lot(
+            unit=unit, lot_number=f"E{days:02d}", expiry=today + dt.timedelta(days=days), coa=days % 2 == 0
+        )
+    held = make_lot(unit=unit, lot_number="HELD", expiry=today, actor=manager)
+    lot_quarantine(lot=held, actor=manager, reason="check")
+    make_lot(unit=unit, lot_number="LATER", expiry=today + dt.timedelta(days=90))
+    panel = next(
+        p for p in client_for(manager).get("/").context["panels"] if p["template"].endswith("stock.html")
+    )
+    assert [(lot.lot_number, lot.is_cleared) for lot in panel["expiring"]] == [
+        ("E01", False),
+        ("E03", False),
+        ("E04", True),
+        ("E09", False),
+        ("E14", True),
+    ]
