@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 import time
 import uuid
@@ -27,6 +29,28 @@ def sign_out_to_login(request, reason: str):
     messages.info(request, reason)
     login_url = reverse(settings.LOGIN_URL)
     return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
+
+
+class ProxyClientAddressMiddleware:
+    """Behind the TLS proxy (``BEHIND_TLS_PROXY``), ``REMOTE_ADDR`` is the address the proxy saw.
+
+    gunicorn listens on a unix socket behind nginx, so ``REMOTE_ADDR`` arrives empty (over TCP it
+    would be the proxy's own): every limit kept per client address (the sign-in lock-out of
+    django-axes, the patient links' and password resets' rate limits) would share one key, and
+    the audit trail would have no address. nginx overwrites ``X-Real-IP`` with the address it
+    accepted the connection from, the same trust ``BEHIND_TLS_PROXY`` gives X-Forwarded-Proto.
+    Without the setting the header is ignored (a client could write anything there), and a value
+    that is not an IP address is never used."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.BEHIND_TLS_PROXY:
+            real = request.META.get("HTTP_X_REAL_IP", "").strip()
+            with contextlib.suppress(ValueError):  # not an address: REMOTE_ADDR as it came
+                request.META["REMOTE_ADDR"] = str(ipaddress.ip_address(real))
+        return self.get_response(request)
 
 
 class RequestContextMiddleware:

@@ -73,6 +73,8 @@ MIDDLEWARE = [
     # Request metrics (count, latency, status by view) for /metrics: first and last, so the
     # latency includes every other middleware.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Behind the proxy, the client's address before anything reads it (lock-out, limits, audit).
+    "clinic.middleware.ProxyClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -224,7 +226,12 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
-if env_bool("BEHIND_TLS_PROXY", False):
+# Behind the TLS proxy (deploy/nginx/clinic.conf) Django trusts the two headers the proxy
+# overwrites: X-Forwarded-Proto (HTTPS) and X-Real-IP (the client's address, for the sign-in
+# lock-out, rate limits and the audit trail: clinic.middleware.ProxyClientAddressMiddleware).
+# Only when the proxy is the one way in: a client reaching gunicorn directly could set both.
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
