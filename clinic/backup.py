@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import tempfile
@@ -301,6 +302,9 @@ def backup_create(*, directory: Path, database: Mapping[str, Any], storage: Stor
         raise BackupError(f"{directory} is not empty; give a new directory for each backup.")
     vendor = vendor_of(database)
     directory.mkdir(parents=True, exist_ok=True)
+    # Patient records, photos and password hashes: the owner's alone (whatever the umask), and
+    # everything written below is reached only through this directory.
+    directory.chmod(0o700)
     started = dt.datetime.now(dt.UTC)
     dump = directory / DUMP_NAMES[vendor]
     if vendor == "postgresql":
@@ -363,7 +367,65 @@ def read_manifest(directory: Path, *, expect_sha256: str = "") -> tuple[dict[str
         raise BackupError(f"The manifest is not valid JSON ({exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError(f"The manifest is not a {FORMAT} manifest.")
+    _check_shape(manifest)
     return manifest, sha
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_shape(manifest: Mapping[str, Any]) -> None:
+    """Every field the restore reads, of the right type, and no file listed twice: checked
+    before anything is written, so a damaged manifest is a refusal, not half a restore."""
+    problems = []
+    db = manifest.get("database")
+    if not isinstance(db, dict):
+        problems.append("no database entry")
+    else:
+        if not isinstance(db.get("vendor"), str) or not isinstance(db.get("file"), str):
+            problems.append("the database entry lacks its vendor or file")
+        if not isinstance(db.get("sha256"), str) or not _SHA256.fullmatch(db["sha256"]):
+            problems.append("the database entry lacks its SHA-256")
+        if not _is_count(db.get("size")):
+            problems.append("the database entry lacks its size")
+    tables = manifest.get("tables")
+    if not isinstance(tables, dict) or not all(
+        isinstance(k, str) and _is_count(v) for k, v in tables.items()
+    ):
+        problems.append("no table counts (a table name and a row count each)")
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        problems.append("no file list")
+    else:
+        seen: set[str] = set()
+        for i, entry in enumerate(files):
+            ok = (
+                isinstance(entry, dict)
+                and isinstance(entry.get("name"), str)
+                and isinstance(entry.get("sha256"), str)
+                and bool(_SHA256.fullmatch(entry["sha256"]))
+                and _is_count(entry.get("size"))
+            )
+            if not ok:
+                problems.append(f"file entry {i + 1} lacks its name, SHA-256 or size")
+            elif entry["name"] in seen:
+                problems.append(f"{entry['name']!r} is listed twice")
+            else:
+                seen.add(entry["name"])
+    if problems:
+        raise BackupError("The manifest is damaged, refusing it: " + "; ".join(problems) + ".")
+
+
+def _inside(directory: Path, path: Path) -> bool:
+    """``path`` is a file of the backup itself: no symbolic link on the way, none at the end
+    (a link could bring any file of the machine into the restored storage)."""
+    # The backup directory itself may be reached through a link (a mounted volume); what is in
+    # it may not. Resolving follows every link: the path must come out where it was written.
+    return path.resolve() == directory.resolve() / path.relative_to(directory)
 
 
 def verify_backup(directory: Path, manifest: Mapping[str, Any]) -> list[str]:
@@ -373,7 +435,9 @@ def verify_backup(directory: Path, manifest: Mapping[str, Any]) -> list[str]:
     problems = []
     db = manifest["database"]
     dump = directory / _safe_name(db["file"])
-    if not dump.is_file():
+    if not _inside(directory, dump):
+        problems.append(f"{db['file']}: a symbolic link, not a file of the backup")
+    elif not dump.is_file():
         problems.append(f"{db['file']}: missing")
     elif _sha256_path(dump) != (db["sha256"], db["size"]):
         problems.append(f"{db['file']}: checksum differs from the manifest")
@@ -382,7 +446,9 @@ def verify_backup(directory: Path, manifest: Mapping[str, Any]) -> list[str]:
         name = _safe_name(entry["name"])
         listed.add(name)
         path = directory / FILES_DIR / name
-        if not path.is_file():
+        if not _inside(directory, path):
+            problems.append(f"files/{name}: a symbolic link, not a file of the backup")
+        elif not path.is_file():
             problems.append(f"files/{name}: missing")
         elif _sha256_path(path) != (entry["sha256"], entry["size"]):
             problems.append(f"files/{name}: checksum differs from the manifest")

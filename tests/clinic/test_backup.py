@@ -193,3 +193,74 @@ def test_a_manifest_naming_a_file_outside_the_backup_is_refused(
             database=target_database,
             storage=FileSystemStorage(location=tmp_path / "r"),
         )
+
+
+def _edit_manifest(tmp_path: Path, change) -> None:
+    path = tmp_path / "backup" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def _restore_refused(tmp_path: Path, target_database, match: str) -> None:
+    with pytest.raises(BackupError, match=match):
+        backup_restore(
+            directory=tmp_path / "backup",
+            database=target_database,
+            storage=FileSystemStorage(location=tmp_path / "r"),
+        )
+    assert database_tables(target_database) == {}
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_backup_is_readable_by_its_owner_alone(tmp_path, data, source_storage):
+    backup_create(directory=tmp_path / "backup", database=connection.settings_dict, storage=source_storage)
+    assert (tmp_path / "backup").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda m: m.pop("tables"), "no table counts"),
+        (lambda m: m["database"].pop("sha256"), "lacks its SHA-256"),
+        (lambda m: m["files"].append(dict(m["files"][0])), "is listed twice"),
+        (lambda m: m["files"][0].update(size="12"), "file entry 1 lacks"),
+    ],
+    ids=["no-tables", "no-dump-checksum", "a-file-twice", "a-size-as-text"],
+)
+def test_a_damaged_manifest_is_refused_before_anything_is_written(
+    tmp_path, data, source_storage, target_database, change, match
+):
+    backup_create(directory=tmp_path / "backup", database=connection.settings_dict, storage=source_storage)
+    _edit_manifest(tmp_path, change)
+    _restore_refused(tmp_path, target_database, match)
+
+
+def test_a_symbolic_link_in_the_backup_is_refused(tmp_path, data, source_storage, target_database):
+    """A link with a matching manifest entry would copy any file of the machine into the
+    restored storage."""
+    backup_create(directory=tmp_path / "backup", database=connection.settings_dict, storage=source_storage)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"not the clinic's")
+    photo = tmp_path / "backup" / "files" / "documents" / "coa.pdf"
+    photo.unlink()
+    photo.symlink_to(secret)
+    import hashlib
+
+    def point_at_secret(manifest):
+        entry = next(f for f in manifest["files"] if f["name"] == "documents/coa.pdf")
+        entry.update(sha256=hashlib.sha256(secret.read_bytes()).hexdigest(), size=secret.stat().st_size)
+
+    _edit_manifest(tmp_path, point_at_secret)
+    _restore_refused(tmp_path, target_database, "documents/coa.pdf: a symbolic link")
+
+
+def test_a_backup_reached_through_a_link_restores(tmp_path, data, source_storage, target_database):
+    backup_create(directory=tmp_path / "real", database=connection.settings_dict, storage=source_storage)
+    (tmp_path / "backup").symlink_to(tmp_path / "real")
+    result = backup_restore(
+        directory=tmp_path / "backup",
+        database=target_database,
+        storage=FileSystemStorage(location=tmp_path / "r"),
+    )
+    assert len(result.checked) == 3
