@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -13,7 +14,7 @@ from clinic.notifications import NotificationKind
 from tests.treatments.factories import PatientFactory, SessionFactory, at
 from treatments.models import InboundMessage
 from treatments.reminders import appointment_key
-from treatments.views.inbound import body_signature
+from treatments.views.inbound import MAX_AGE_SECONDS, body_signature
 
 pytestmark = pytest.mark.django_db
 
@@ -22,14 +23,18 @@ NOW = at(dt.date(2026, 3, 10), 10)
 URL = "/treatments/sms/inbound/"
 
 
-def post(client, data, secret=SECRET):
+def signed(data, secret=SECRET, stamp: int | None = None) -> tuple[str, dict]:
     body = urlencode(data)
-    return client.post(
-        URL,
-        body,
-        content_type="application/x-www-form-urlencoded",
-        HTTP_X_CLINIC_SIGNATURE=body_signature(body.encode(), secret),
-    )
+    stamp_text = str(int(time.time()) if stamp is None else stamp)
+    return body, {
+        "HTTP_X_CLINIC_TIMESTAMP": stamp_text,
+        "HTTP_X_CLINIC_SIGNATURE": body_signature(body.encode(), secret, stamp_text),
+    }
+
+
+def post(client, data, secret=SECRET, stamp: int | None = None):
+    body, headers = signed(data, secret, stamp)
+    return client.post(URL, body, content_type="application/x-www-form-urlencoded", **headers)
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +67,54 @@ class TestWebhook:
 
     def test_get_is_405(self, client):
         assert client.get(URL).status_code == 405
+
+    def test_a_request_without_its_timestamp_is_refused(self, client, location):
+        patient = PatientFactory(location=location)
+        body, headers = signed({"from": patient.phone, "body": "Running late"})
+        headers.pop("HTTP_X_CLINIC_TIMESTAMP")
+        response = client.post(URL, body, content_type="application/x-www-form-urlencoded", **headers)
+        assert response.status_code == 403 and not InboundMessage.objects.exists()
+
+    def test_an_old_signed_request_is_refused_as_stale(self, client, location):
+        """A signed "STOP" captured from a log and sent again later turns nothing off."""
+        patient = PatientFactory(location=location, reminder_opt_in=True)
+        with time_machine.travel(NOW, tick=False):
+            sent_at = int(time.time())
+        with time_machine.travel(NOW + dt.timedelta(seconds=MAX_AGE_SECONDS + 1), tick=False):
+            response = post(client, {"from": patient.phone, "body": "STOP"}, stamp=sent_at)
+        assert response.status_code == 403 and b"Stale" in response.content
+        patient.refresh_from_db()
+        assert patient.reminder_opt_in is True
+
+    def test_a_timestamp_far_ahead_is_refused(self, client, location):
+        patient = PatientFactory(location=location)
+        with time_machine.travel(NOW, tick=False):
+            ahead = int(time.time()) + MAX_AGE_SECONDS + 1
+            response = post(client, {"from": patient.phone, "body": "Running late"}, stamp=ahead)
+        assert response.status_code == 403 and not InboundMessage.objects.exists()
+
+    def test_the_same_signed_request_twice_is_acted_on_once(self, client, location):
+        """A replay within the window (or a provider's retry) is answered, not acted on again:
+        an old "C" would otherwise confirm whatever appointment the patient has next."""
+        patient = PatientFactory(location=location)
+        session = reminded_session(patient)
+        with time_machine.travel(NOW, tick=False):
+            body, headers = signed({"from": patient.phone, "body": "C"})
+            first = client.post(URL, body, content_type="application/x-www-form-urlencoded", **headers)
+            again = client.post(URL, body, content_type="application/x-www-form-urlencoded", **headers)
+        assert first.content == b"confirmed" and again.status_code == 200
+        assert again.content == b"already received"
+        session.refresh_from_db()
+        assert session.patient_response == "confirmed"
+        assert AuditEvent.objects.filter(action="session.patient_confirm").count() == 1
+
+    def test_the_same_text_sent_again_later_is_a_new_message(self, client, location):
+        patient = PatientFactory(location=location)
+        with time_machine.travel(NOW, tick=False):
+            post(client, {"from": patient.phone, "body": "Running late"})
+        with time_machine.travel(NOW + dt.timedelta(seconds=5), tick=False):
+            post(client, {"from": patient.phone, "body": "Running late"})
+        assert InboundMessage.objects.count() == 2
 
     def test_yes_confirms_the_next_reminded_session(self, client, location):
         patient = PatientFactory(location=location)
@@ -114,8 +167,9 @@ class TestInbox:
 # --- Rate limits (the webhook is public) ----------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fresh_rates():
+    """Rate counters and the replay memory (one cache) start empty for every test."""
     from django.core.cache import caches
 
     caches["ratelimit"].clear()
