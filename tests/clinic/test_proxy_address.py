@@ -21,6 +21,10 @@ def fail_sign_in(client, settings, **headers) -> None:
         client.post("/accounts/login/", {"username": "mgr", "password": "wrong"}, **SOCKET, **headers)
 
 
+def sign_in(client, **meta):
+    return client.post("/accounts/login/", {"username": "mgr", "password": PASSWORD}, **meta)
+
+
 class TestBehindTheProxy:
     @pytest.fixture(autouse=True)
     def _proxy(self, settings):
@@ -28,41 +32,19 @@ class TestBehindTheProxy:
 
     def test_failures_from_one_address_lock_that_address_out(self, client, manager, settings):
         fail_sign_in(client, settings, HTTP_X_REAL_IP="203.0.113.7")
-        response = client.post(
-            "/accounts/login/",
-            {"username": "mgr", "password": PASSWORD},
-            **SOCKET,
-            HTTP_X_REAL_IP="203.0.113.7",
-        )
-        assert response.status_code == 429
+        assert sign_in(client, **SOCKET, HTTP_X_REAL_IP="203.0.113.7").status_code == 429
 
     def test_another_address_is_not_locked_out_by_them(self, client, manager, settings):
         fail_sign_in(client, settings, HTTP_X_REAL_IP="203.0.113.7")
-        response = client.post(
-            "/accounts/login/",
-            {"username": "mgr", "password": PASSWORD},
-            **SOCKET,
-            HTTP_X_REAL_IP="198.51.100.20",
-        )
-        assert response.status_code == 302
+        assert sign_in(client, **SOCKET, HTTP_X_REAL_IP="198.51.100.20").status_code == 302
 
     def test_the_audit_trail_keeps_the_clients_address(self, client, manager):
-        client.post(
-            "/accounts/login/",
-            {"username": "mgr", "password": PASSWORD},
-            **SOCKET,
-            HTTP_X_REAL_IP="2001:db8::5",
-        )
+        sign_in(client, **SOCKET, HTTP_X_REAL_IP="2001:db8::5")
         event = AuditEvent.objects.get(action="auth.login")
         assert event.ip_address == "2001:db8::5"
 
     def test_a_value_that_is_not_an_address_is_not_used(self, client, manager):
-        client.post(
-            "/accounts/login/",
-            {"username": "mgr", "password": PASSWORD},
-            REMOTE_ADDR="10.0.0.9",
-            HTTP_X_REAL_IP="<script>",
-        )
+        sign_in(client, REMOTE_ADDR="10.0.0.9", HTTP_X_REAL_IP="<script>")
         assert AuditEvent.objects.get(action="auth.login").ip_address == "10.0.0.9"
 
     def test_patient_links_of_one_address_do_not_use_up_anothers(self, client, settings):
@@ -74,10 +56,5 @@ class TestBehindTheProxy:
 
 def test_without_the_proxy_setting_the_header_is_ignored(client, manager, settings):
     settings.BEHIND_TLS_PROXY = False
-    client.post(
-        "/accounts/login/",
-        {"username": "mgr", "password": PASSWORD},
-        REMOTE_ADDR="10.0.0.9",
-        HTTP_X_REAL_IP="203.0.113.7",
-    )
+    sign_in(client, REMOTE_ADDR="10.0.0.9", HTTP_X_REAL_IP="203.0.113.7")
     assert AuditEvent.objects.get(action="auth.login").ip_address == "10.0.0.9"
