@@ -307,7 +307,7 @@ def lot_document_group_condition(
     if bulk:
         filed = compiled_subquery(
             ("lot_documents", group, today),
-            lambda: valid().filter(lot__isnull=False).order_by().values("lot"),
+            lambda: valid().filter(lot__isnull=False).values("lot"),
         )
         row = Coalesce(F(origin_ref), F(lot_ref), output_field=models.BigIntegerField())
         return Q(In(row, filed))

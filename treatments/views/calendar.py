@@ -41,7 +41,7 @@ def _hours_by(practitioner_ids, location, weekdays) -> dict:
 
 
 def _grid(request: HttpRequest, columns: list, location) -> dict:
-    """The grid's rows with their links built, and the permissions the page shows."""
+    """The grid's rows with their links built, and the booking permissions the page shows."""
     can_book = request.user.has_perm("treatments.add_session")
     can_book_outside = request.user.has_perm("treatments.book_outside_hours")
     rows = build_grid(columns)
@@ -50,7 +50,6 @@ def _grid(request: HttpRequest, columns: list, location) -> dict:
         "rows": rows,
         "can_book": can_book,
         "can_book_outside": can_book_outside,
-        "can_change": request.user.has_perm("treatments.change_session"),
     }
 
 

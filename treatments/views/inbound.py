@@ -76,12 +76,13 @@ def sms_inbound(request: HttpRequest) -> HttpResponse:
     stamp = request.META.get(TIMESTAMP_HEADER, "")
     signed = stamp.isascii() and stamp.isdigit() and len(stamp) <= 12
     expected = body_signature(request.body, secret, stamp if signed else "")
+    authentic = signed and hmac.compare_digest(given.encode(), expected.encode())
     fresh = signed and abs(time.time() - int(stamp)) <= MAX_AGE_SECONDS
-    if not (signed and hmac.compare_digest(given.encode(), expected.encode()) and fresh):
+    if not (authentic and fresh):
         client = request.META.get("REMOTE_ADDR") or "unknown"
         if wait := rate_wait(f"sms-inbound:bad:{client}", BAD_SIGNATURE_RATE):
             return _too_many(wait, "refused signatures from this address")
-        if signed and hmac.compare_digest(given.encode(), expected.encode()):
+        if authentic:
             return HttpResponse(
                 "Stale request: sign it again with the current time.", status=403, content_type="text/plain"
             )
