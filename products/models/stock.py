@@ -255,6 +255,15 @@ class Lot(models.Model):
     is_recalled = models.BooleanField(default=False)
     hold_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Kept by database triggers from the documents (``products.models.certificate_dates``):
+    # whatever a save writes here is replaced. Counts over many lots read it; one lot's
+    # clearance is asked of its documents.
+    certificate_until = models.DateField(
+        null=True,
+        editable=False,
+        help_text="Latest expiry among the current certificates of analysis of this manufacturer's lot "
+        "(9999-12-31: one without expiry; empty: none). Kept by the database.",
+    )
 
     objects = LotQuerySet.as_manager()
 
