@@ -16,6 +16,7 @@ from treatments.models import (
     ErasureRequest,
     Patient,
     ProtocolTemplate,
+    Session,
     TreatmentType,
     WorkingHours,
 )
@@ -156,6 +157,30 @@ class ErasureRequestForm(forms.ModelForm):
 
 class CancelForm(forms.Form):
     reason = forms.CharField(max_length=200, label="Reason for cancelling")
+
+
+NOTE_MAX = Session._meta.get_field("patient_note").max_length
+
+
+class PatientAnswerForm(forms.Form):
+    """The patient's answer on their reminder link page (no login). Cancelling takes a second
+    press: ``confirm`` is sent only by the "Yes, cancel it" button."""
+
+    answer = forms.ChoiceField(
+        choices=[("confirmed", "Confirm"), ("cancelled", "Cancel"), ("reschedule", "Ask to reschedule")],
+        error_messages={"required": "Choose an answer.", "invalid_choice": "Unknown answer."},
+    )
+    note = forms.CharField(
+        max_length=NOTE_MAX,
+        required=False,
+        error_messages={
+            "max_length": f"Please keep the note to {NOTE_MAX} characters or fewer.",
+            "null_characters_not_allowed": (
+                "The note holds a character that cannot be saved; please retype it."
+            ),
+        },
+    )
+    confirm = forms.BooleanField(required=False)
 
 
 class PlanForm(forms.Form):

@@ -58,7 +58,21 @@ def test_patient_cancels_and_the_desk_sees_it(browser, page, live_server, remind
     context, phone = _phone_page(browser, live_server, path)
     with phone.expect_navigation(wait_until="load"):
         phone.get_by_role("button", name="Cancel appointment").click()
+    # The first press only asks; nothing has changed yet.
+    assert (
+        phone.get_by_role(
+            "heading", name=re.compile(r"^Cancel your appointment on .+ at \d\d:\d\d\?$")
+        ).count()
+        == 1
+    )
+    assert phone.get_by_role("button", name="Keep it").count() == 1
+    assert_accessible(phone)
+    session.refresh_from_db()
+    assert session.status == SessionStatus.BOOKED
+    with phone.expect_navigation(wait_until="load"):
+        phone.get_by_role("button", name="Yes, cancel it").click()
     assert "Cancelled by patient" in phone.locator("#current-answer").inner_text()
+    assert "This appointment was cancelled." in phone.locator("#appointment-status").inner_text()
     assert phone.get_by_role("button", name="Cancel appointment").count() == 0
     assert_accessible(phone)
     context.close()
@@ -69,6 +83,19 @@ def test_patient_cancels_and_the_desk_sees_it(browser, page, live_server, remind
     page.goto(f"/treatments/sessions/{session.pk}/")
     assert "Cancelled by patient" in page.content()
     assert "the patient (reminder link)" in page.content()
+
+
+def test_keep_it_goes_back_and_cancels_nothing(browser, live_server, reminder_link):
+    session, path = reminder_link
+    context, phone = _phone_page(browser, live_server, path)
+    with phone.expect_navigation(wait_until="load"):
+        phone.get_by_role("button", name="Cancel appointment").click()
+    with phone.expect_navigation(wait_until="load"):
+        phone.get_by_role("button", name="Keep it").click()
+    assert phone.get_by_role("button", name="Cancel appointment").count() == 1
+    context.close()
+    session.refresh_from_db()
+    assert session.status == SessionStatus.BOOKED and session.patient_response == ""
 
 
 def test_patient_asks_for_another_time_and_the_desk_sees_it(

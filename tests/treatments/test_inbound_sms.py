@@ -11,7 +11,8 @@ import time_machine
 
 from clinic.models import AuditEvent, Notification
 from clinic.notifications import NotificationKind
-from tests.treatments.factories import PatientFactory, SessionFactory, at
+from tests.treatments.factories import PatientFactory, SessionFactory, all_week_hours, at
+from treatments import services
 from treatments.models import InboundMessage
 from treatments.reminders import appointment_key
 from treatments.views.inbound import MAX_AGE_SECONDS, body_signature
@@ -126,6 +127,20 @@ class TestWebhook:
         assert session.patient_response == "confirmed"
         event = AuditEvent.objects.get(action="session.patient_confirm")
         assert event.actor_id is None and event.after["by"] == "patient via SMS"
+
+    def test_a_reminder_for_the_time_it_was_moved_from_confirms_nothing(self, client, front_desk, location):
+        patient = PatientFactory(location=location)
+        session = reminded_session(patient)  # the text went out for tomorrow at 10:00
+        all_week_hours(session.practitioner, location)
+        with time_machine.travel(NOW, tick=False):
+            services.session_reschedule(
+                actor=front_desk, session=session, starts_at=session.starts_at + dt.timedelta(days=1)
+            )
+            response = post(client, {"from": patient.phone, "body": "C"})
+        assert response.content == b"inbox"  # the desk reads it; no answer for a time not sent
+        session.refresh_from_db()
+        assert session.patient_response == ""
+        assert not AuditEvent.objects.filter(action="session.patient_confirm").exists()
 
     def test_stop_opts_out(self, client, location):
         patient = PatientFactory(location=location, reminder_opt_in=True)

@@ -78,7 +78,7 @@ class TestPage:
 
     def test_cancel_goes_through_the_cancel_service(self, client, booked):
         with time_machine.travel(NOW, tick=False):
-            client.post(url(booked), {"answer": "cancelled"})
+            client.post(url(booked), {"answer": "cancelled", "confirm": "1"})
         booked.refresh_from_db()
         assert booked.status == SessionStatus.CANCELLED
         assert booked.cancel_reason == "cancelled by patient"
@@ -154,7 +154,9 @@ class TestDeskSeesTheAnswer:
         patient = PatientFactory(location=location)
         with time_machine.travel(at(TODAY, 7), tick=False):
             session = SessionFactory(patient=patient, starts_at=at(TODAY, 15))
-            client.post(url(session), {"answer": answer})
+            client.post(
+                url(session), {"answer": answer, "confirm": "1"}
+            )  # confirm: the cancel's second press
             desk = client_for(front_desk)
             today = desk.get("/treatments/today/").content.decode()
             day = desk.get(f"/treatments/calendar/?date={TODAY.isoformat()}").content.decode()

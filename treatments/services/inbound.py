@@ -10,7 +10,7 @@ from django.utils import timezone
 from clinic.audit import AuditAction, audit_record
 from clinic.phones import phone_normalise
 from treatments.models import InboundMessage, Patient, Session, SessionStatus
-from treatments.reminders import patient_reminders_opt_out
+from treatments.reminders import appointment_key, patient_reminders_opt_out
 from treatments.services.sessions import session_patient_respond
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ def _next_reminded_session(patient: Patient) -> Session | None:
     for session in sessions[:5]:
         reminded = Notification.objects.filter(
             kind=NotificationKind.REMINDER_APPOINTMENT,
-            dedupe_key__startswith=f"reminder:appt:{session.pk}:",
+            # The reminder for this start only: one for a time it was moved from is not it.
+            dedupe_key=appointment_key(session.pk, session.starts_at),
             status="sent",
         ).exists()
         if reminded:

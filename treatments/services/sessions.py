@@ -49,6 +49,8 @@ SESSION_FIELDS = (
     "cancel_reason",
     "outside_hours",
 )
+# The patient's answer through their reminder link: about one time, so a move clears it.
+RESPONSE_FIELDS = ("patient_response", "patient_response_at", "patient_note")
 # A booking may start a little in the past (the patient is at the desk now).
 PAST_TOLERANCE = dt.timedelta(minutes=30)
 
@@ -241,7 +243,7 @@ def session_reschedule(
         raise ValidationError(f"A session that is {session.get_status_display().lower()} cannot be moved.")
     if starts_at < timezone.now() - PAST_TOLERANCE:
         raise ValidationError({"starts_at": "This time has passed; choose a time from now on."})
-    before = snapshot(session, SESSION_FIELDS)
+    before = snapshot(session, SESSION_FIELDS + RESPONSE_FIELDS)
     old = (session.starts_at, session.practitioner, session.room)
     practitioner = practitioner or session.practitioner
     new_room = session.room if room is False else room
@@ -251,6 +253,10 @@ def session_reschedule(
     session.practitioner = practitioner
     session.room = new_room
     session.ends_at = session.compute_end()
+    if (session.starts_at, session.practitioner) != old[:2]:
+        # The patient answered about another time (or practitioner): that answer must not
+        # show as theirs for this one. The room is not on their page, so it keeps it.
+        session.patient_response, session.patient_response_at, session.patient_note = "", None, ""
     session.full_clean(exclude=["ends_at"])
     _lock(session.patient, practitioner, new_room)
     session.outside_hours = _check_hours(
@@ -287,7 +293,7 @@ def session_reschedule(
         action=AuditAction.SESSION_RESCHEDULE,
         obj=session,
         before=before,
-        after=snapshot(session, SESSION_FIELDS) | {"reason": reason},
+        after=snapshot(session, SESSION_FIELDS + RESPONSE_FIELDS) | {"reason": reason},
     )
     # The reminder for the old time goes at once; the sweep writes one for the new time.
     appointment_reminders_cancel(session_id=session.pk, actor=actor, reason="The session moved.")

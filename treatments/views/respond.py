@@ -17,7 +17,8 @@ from django.views.decorators.http import require_http_methods
 
 from products.feeds import Rate, rate_wait
 from treatments import links
-from treatments.models import Session
+from treatments.forms import NOTE_MAX, PatientAnswerForm
+from treatments.models import Session, SessionStatus
 from treatments.services.sessions import session_patient_respond
 
 TEMPLATE = "treatments/session_respond.html"
@@ -37,8 +38,11 @@ def refuse(request: HttpRequest, state: str) -> HttpResponse:
 def open_link(request: HttpRequest, *, page: str, token: str, read: Callable[[str], T]) -> T | HttpResponse:
     """Rate-limit the caller on ``page``, then read the token: what it signs, or the refusal."""
     client = request.META.get("REMOTE_ADDR", "")
-    if rate_wait(f"{page}:client:{client}", PATIENT_LINK_LIMIT) is not None:
-        return refuse(request, "limited")
+    wait = rate_wait(f"{page}:client:{client}", PATIENT_LINK_LIMIT)
+    if wait is not None:
+        response = refuse(request, "limited")
+        response["Retry-After"] = str(wait)  # seconds until this window frees
+        return response
     try:
         return read(token)
     except links.LinkExpired:
@@ -62,23 +66,44 @@ def session_respond(request: HttpRequest, token: str) -> HttpResponse:
     if links.link_expired_for(session.starts_at):
         return refuse(request, "expired")
     error = ""
+    confirm_cancel = False
+    note = ""
     if request.method == "POST":
-        try:
-            session = session_patient_respond(
-                session=session, answer=request.POST.get("answer", ""), note=request.POST.get("note", "")
-            )
-        except ValidationError as exc:
-            error = " ".join(exc.messages)
+        form = PatientAnswerForm(request.POST)
+        if not form.is_valid():
+            error = " ".join(message for messages in form.errors.values() for message in messages)
+            note = request.POST.get("note", "").replace("\x00", "")[: NOTE_MAX * 2]
+        elif (
+            form.cleaned_data["answer"] == "cancelled"
+            and not form.cleaned_data["confirm"]
+            and session.status == SessionStatus.BOOKED
+            and session.patient_response != "cancelled"
+            and not links.within_cancellation_window(session.starts_at)
+        ):
+            confirm_cancel = True  # the first press only asks; "Yes, cancel it" sends confirm
+        else:
+            try:
+                session = session_patient_respond(
+                    session=session, answer=form.cleaned_data["answer"], note=form.cleaned_data["note"]
+                )
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+    is_booked = session.status == SessionStatus.BOOKED
     context = {
         "state": "page",
         "first_name": session.patient.first_name,
         "starts_at": session.starts_at,
         "location": session.location,
         "practitioner_first_name": session.practitioner.first_name,
-        "answer": session.patient_response,
+        # An answer shows while it still stands: on a booked session, or the patient's own cancel.
+        "answer": session.patient_response if is_booked or session.patient_response == "cancelled" else "",
         "answer_label": session.get_patient_response_display(),
-        "is_booked": session.status == "booked",
+        "status": session.status,
+        "is_booked": is_booked,
         "in_window": links.within_cancellation_window(session.starts_at),
+        "confirm_cancel": confirm_cancel,
+        "note": note,
+        "note_max": NOTE_MAX,
         "error": error,
     }
     return render(request, TEMPLATE, context, status=400 if error else 200)
