@@ -8,12 +8,14 @@ import re
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Group
 from django.core import mail, signing
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 
 from clinic.models import AuditEvent, Notification
 from clinic.notifications import NotificationKind, outbox
+from clinic.roles import FRONT_DESK, ROLES
 from tests.clinic.test_channels import FakeSms
 from tests.treatments.booking_setup import book_path, due_plan, weekday_hours
 from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, at
@@ -182,8 +184,70 @@ class TestOffer:
                 starts_at=at(DUE + dt.timedelta(days=i % 10), 9 + i % 7),
             )
         plan = TreatmentPlan.objects.select_related("patient__location").get(pk=plan.pk)  # as the view has it
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(6):
             maintenance_offer(plan=plan, due_on=DUE)
+
+
+def left_the_location(practitioner, location):
+    practitioner.staff_profile.locations.remove(location)
+
+
+def moved_to_front_desk(practitioner, location):
+    practitioner.groups.set([Group.objects.get(name=ROLES[FRONT_DESK].group)])
+
+
+def left_the_clinic(practitioner, location):
+    practitioner.is_active = False
+    practitioner.save()
+
+
+NOT_BOOKABLE = [left_the_location, moved_to_front_desk, left_the_clinic]
+
+
+class TestPractitionerNoLongerBookable:
+    """The desk's booking refuses a practitioner who left the location or no longer performs
+    sessions; the page must not offer their times (every pick would fail) nor show the desk's
+    refusal, which names them in full."""
+
+    @pytest.mark.parametrize("change", NOT_BOOKABLE)
+    def test_no_practitioner_no_slots(self, plan, practitioner, location, change):
+        change(practitioner, location)
+        offer = maintenance_offer(plan=TreatmentPlan.objects.get(pk=plan.pk), due_on=DUE)
+        assert offer.practitioner is None and offer.slots == []
+
+    @pytest.mark.parametrize("change", NOT_BOOKABLE)
+    def test_the_page_says_call_the_clinic(self, client, plan, practitioner, location, change):
+        change(practitioner, location)
+        body = client.get(book_path(plan)).content.decode()
+        assert 'id="no-slots"' in body and "020 7946 0000" in body
+        assert 'name="slot"' not in body and "Priya" not in body and "Shah" not in body
+
+    @pytest.mark.parametrize("change", NOT_BOOKABLE)
+    def test_a_post_is_told_to_call_never_the_desks_refusal(
+        self, client, plan, practitioner, location, change
+    ):
+        change(practitioner, location)
+        response = client.post(book_path(plan), {"slot": at(DUE, 11).isoformat()})
+        body = response.content.decode()
+        assert response.status_code == 400
+        assert "Please call the clinic on 020 7946 0000 to book." in body and "Shah" not in body
+        assert not Session.objects.filter(plan=plan, status=SessionStatus.BOOKED).exists()
+
+    def test_any_other_refusal_of_the_desks_service_becomes_call_the_clinic(
+        self, plan, practitioner, location, monkeypatch
+    ):
+        from treatments.services import patient_booking
+
+        def refuses(**kwargs):
+            raise ValidationError(
+                "10:00–11:00 is outside Priya Shah's working hours.", code="outside_hours_confirm"
+            )
+
+        monkeypatch.setattr(patient_booking, "session_book", refuses)
+        with pytest.raises(ValidationError) as refused:
+            plan_patient_book(link=link_for(plan), starts_at=at(DUE, 11))
+        assert refused.value.messages == ["Please call the clinic on 020 7946 0000 to book."]
+        assert refused.value.code == "call_clinic"
 
 
 # --- The booking ------------------------------------------------------------------------------
@@ -282,7 +346,7 @@ class TestPage:
     def test_get_lists_slots_without_clinical_detail_and_changes_nothing(
         self, client, plan, django_assert_num_queries
     ):
-        with django_assert_num_queries(5):
+        with django_assert_num_queries(8):
             response = client.get(book_path(plan))
         body = response.content.decode()
         assert response.status_code == 200
@@ -300,7 +364,7 @@ class TestPage:
             SessionFactory(
                 practitioner=practitioner, patient__location=location, starts_at=at(DUE, 9 + i % 8)
             )
-        with django_assert_num_queries(5):
+        with django_assert_num_queries(8):
             assert client.get(book_path(plan)).status_code == 200
 
     def test_post_books_and_the_link_then_shows_the_booking(self, client, plan):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
@@ -29,7 +29,7 @@ from clinic.phones import phone_national
 from treatments.models import Session, SessionStatus, TreatmentPlan, WorkingHours
 from treatments.models.sessions import OCCUPYING, UPCOMING
 from treatments.reminders import regarding_patient
-from treatments.services.sessions import session_book
+from treatments.services.sessions import require_bookable, session_book
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -49,6 +49,13 @@ DEFAULT_DURATION = 45
 
 TAKEN = "That time has just been taken. Please pick another."
 BUSY_CODES = {"practitioner_busy", "room_busy", "patient_busy"}
+
+
+def call_the_clinic(location: Location) -> str:
+    """What the patient is told when the page cannot book for them: never the desk's own
+    refusal, which names staff and rules the patient cannot act on."""
+    phone = phone_national(location.phone or "")
+    return f"Please call the clinic on {phone} to book." if phone else "Please call the clinic to book."
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,7 @@ def _usual_session(plan: TreatmentPlan) -> Session | None:
     practitioner and duration are the ones to book again."""
     return (
         Session.objects.filter(patient_id=plan.patient_id, status__in=OCCUPYING)
-        .select_related("practitioner")
+        .select_related("practitioner__staff_profile")
         .order_by(
             Case(
                 When(plan_id=plan.pk, then=Value(0)),
@@ -144,18 +151,33 @@ def _usual_session(plan: TreatmentPlan) -> Session | None:
     )
 
 
+def _bookable(practitioner: User, location: Location) -> bool:
+    """Whether the desk's booking would take this practitioner here (``require_bookable``:
+    active, may perform sessions, works at the location)."""
+    try:
+        require_bookable(practitioner=practitioner, location=location)
+    except (ValidationError, ObjectDoesNotExist):  # no staff profile: not bookable either
+        return False
+    return True
+
+
 def maintenance_offer(
     *, plan: TreatmentPlan, due_on: dt.date, now: dt.datetime | None = None
 ) -> BookingOffer:
     """The free slots of the patient's practitioner at the patient's location around ``due_on``.
 
-    Three queries however many sessions and slots: the usual session, the working hours, the
-    sessions in the way (the practitioner's and the patient's own)."""
+    A practitioner the desk's booking would refuse (left the location, no longer performs
+    sessions) is no practitioner: the page says to call rather than offer times that fail.
+    Six queries however many sessions and slots: the usual session, the bookability check
+    (two for permissions, one for the location), the working hours, the sessions in the way
+    (the practitioner's and the patient's own)."""
     now = now or timezone.now()
     location = plan.patient.location
     first_day, last_day = booking_window(due_on, timezone.localdate(now))
     usual = _usual_session(plan)
-    practitioner = usual.practitioner if usual is not None and usual.practitioner.is_active else None
+    practitioner = (
+        usual.practitioner if usual is not None and _bookable(usual.practitioner, location) else None
+    )
     duration = usual.duration_minutes if usual is not None else DEFAULT_DURATION
     offer = BookingOffer(plan, location, practitioner, duration, first_day, last_day)
     if practitioner is None:
@@ -261,7 +283,7 @@ def plan_patient_book(
         raise ValidationError("Your next appointment is already booked.", code="used")
     offer = maintenance_offer(plan=plan, due_on=link.due_on, now=now)
     if offer.practitioner is None:
-        raise ValidationError("Please call the clinic to book.", code="not_offered")
+        raise ValidationError(call_the_clinic(offer.location), code="not_offered")
     if starts_at not in offer.slots:
         unbusy = free_slots(
             hours=WorkingHours.objects.filter(
@@ -291,7 +313,8 @@ def plan_patient_book(
     except ValidationError as exc:
         if getattr(exc, "code", None) in BUSY_CODES:
             raise ValidationError(TAKEN, code="slot_taken") from None
-        raise
+        # Any other refusal is the desk's wording (staff names, rules): not for the patient.
+        raise ValidationError(call_the_clinic(offer.location), code="call_clinic") from None
     Session.objects.filter(pk=session.pk).update(booked_by_patient=True)
     session.booked_by_patient = True
     audit_record(
