@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.core import mail, signing
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
 from clinic.notifications import NotificationKind, outbox
@@ -20,12 +21,13 @@ from tests.clinic.test_channels import FakeSms
 from tests.treatments.booking_setup import book_path, due_plan, weekday_hours
 from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, at
 from treatments import links
-from treatments.models import Session, SessionStatus, TreatmentPlan
+from treatments.models import Session, SessionStatus, TreatmentPlan, WorkingHours
 from treatments.reminders import maintenance_reminders_sweep
 from treatments.services.patient_booking import (
     TAKEN,
     booking_window,
     free_slots,
+    local_time_label,
     maintenance_offer,
     plan_patient_book,
 )
@@ -75,7 +77,7 @@ def slots(**kwargs):
         "duration": HOUR,
         "earliest": NOW,
     }
-    return [f"{s:%H:%M}" for s in free_slots(**(base | kwargs))]
+    return [f"{timezone.localtime(s):%H:%M}" for s in free_slots(**(base | kwargs))]
 
 
 class TestSlotRules:
@@ -248,6 +250,120 @@ class TestPractitionerNoLongerBookable:
             plan_patient_book(link=link_for(plan), starts_at=at(DUE, 11))
         assert refused.value.messages == ["Please call the clinic on 020 7946 0000 to book."]
         assert refused.value.code == "call_clinic"
+
+
+# --- The nights the clocks change (Europe/London) ------------------------------------------------
+
+FALL = dt.date(2026, 10, 25)  # a Sunday: 02:00 BST → 01:00 GMT, so 01:00–01:59 happens twice
+SPRING = dt.date(2026, 3, 29)  # a Sunday: 01:00 GMT → 02:00 BST, so 01:00–01:59 never happens
+QUARTER = dt.timedelta(minutes=15)
+
+
+def utc(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC)
+
+
+def night_slots(day, **kwargs):
+    base = {
+        "hours": [(day.weekday(), dt.time(0), dt.time(4))],
+        "busy": [],
+        "first_day": day,
+        "last_day": day,
+        "duration": dt.timedelta(minutes=30),
+        "earliest": utc(day - dt.timedelta(days=7), 0),
+    }
+    return free_slots(**(base | kwargs))
+
+
+def night_plan(location, practitioner, day):
+    """A plan due on ``day`` whose practitioner works 00:00–04:00 that weekday (60 minutes)."""
+    WorkingHours.objects.create(
+        practitioner=practitioner,
+        location=location,
+        weekday=day.weekday(),
+        start_time=dt.time(0),
+        end_time=dt.time(4),
+    )
+    return due_plan(location, practitioner, day, first_name="Jane", last_name="Doe")
+
+
+class TestClockChanges:
+    def test_going_back_both_one_oclock_hours_are_offered_as_instants(self):
+        offered = night_slots(FALL)
+        # 00:00 BST (23:00 UTC the day before) to a 03:30 GMT start, every quarter hour of real time.
+        start = utc(FALL - dt.timedelta(days=1), 23)
+        assert offered == [start + k * QUARTER for k in range(19)]
+        labels = [local_time_label(s) for s in offered]
+        assert labels[:5] == ["00:00", "00:15", "00:30", "00:45", "01:00 BST"]
+        assert "01:45 BST" in labels and "01:00 GMT" in labels and "01:45 GMT" in labels
+        assert "02:00" in labels and labels[-1] == "03:30"
+
+    def test_going_back_a_session_lasts_its_real_duration(self):
+        # Busy 01:30–02:00 GMT. A 60-minute session at 01:30 BST ends at 01:30 GMT (real time),
+        # so it fits; one at 01:45 BST would end at 01:45 GMT, inside the booking.
+        offered = night_slots(FALL, busy=[(utc(FALL, 1, 30), utc(FALL, 2))], duration=HOUR)
+        assert utc(FALL, 0, 30) in offered  # 01:30 BST
+        assert utc(FALL, 0, 45) not in offered  # 01:45 BST
+        assert utc(FALL, 1, 15) not in offered and utc(FALL, 2) in offered  # 01:15 and 02:00 GMT
+
+    def test_going_forward_the_missing_hour_is_skipped_and_ends_are_real(self):
+        offered = night_slots(SPRING)
+        # 00:00–00:45 GMT, then 02:00 BST (01:00 UTC) to a 03:30 BST start: one run of real time.
+        assert offered == [utc(SPRING, 0) + k * QUARTER for k in range(11)]
+        labels = [local_time_label(s) for s in offered]
+        assert not any(label.startswith("01:") for label in labels)
+        assert labels[3:5] == ["00:45", "02:00"]
+
+    def test_the_page_offers_both_one_oclocks_and_books_each(self, client, location, practitioner):
+        plan = night_plan(location, practitioner, FALL)
+        with time_machine.travel(at(FALL - dt.timedelta(days=5), 10), tick=False):
+            body = client.get(book_path(plan)).content.decode()
+            assert 'value="2026-10-25T01:00:00+01:00"' in body and 'value="2026-10-25T01:00:00+00:00"' in body
+            assert ">01:00 BST</label>" in body and ">01:00 GMT</label>" in body
+            assert ">02:00</label>" in body
+            response = client.post(book_path(plan), {"slot": "2026-10-25T01:00:00+01:00"})
+            assert response.status_code == 302
+            booked = client.get(response["Location"]).content.decode()
+        session = Session.objects.get(plan=plan, status=SessionStatus.BOOKED)
+        assert session.starts_at == utc(FALL, 0) and session.ends_at == utc(FALL, 1)
+        assert "Sunday 25 October 2026 at 01:00 BST" in booked
+        [note] = Notification.objects.filter(kind=NotificationKind.BOOKING_CONFIRMATION)
+        assert "Sunday 25 October 2026 at 01:00 BST" in note.body and "at 01:00 BST" in note.subject
+
+    @pytest.mark.parametrize(
+        "posted, begins",
+        [
+            ("2026-10-25T01:30:00+00:00", utc(FALL, 1, 30)),
+            ("2026-10-25T01:30:00+01:00", utc(FALL, 0, 30)),
+            ("2026-10-25T00:30:00+00:00", utc(FALL, 0, 30)),  # the same instant, spelt in UTC
+        ],
+    )
+    def test_going_back_a_posted_time_books_the_instant_it_names(
+        self, client, location, practitioner, posted, begins
+    ):
+        plan = night_plan(location, practitioner, FALL)
+        with time_machine.travel(at(FALL - dt.timedelta(days=5), 10), tick=False):
+            assert client.post(book_path(plan), {"slot": posted}).status_code == 302
+        session = Session.objects.get(plan=plan, status=SessionStatus.BOOKED)
+        assert session.starts_at == begins and session.ends_at == begins + HOUR
+
+    def test_going_back_a_zone_aware_second_one_oclock_is_booked(self, location, practitioner):
+        plan = night_plan(location, practitioner, FALL)
+        second = at(FALL, 1, 30).replace(fold=1)  # 01:30 GMT as Python's zoneinfo spells it
+        with time_machine.travel(at(FALL - dt.timedelta(days=5), 10), tick=False):
+            session = plan_patient_book(link=link_for(plan), starts_at=second)
+        session.refresh_from_db()
+        assert session.starts_at == utc(FALL, 1, 30) and session.ends_at == utc(FALL, 2, 30)
+
+    def test_going_forward_the_page_books_round_the_missing_hour(self, client, location, practitioner):
+        plan = night_plan(location, practitioner, SPRING)
+        body = client.get(book_path(plan)).content.decode()
+        assert 'value="2026-03-29T00:45:00+00:00"' in body and 'value="2026-03-29T02:00:00+01:00"' in body
+        assert 'value="2026-03-29T01:' not in body and 'value="2026-03-22T01:00:00+00:00"' in body
+        response = client.post(book_path(plan), {"slot": "2026-03-29T00:45:00+00:00"})
+        assert response.status_code == 302
+        session = Session.objects.get(plan=plan, status=SessionStatus.BOOKED)
+        assert session.starts_at == utc(SPRING, 0, 45) and session.ends_at == utc(SPRING, 1, 45)
 
 
 # --- The booking ------------------------------------------------------------------------------

@@ -59,6 +59,41 @@ def call_the_clinic(location: Location) -> str:
 
 
 @dataclass(frozen=True)
+class SlotChoice:
+    """One offered start as the page shows it: the instant (UTC), its local wall time, and
+    the zone's name when that wall time happens twice (the night the clocks go back)."""
+
+    starts_at: dt.datetime
+
+    @property
+    def local(self) -> dt.datetime:
+        return timezone.localtime(self.starts_at)
+
+    @property
+    def value(self) -> str:
+        """What the form posts: local time with its offset, so either 01:30 names one instant."""
+        return self.local.isoformat()
+
+    @property
+    def key(self) -> int:
+        return int(self.starts_at.timestamp())
+
+    @property
+    def label(self) -> str:
+        return local_time_label(self.starts_at)
+
+
+def local_time_label(instant: dt.datetime) -> str:
+    """``HH:MM`` in clinic time, with the zone's name ("01:30 BST", "01:30 GMT") when the
+    wall time is ambiguous."""
+    local = timezone.localtime(instant)
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() != local.utcoffset():
+        return f"{local:%H:%M} {local.tzname()}"
+    return f"{local:%H:%M}"
+
+
+@dataclass(frozen=True)
 class BookingOffer:
     """What the booking page shows: who, where, how long, and the free start times."""
 
@@ -68,24 +103,31 @@ class BookingOffer:
     duration_minutes: int
     first_day: dt.date
     last_day: dt.date
-    slots: list[dt.datetime] = field(default_factory=list)
+    slots: list[dt.datetime] = field(default_factory=list)  # UTC instants, sorted
 
     @property
-    def days(self) -> list[tuple[dt.date, list[dt.datetime]]]:
-        grouped: dict[dt.date, list[dt.datetime]] = {}
+    def days(self) -> list[tuple[dt.date, list[SlotChoice]]]:
+        grouped: dict[dt.date, list[SlotChoice]] = {}
         for slot in self.slots:
-            grouped.setdefault(timezone.localtime(slot).date(), []).append(slot)
+            grouped.setdefault(timezone.localtime(slot).date(), []).append(SlotChoice(slot))
         return list(grouped.items())
 
 
-def _aware(day: dt.date, time: dt.time) -> dt.datetime | None:
-    """``day`` at wall-clock ``time`` in the clinic's zone; None if that time does not exist
-    (the hour skipped when the clocks go forward)."""
+def _instants(day: dt.date, time: dt.time) -> list[dt.datetime]:
+    """Every UTC instant whose clinic wall time is ``day`` at ``time``: none in the hour skipped
+    when the clocks go forward, two in the hour repeated when they go back, else one.
+
+    In UTC because Python's arithmetic and equality on zone-aware datetimes are wall-clock:
+    ``01:30 BST + 1 hour`` is 02:30 GMT (two hours on), and an aware datetime with ``fold=1``
+    never equals the same instant in another zone."""
     zone = timezone.get_current_timezone()
-    value = dt.datetime.combine(day, time, tzinfo=zone)
-    if value.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != value.replace(tzinfo=None):
-        return None
-    return value
+    wall = dt.datetime.combine(day, time)
+    found: list[dt.datetime] = []
+    for fold in (0, 1):
+        instant = wall.replace(tzinfo=zone, fold=fold).astimezone(dt.UTC)
+        if instant.astimezone(zone).replace(tzinfo=None) == wall and instant not in found:
+            found.append(instant)
+    return found
 
 
 def free_slots(
@@ -100,7 +142,8 @@ def free_slots(
 ) -> list[dt.datetime]:
     """Start times from ``first_day`` to ``last_day`` inside a working interval (the rule of
     ``within_working_hours``: start and local end on one day, inside one interval), from
-    ``earliest`` on, that overlap no ``busy`` (start, end) range. Sorted, no duplicates."""
+    ``earliest`` on, that overlap no ``busy`` (start, end) range. UTC instants, sorted, no
+    duplicates; the ends are ``start + duration`` in real time, across a clock change too."""
     by_day: dict[int, list[tuple[dt.time, dt.time]]] = {}
     for weekday, start, end in hours:
         by_day.setdefault(weekday, []).append((start, end))
@@ -111,17 +154,18 @@ def free_slots(
         for start, end in by_day.get(day.weekday(), []):
             wall, last_wall = dt.datetime.combine(day, start), dt.datetime.combine(day, end)
             while wall <= last_wall:
-                begin = _aware(day, wall.time())
+                begins = _instants(day, wall.time())
                 wall += step
-                if begin is None or begin < earliest:
-                    continue
-                finish = begin + duration
-                local_end = timezone.localtime(finish)
-                if local_end.date() != day or local_end.time() > end:
-                    continue
-                if any(s < finish and e > begin for s, e in taken):
-                    continue
-                found.add(begin)
+                for begin in begins:
+                    if begin < earliest:
+                        continue
+                    finish = begin + duration
+                    local_end = timezone.localtime(finish)
+                    if local_end.date() != day or local_end.time() > end:
+                        continue
+                    if any(s < finish and e > begin for s, e in taken):
+                        continue
+                    found.add(begin)
         day += dt.timedelta(days=1)
     return sorted(found)
 
@@ -189,8 +233,9 @@ def maintenance_offer(
     )
     if not hours:
         return offer
-    window_start = _aware(first_day, dt.time.min) or now
-    window_end = _aware(last_day + dt.timedelta(days=1), dt.time.min) or now
+    # Midnight exists and is unambiguous in the clinic's zone (the UK changes at 01:00/02:00).
+    window_start = min(_instants(first_day, dt.time.min), default=now)
+    window_end = max(_instants(last_day + dt.timedelta(days=1), dt.time.min), default=now)
     busy = list(
         Session.objects.overlapping(window_start, window_end)
         .filter(Q(practitioner=practitioner) | Q(patient_id=plan.patient_id))
@@ -234,6 +279,7 @@ def _confirmation(session: Session) -> None:
             {
                 "first_name": patient.first_name,
                 "starts_at": local,
+                "starts_time": local_time_label(local),
                 "location": location,
                 "location_phone": phone,
                 "practitioner_first_name": session.practitioner.first_name,
@@ -244,7 +290,7 @@ def _confirmation(session: Session) -> None:
         subject, html = "Booking confirmed", ""
         body = (
             f"{settings.CLINIC_NAME}: you are booked at {location.name} on "
-            f"{date_format(local.date(), 'D j M')} at {local:%H:%M}."
+            f"{date_format(local.date(), 'D j M')} at {local_time_label(local)}."
             + (f" To change it call {phone}." if phone else "")
         )
     notification_queue(
@@ -271,6 +317,9 @@ def plan_patient_book(
     not offered; books through ``session_book`` (locks, working hours, overlaps) and turns its
     "already booked" refusal into "that time has just been taken"; writes the confirmation."""
     now = now or timezone.now()
+    # The offer's slots are UTC instants; a posted "01:30+01:00" (or a zone-aware value with
+    # fold=1) compares equal to its slot only once both are in one zone.
+    starts_at = starts_at.astimezone(dt.UTC)
     plan = (
         TreatmentPlan.objects.select_for_update(of=("self",))
         .select_related("patient__location")

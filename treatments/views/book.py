@@ -20,7 +20,12 @@ from django.views.decorators.http import require_http_methods
 
 from treatments import links
 from treatments.models import TreatmentPlan
-from treatments.services.patient_booking import maintenance_offer, plan_patient_book, upcoming_booking
+from treatments.services.patient_booking import (
+    local_time_label,
+    maintenance_offer,
+    plan_patient_book,
+    upcoming_booking,
+)
 from treatments.views.respond import open_link, refuse
 
 TEMPLATE = "treatments/plan_book.html"
@@ -55,6 +60,7 @@ def plan_book(request: HttpRequest, token: str) -> HttpResponse:
             "state": "booked",
             "first_name": plan.patient.first_name,
             "session": booked,
+            "booked_time": local_time_label(booked.starts_at),
             "practitioner_first_name": booked.practitioner.first_name,
         }
         return render(request, TEMPLATE, context)
