@@ -500,6 +500,57 @@ class TestPage:
         assert "That time has just been taken" in body
         assert 'value="2026-03-16T11:00:00+00:00"' not in body and "12:00" in body
 
+    def _won_first(self, monkeypatch, before):
+        """The page's "already booked?" check has passed; ``before`` happens (another submit
+        wins) just before this submit's booking takes its lock, as in a race."""
+        from treatments.views import book
+
+        real = book.plan_patient_book
+
+        def racing(**kwargs):
+            before()
+            return real(**kwargs)
+
+        monkeypatch.setattr(book, "plan_patient_book", racing)
+
+    @pytest.mark.parametrize("first", [at(DUE, 11), at(DUE, 14)])
+    def test_a_double_tap_shows_the_booking_that_won(self, client, plan, monkeypatch, first):
+        self._won_first(monkeypatch, lambda: plan_patient_book(link=link_for(plan), starts_at=first))
+        response = client.post(book_path(plan), {"slot": at(DUE, 11).isoformat()})
+        assert response.status_code == 302 and response["Location"] == book_path(plan)
+        page = client.get(response["Location"]).content.decode()
+        assert "You are booked" in page and f"Monday 16 March 2026 at {first:%H:%M}" in page
+        assert "already booked" not in page
+        assert Session.objects.filter(plan=plan, status=SessionStatus.BOOKED).count() == 1
+
+    def test_booked_by_the_desk_meanwhile_shows_that_booking(
+        self, client, plan, practitioner, front_desk, monkeypatch
+    ):
+        from treatments.services import session_book
+
+        def desk_books():
+            session_book(
+                actor=front_desk,
+                patient=plan.patient,
+                practitioner=practitioner,
+                location=plan.patient.location,
+                starts_at=at(DUE, 15),
+                duration_minutes=60,
+                treatment_type=plan.treatment_type,
+                plan=plan,
+            )
+
+        self._won_first(monkeypatch, desk_books)
+        response = client.post(book_path(plan), {"slot": at(DUE, 11).isoformat()})
+        assert response.status_code == 302
+        assert "Monday 16 March 2026 at 15:00" in client.get(response["Location"]).content.decode()
+
+    def test_stopped_meanwhile_is_the_expired_page(self, client, plan, manager, monkeypatch):
+        self._won_first(monkeypatch, lambda: plan_stop(actor=manager, plan=plan))
+        response = client.post(book_path(plan), {"slot": at(DUE, 11).isoformat()})
+        assert response.status_code == 410 and "This link has expired" in response.content.decode()
+        assert not Session.objects.filter(plan=plan, status=SessionStatus.BOOKED).exists()
+
     @pytest.mark.parametrize("slot", ["", "tomorrow", "2026-03-16T11:00:00", "x" * 10_000])
     def test_post_nonsense_is_400(self, client, plan, slot):
         assert client.post(book_path(plan), {"slot": slot}).status_code == 400
