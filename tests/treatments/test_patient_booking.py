@@ -8,22 +8,26 @@ import re
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Group
 from django.core import mail, signing
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from clinic.models import AuditEvent, Notification
 from clinic.notifications import NotificationKind, outbox
+from clinic.roles import FRONT_DESK, ROLES
 from tests.clinic.test_channels import FakeSms
 from tests.treatments.booking_setup import book_path, due_plan, weekday_hours
 from tests.treatments.factories import PatientFactory, PlanFactory, SessionFactory, at
 from treatments import links
-from treatments.models import Session, SessionStatus, TreatmentPlan
+from treatments.models import Session, SessionStatus, TreatmentPlan, WorkingHours
 from treatments.reminders import maintenance_reminders_sweep
 from treatments.services.patient_booking import (
     TAKEN,
     booking_window,
     free_slots,
+    local_time_label,
     maintenance_offer,
     plan_patient_book,
 )
@@ -73,7 +77,7 @@ def slots(**kwargs):
         "duration": HOUR,
         "earliest": NOW,
     }
-    return [f"{s:%H:%M}" for s in free_slots(**(base | kwargs))]
+    return [f"{timezone.localtime(s):%H:%M}" for s in free_slots(**(base | kwargs))]
 
 
 class TestSlotRules:
@@ -182,8 +186,184 @@ class TestOffer:
                 starts_at=at(DUE + dt.timedelta(days=i % 10), 9 + i % 7),
             )
         plan = TreatmentPlan.objects.select_related("patient__location").get(pk=plan.pk)  # as the view has it
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(6):
             maintenance_offer(plan=plan, due_on=DUE)
+
+
+def left_the_location(practitioner, location):
+    practitioner.staff_profile.locations.remove(location)
+
+
+def moved_to_front_desk(practitioner, location):
+    practitioner.groups.set([Group.objects.get(name=ROLES[FRONT_DESK].group)])
+
+
+def left_the_clinic(practitioner, location):
+    practitioner.is_active = False
+    practitioner.save()
+
+
+NOT_BOOKABLE = [left_the_location, moved_to_front_desk, left_the_clinic]
+
+
+class TestPractitionerNoLongerBookable:
+    """The desk's booking refuses a practitioner who left the location or no longer performs
+    sessions; the page must not offer their times (every pick would fail) nor show the desk's
+    refusal, which names them in full."""
+
+    @pytest.mark.parametrize("change", NOT_BOOKABLE)
+    def test_no_practitioner_no_slots(self, plan, practitioner, location, change):
+        change(practitioner, location)
+        offer = maintenance_offer(plan=TreatmentPlan.objects.get(pk=plan.pk), due_on=DUE)
+        assert offer.practitioner is None and offer.slots == []
+
+    @pytest.mark.parametrize("change", NOT_BOOKABLE)
+    def test_the_page_says_call_the_clinic(self, client, plan, practitioner, location, change):
+        change(practitioner, location)
+        body = client.get(book_path(plan)).content.decode()
+        assert 'id="no-slots"' in body and "020 7946 0000" in body
+        assert 'name="slot"' not in body and "Priya" not in body and "Shah" not in body
+
+    @pytest.mark.parametrize("change", NOT_BOOKABLE)
+    def test_a_post_is_told_to_call_never_the_desks_refusal(
+        self, client, plan, practitioner, location, change
+    ):
+        change(practitioner, location)
+        response = client.post(book_path(plan), {"slot": at(DUE, 11).isoformat()})
+        body = response.content.decode()
+        assert response.status_code == 400
+        assert "Please call the clinic on 020 7946 0000 to book." in body and "Shah" not in body
+        assert not Session.objects.filter(plan=plan, status=SessionStatus.BOOKED).exists()
+
+    def test_any_other_refusal_of_the_desks_service_becomes_call_the_clinic(
+        self, plan, practitioner, location, monkeypatch
+    ):
+        from treatments.services import patient_booking
+
+        def refuses(**kwargs):
+            raise ValidationError(
+                "10:00–11:00 is outside Priya Shah's working hours.", code="outside_hours_confirm"
+            )
+
+        monkeypatch.setattr(patient_booking, "session_book", refuses)
+        with pytest.raises(ValidationError) as refused:
+            plan_patient_book(link=link_for(plan), starts_at=at(DUE, 11))
+        assert refused.value.messages == ["Please call the clinic on 020 7946 0000 to book."]
+        assert refused.value.code == "call_clinic"
+
+
+# --- The nights the clocks change (Europe/London) ------------------------------------------------
+
+FALL = dt.date(2026, 10, 25)  # a Sunday: 02:00 BST → 01:00 GMT, so 01:00–01:59 happens twice
+SPRING = dt.date(2026, 3, 29)  # a Sunday: 01:00 GMT → 02:00 BST, so 01:00–01:59 never happens
+QUARTER = dt.timedelta(minutes=15)
+
+
+def utc(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC)
+
+
+def night_slots(day, **kwargs):
+    base = {
+        "hours": [(day.weekday(), dt.time(0), dt.time(4))],
+        "busy": [],
+        "first_day": day,
+        "last_day": day,
+        "duration": dt.timedelta(minutes=30),
+        "earliest": utc(day - dt.timedelta(days=7), 0),
+    }
+    return free_slots(**(base | kwargs))
+
+
+def night_plan(location, practitioner, day):
+    """A plan due on ``day`` whose practitioner works 00:00–04:00 that weekday (60 minutes)."""
+    WorkingHours.objects.create(
+        practitioner=practitioner,
+        location=location,
+        weekday=day.weekday(),
+        start_time=dt.time(0),
+        end_time=dt.time(4),
+    )
+    return due_plan(location, practitioner, day, first_name="Jane", last_name="Doe")
+
+
+class TestClockChanges:
+    def test_going_back_both_one_oclock_hours_are_offered_as_instants(self):
+        offered = night_slots(FALL)
+        # 00:00 BST (23:00 UTC the day before) to a 03:30 GMT start, every quarter hour of real time.
+        start = utc(FALL - dt.timedelta(days=1), 23)
+        assert offered == [start + k * QUARTER for k in range(19)]
+        labels = [local_time_label(s) for s in offered]
+        assert labels[:5] == ["00:00", "00:15", "00:30", "00:45", "01:00 BST"]
+        assert "01:45 BST" in labels and "01:00 GMT" in labels and "01:45 GMT" in labels
+        assert "02:00" in labels and labels[-1] == "03:30"
+
+    def test_going_back_a_session_lasts_its_real_duration(self):
+        # Busy 01:30–02:00 GMT. A 60-minute session at 01:30 BST ends at 01:30 GMT (real time),
+        # so it fits; one at 01:45 BST would end at 01:45 GMT, inside the booking.
+        offered = night_slots(FALL, busy=[(utc(FALL, 1, 30), utc(FALL, 2))], duration=HOUR)
+        assert utc(FALL, 0, 30) in offered  # 01:30 BST
+        assert utc(FALL, 0, 45) not in offered  # 01:45 BST
+        assert utc(FALL, 1, 15) not in offered and utc(FALL, 2) in offered  # 01:15 and 02:00 GMT
+
+    def test_going_forward_the_missing_hour_is_skipped_and_ends_are_real(self):
+        offered = night_slots(SPRING)
+        # 00:00–00:45 GMT, then 02:00 BST (01:00 UTC) to a 03:30 BST start: one run of real time.
+        assert offered == [utc(SPRING, 0) + k * QUARTER for k in range(11)]
+        labels = [local_time_label(s) for s in offered]
+        assert not any(label.startswith("01:") for label in labels)
+        assert labels[3:5] == ["00:45", "02:00"]
+
+    def test_the_page_offers_both_one_oclocks_and_books_each(self, client, location, practitioner):
+        plan = night_plan(location, practitioner, FALL)
+        with time_machine.travel(at(FALL - dt.timedelta(days=5), 10), tick=False):
+            body = client.get(book_path(plan)).content.decode()
+            assert 'value="2026-10-25T01:00:00+01:00"' in body and 'value="2026-10-25T01:00:00+00:00"' in body
+            assert ">01:00 BST</label>" in body and ">01:00 GMT</label>" in body
+            assert ">02:00</label>" in body
+            response = client.post(book_path(plan), {"slot": "2026-10-25T01:00:00+01:00"})
+            assert response.status_code == 302
+            booked = client.get(response["Location"]).content.decode()
+        session = Session.objects.get(plan=plan, status=SessionStatus.BOOKED)
+        assert session.starts_at == utc(FALL, 0) and session.ends_at == utc(FALL, 1)
+        assert "Sunday 25 October 2026 at 01:00 BST" in booked
+        [note] = Notification.objects.filter(kind=NotificationKind.BOOKING_CONFIRMATION)
+        assert "Sunday 25 October 2026 at 01:00 BST" in note.body and "at 01:00 BST" in note.subject
+
+    @pytest.mark.parametrize(
+        "posted, begins",
+        [
+            ("2026-10-25T01:30:00+00:00", utc(FALL, 1, 30)),
+            ("2026-10-25T01:30:00+01:00", utc(FALL, 0, 30)),
+            ("2026-10-25T00:30:00+00:00", utc(FALL, 0, 30)),  # the same instant, spelt in UTC
+        ],
+    )
+    def test_going_back_a_posted_time_books_the_instant_it_names(
+        self, client, location, practitioner, posted, begins
+    ):
+        plan = night_plan(location, practitioner, FALL)
+        with time_machine.travel(at(FALL - dt.timedelta(days=5), 10), tick=False):
+            assert client.post(book_path(plan), {"slot": posted}).status_code == 302
+        session = Session.objects.get(plan=plan, status=SessionStatus.BOOKED)
+        assert session.starts_at == begins and session.ends_at == begins + HOUR
+
+    def test_going_back_a_zone_aware_second_one_oclock_is_booked(self, location, practitioner):
+        plan = night_plan(location, practitioner, FALL)
+        second = at(FALL, 1, 30).replace(fold=1)  # 01:30 GMT as Python's zoneinfo spells it
+        with time_machine.travel(at(FALL - dt.timedelta(days=5), 10), tick=False):
+            session = plan_patient_book(link=link_for(plan), starts_at=second)
+        session.refresh_from_db()
+        assert session.starts_at == utc(FALL, 1, 30) and session.ends_at == utc(FALL, 2, 30)
+
+    def test_going_forward_the_page_books_round_the_missing_hour(self, client, location, practitioner):
+        plan = night_plan(location, practitioner, SPRING)
+        body = client.get(book_path(plan)).content.decode()
+        assert 'value="2026-03-29T00:45:00+00:00"' in body and 'value="2026-03-29T02:00:00+01:00"' in body
+        assert 'value="2026-03-29T01:' not in body and 'value="2026-03-22T01:00:00+00:00"' in body
+        response = client.post(book_path(plan), {"slot": "2026-03-29T00:45:00+00:00"})
+        assert response.status_code == 302
+        session = Session.objects.get(plan=plan, status=SessionStatus.BOOKED)
+        assert session.starts_at == utc(SPRING, 0, 45) and session.ends_at == utc(SPRING, 1, 45)
 
 
 # --- The booking ------------------------------------------------------------------------------
@@ -282,7 +462,7 @@ class TestPage:
     def test_get_lists_slots_without_clinical_detail_and_changes_nothing(
         self, client, plan, django_assert_num_queries
     ):
-        with django_assert_num_queries(5):
+        with django_assert_num_queries(8):
             response = client.get(book_path(plan))
         body = response.content.decode()
         assert response.status_code == 200
@@ -300,7 +480,7 @@ class TestPage:
             SessionFactory(
                 practitioner=practitioner, patient__location=location, starts_at=at(DUE, 9 + i % 8)
             )
-        with django_assert_num_queries(5):
+        with django_assert_num_queries(8):
             assert client.get(book_path(plan)).status_code == 200
 
     def test_post_books_and_the_link_then_shows_the_booking(self, client, plan):
@@ -319,6 +499,57 @@ class TestPage:
         body = response.content.decode()
         assert "That time has just been taken" in body
         assert 'value="2026-03-16T11:00:00+00:00"' not in body and "12:00" in body
+
+    def _won_first(self, monkeypatch, before):
+        """The page's "already booked?" check has passed; ``before`` happens (another submit
+        wins) just before this submit's booking takes its lock, as in a race."""
+        from treatments.views import book
+
+        real = book.plan_patient_book
+
+        def racing(**kwargs):
+            before()
+            return real(**kwargs)
+
+        monkeypatch.setattr(book, "plan_patient_book", racing)
+
+    @pytest.mark.parametrize("first", [at(DUE, 11), at(DUE, 14)])
+    def test_a_double_tap_shows_the_booking_that_won(self, client, plan, monkeypatch, first):
+        self._won_first(monkeypatch, lambda: plan_patient_book(link=link_for(plan), starts_at=first))
+        response = client.post(book_path(plan), {"slot": at(DUE, 11).isoformat()})
+        assert response.status_code == 302 and response["Location"] == book_path(plan)
+        page = client.get(response["Location"]).content.decode()
+        assert "You are booked" in page and f"Monday 16 March 2026 at {first:%H:%M}" in page
+        assert "already booked" not in page
+        assert Session.objects.filter(plan=plan, status=SessionStatus.BOOKED).count() == 1
+
+    def test_booked_by_the_desk_meanwhile_shows_that_booking(
+        self, client, plan, practitioner, front_desk, monkeypatch
+    ):
+        from treatments.services import session_book
+
+        def desk_books():
+            session_book(
+                actor=front_desk,
+                patient=plan.patient,
+                practitioner=practitioner,
+                location=plan.patient.location,
+                starts_at=at(DUE, 15),
+                duration_minutes=60,
+                treatment_type=plan.treatment_type,
+                plan=plan,
+            )
+
+        self._won_first(monkeypatch, desk_books)
+        response = client.post(book_path(plan), {"slot": at(DUE, 11).isoformat()})
+        assert response.status_code == 302
+        assert "Monday 16 March 2026 at 15:00" in client.get(response["Location"]).content.decode()
+
+    def test_stopped_meanwhile_is_the_expired_page(self, client, plan, manager, monkeypatch):
+        self._won_first(monkeypatch, lambda: plan_stop(actor=manager, plan=plan))
+        response = client.post(book_path(plan), {"slot": at(DUE, 11).isoformat()})
+        assert response.status_code == 410 and "This link has expired" in response.content.decode()
+        assert not Session.objects.filter(plan=plan, status=SessionStatus.BOOKED).exists()
 
     @pytest.mark.parametrize("slot", ["", "tomorrow", "2026-03-16T11:00:00", "x" * 10_000])
     def test_post_nonsense_is_400(self, client, plan, slot):

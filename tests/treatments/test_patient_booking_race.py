@@ -102,3 +102,33 @@ def test_a_patient_and_the_front_desk_racing_cannot_both_have_the_practitioner(
             t.join(timeout=30)
     assert sorted(outcomes) in (["desk", "slot_taken"], ["desk refused", "patient"])
     assert Session.objects.filter(practitioner=practitioner, status=SessionStatus.BOOKED).count() == 1
+
+
+@pytest.mark.parametrize("taps", [2, 4])
+def test_a_double_tap_books_once_and_every_tap_shows_the_booking(location, practitioner, taps):
+    """The same patient submits the page several times at once (a double tap, two tabs): every
+    submit passes the page's "already booked?" check, one books, the others wait on the plan's
+    lock and find it booked. They must see that booking, not "already booked" over the list."""
+    from django.core.cache import caches
+    from django.test import Client
+
+    from tests.treatments.booking_setup import book_path
+
+    caches["ratelimit"].clear()
+    weekday_hours(practitioner, location)
+    plan = due_plan(location, practitioner, DUE)
+    path, slot = book_path(plan), at(DUE, 11).isoformat()
+
+    def tap():
+        return Client().post(path, {"slot": slot})
+
+    with time_machine.travel(NOW, tick=False):
+        responses, refusals, unexpected = at_once(*(tap for _ in range(taps)))
+        assert unexpected == [] and refusals == []
+        # 302 to the link (the winner, and a loser that waited on the lock); a tap that came
+        # after the winner's commit is shown the booking at once (200).
+        assert sorted({r.status_code for r in responses}) in ([302], [200, 302])
+        assert all("You are booked" in r.content.decode() for r in responses if r.status_code == 200)
+        page = Client().get(path).content.decode()
+    assert "You are booked" in page and "Monday 16 March 2026 at 11:00" in page
+    assert Session.objects.filter(plan=plan, status=SessionStatus.BOOKED).count() == 1

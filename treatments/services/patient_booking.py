@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import transaction
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
@@ -29,7 +29,7 @@ from clinic.phones import phone_national
 from treatments.models import Session, SessionStatus, TreatmentPlan, WorkingHours
 from treatments.models.sessions import OCCUPYING, UPCOMING
 from treatments.reminders import regarding_patient
-from treatments.services.sessions import session_book
+from treatments.services.sessions import require_bookable, session_book
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -51,6 +51,48 @@ TAKEN = "That time has just been taken. Please pick another."
 BUSY_CODES = {"practitioner_busy", "room_busy", "patient_busy"}
 
 
+def call_the_clinic(location: Location) -> str:
+    """What the patient is told when the page cannot book for them: never the desk's own
+    refusal, which names staff and rules the patient cannot act on."""
+    phone = phone_national(location.phone or "")
+    return f"Please call the clinic on {phone} to book." if phone else "Please call the clinic to book."
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    """One offered start as the page shows it: the instant (UTC), its local wall time, and
+    the zone's name when that wall time happens twice (the night the clocks go back)."""
+
+    starts_at: dt.datetime
+
+    @property
+    def local(self) -> dt.datetime:
+        return timezone.localtime(self.starts_at)
+
+    @property
+    def value(self) -> str:
+        """What the form posts: local time with its offset, so either 01:30 names one instant."""
+        return self.local.isoformat()
+
+    @property
+    def key(self) -> int:
+        return int(self.starts_at.timestamp())
+
+    @property
+    def label(self) -> str:
+        return local_time_label(self.starts_at)
+
+
+def local_time_label(instant: dt.datetime) -> str:
+    """``HH:MM`` in clinic time, with the zone's name ("01:30 BST", "01:30 GMT") when the
+    wall time is ambiguous."""
+    local = timezone.localtime(instant)
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() != local.utcoffset():
+        return f"{local:%H:%M} {local.tzname()}"
+    return f"{local:%H:%M}"
+
+
 @dataclass(frozen=True)
 class BookingOffer:
     """What the booking page shows: who, where, how long, and the free start times."""
@@ -61,24 +103,31 @@ class BookingOffer:
     duration_minutes: int
     first_day: dt.date
     last_day: dt.date
-    slots: list[dt.datetime] = field(default_factory=list)
+    slots: list[dt.datetime] = field(default_factory=list)  # UTC instants, sorted
 
     @property
-    def days(self) -> list[tuple[dt.date, list[dt.datetime]]]:
-        grouped: dict[dt.date, list[dt.datetime]] = {}
+    def days(self) -> list[tuple[dt.date, list[SlotChoice]]]:
+        grouped: dict[dt.date, list[SlotChoice]] = {}
         for slot in self.slots:
-            grouped.setdefault(timezone.localtime(slot).date(), []).append(slot)
+            grouped.setdefault(timezone.localtime(slot).date(), []).append(SlotChoice(slot))
         return list(grouped.items())
 
 
-def _aware(day: dt.date, time: dt.time) -> dt.datetime | None:
-    """``day`` at wall-clock ``time`` in the clinic's zone; None if that time does not exist
-    (the hour skipped when the clocks go forward)."""
+def _instants(day: dt.date, time: dt.time) -> list[dt.datetime]:
+    """Every UTC instant whose clinic wall time is ``day`` at ``time``: none in the hour skipped
+    when the clocks go forward, two in the hour repeated when they go back, else one.
+
+    In UTC because Python's arithmetic and equality on zone-aware datetimes are wall-clock:
+    ``01:30 BST + 1 hour`` is 02:30 GMT (two hours on), and an aware datetime with ``fold=1``
+    never equals the same instant in another zone."""
     zone = timezone.get_current_timezone()
-    value = dt.datetime.combine(day, time, tzinfo=zone)
-    if value.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != value.replace(tzinfo=None):
-        return None
-    return value
+    wall = dt.datetime.combine(day, time)
+    found: list[dt.datetime] = []
+    for fold in (0, 1):
+        instant = wall.replace(tzinfo=zone, fold=fold).astimezone(dt.UTC)
+        if instant.astimezone(zone).replace(tzinfo=None) == wall and instant not in found:
+            found.append(instant)
+    return found
 
 
 def free_slots(
@@ -93,7 +142,8 @@ def free_slots(
 ) -> list[dt.datetime]:
     """Start times from ``first_day`` to ``last_day`` inside a working interval (the rule of
     ``within_working_hours``: start and local end on one day, inside one interval), from
-    ``earliest`` on, that overlap no ``busy`` (start, end) range. Sorted, no duplicates."""
+    ``earliest`` on, that overlap no ``busy`` (start, end) range. UTC instants, sorted, no
+    duplicates; the ends are ``start + duration`` in real time, across a clock change too."""
     by_day: dict[int, list[tuple[dt.time, dt.time]]] = {}
     for weekday, start, end in hours:
         by_day.setdefault(weekday, []).append((start, end))
@@ -104,17 +154,18 @@ def free_slots(
         for start, end in by_day.get(day.weekday(), []):
             wall, last_wall = dt.datetime.combine(day, start), dt.datetime.combine(day, end)
             while wall <= last_wall:
-                begin = _aware(day, wall.time())
+                begins = _instants(day, wall.time())
                 wall += step
-                if begin is None or begin < earliest:
-                    continue
-                finish = begin + duration
-                local_end = timezone.localtime(finish)
-                if local_end.date() != day or local_end.time() > end:
-                    continue
-                if any(s < finish and e > begin for s, e in taken):
-                    continue
-                found.add(begin)
+                for begin in begins:
+                    if begin < earliest:
+                        continue
+                    finish = begin + duration
+                    local_end = timezone.localtime(finish)
+                    if local_end.date() != day or local_end.time() > end:
+                        continue
+                    if any(s < finish and e > begin for s, e in taken):
+                        continue
+                    found.add(begin)
         day += dt.timedelta(days=1)
     return sorted(found)
 
@@ -130,7 +181,7 @@ def _usual_session(plan: TreatmentPlan) -> Session | None:
     practitioner and duration are the ones to book again."""
     return (
         Session.objects.filter(patient_id=plan.patient_id, status__in=OCCUPYING)
-        .select_related("practitioner")
+        .select_related("practitioner__staff_profile")
         .order_by(
             Case(
                 When(plan_id=plan.pk, then=Value(0)),
@@ -144,18 +195,33 @@ def _usual_session(plan: TreatmentPlan) -> Session | None:
     )
 
 
+def _bookable(practitioner: User, location: Location) -> bool:
+    """Whether the desk's booking would take this practitioner here (``require_bookable``:
+    active, may perform sessions, works at the location)."""
+    try:
+        require_bookable(practitioner=practitioner, location=location)
+    except (ValidationError, ObjectDoesNotExist):  # no staff profile: not bookable either
+        return False
+    return True
+
+
 def maintenance_offer(
     *, plan: TreatmentPlan, due_on: dt.date, now: dt.datetime | None = None
 ) -> BookingOffer:
     """The free slots of the patient's practitioner at the patient's location around ``due_on``.
 
-    Three queries however many sessions and slots: the usual session, the working hours, the
-    sessions in the way (the practitioner's and the patient's own)."""
+    A practitioner the desk's booking would refuse (left the location, no longer performs
+    sessions) is no practitioner: the page says to call rather than offer times that fail.
+    Six queries however many sessions and slots: the usual session, the bookability check
+    (two for permissions, one for the location), the working hours, the sessions in the way
+    (the practitioner's and the patient's own)."""
     now = now or timezone.now()
     location = plan.patient.location
     first_day, last_day = booking_window(due_on, timezone.localdate(now))
     usual = _usual_session(plan)
-    practitioner = usual.practitioner if usual is not None and usual.practitioner.is_active else None
+    practitioner = (
+        usual.practitioner if usual is not None and _bookable(usual.practitioner, location) else None
+    )
     duration = usual.duration_minutes if usual is not None else DEFAULT_DURATION
     offer = BookingOffer(plan, location, practitioner, duration, first_day, last_day)
     if practitioner is None:
@@ -167,8 +233,9 @@ def maintenance_offer(
     )
     if not hours:
         return offer
-    window_start = _aware(first_day, dt.time.min) or now
-    window_end = _aware(last_day + dt.timedelta(days=1), dt.time.min) or now
+    # Midnight exists and is unambiguous in the clinic's zone (the UK changes at 01:00/02:00).
+    window_start = min(_instants(first_day, dt.time.min), default=now)
+    window_end = max(_instants(last_day + dt.timedelta(days=1), dt.time.min), default=now)
     busy = list(
         Session.objects.overlapping(window_start, window_end)
         .filter(Q(practitioner=practitioner) | Q(patient_id=plan.patient_id))
@@ -212,6 +279,7 @@ def _confirmation(session: Session) -> None:
             {
                 "first_name": patient.first_name,
                 "starts_at": local,
+                "starts_time": local_time_label(local),
                 "location": location,
                 "location_phone": phone,
                 "practitioner_first_name": session.practitioner.first_name,
@@ -222,7 +290,7 @@ def _confirmation(session: Session) -> None:
         subject, html = "Booking confirmed", ""
         body = (
             f"{settings.CLINIC_NAME}: you are booked at {location.name} on "
-            f"{date_format(local.date(), 'D j M')} at {local:%H:%M}."
+            f"{date_format(local.date(), 'D j M')} at {local_time_label(local)}."
             + (f" To change it call {phone}." if phone else "")
         )
     notification_queue(
@@ -249,6 +317,9 @@ def plan_patient_book(
     not offered; books through ``session_book`` (locks, working hours, overlaps) and turns its
     "already booked" refusal into "that time has just been taken"; writes the confirmation."""
     now = now or timezone.now()
+    # The offer's slots are UTC instants; a posted "01:30+01:00" (or a zone-aware value with
+    # fold=1) compares equal to its slot only once both are in one zone.
+    starts_at = starts_at.astimezone(dt.UTC)
     plan = (
         TreatmentPlan.objects.select_for_update(of=("self",))
         .select_related("patient__location")
@@ -261,7 +332,7 @@ def plan_patient_book(
         raise ValidationError("Your next appointment is already booked.", code="used")
     offer = maintenance_offer(plan=plan, due_on=link.due_on, now=now)
     if offer.practitioner is None:
-        raise ValidationError("Please call the clinic to book.", code="not_offered")
+        raise ValidationError(call_the_clinic(offer.location), code="not_offered")
     if starts_at not in offer.slots:
         unbusy = free_slots(
             hours=WorkingHours.objects.filter(
@@ -291,7 +362,8 @@ def plan_patient_book(
     except ValidationError as exc:
         if getattr(exc, "code", None) in BUSY_CODES:
             raise ValidationError(TAKEN, code="slot_taken") from None
-        raise
+        # Any other refusal is the desk's wording (staff names, rules): not for the patient.
+        raise ValidationError(call_the_clinic(offer.location), code="call_clinic") from None
     Session.objects.filter(pk=session.pk).update(booked_by_patient=True)
     session.booked_by_patient = True
     audit_record(

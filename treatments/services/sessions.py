@@ -82,6 +82,13 @@ def _check_bookable(*, practitioner, location: Location, room: Room | None) -> N
         raise ValidationError({"room": f"{room} is not an open room at {location}."})
 
 
+def require_bookable(*, practitioner, location: Location, room: Room | None = None) -> None:
+    """Raise ``ValidationError`` unless ``practitioner`` (and ``room``) can be booked at
+    ``location``: the check ``session_book`` makes, for callers that offer times first (the
+    patient's booking page) so they never offer what the booking would refuse."""
+    _check_bookable(practitioner=practitioner, location=location, room=room)
+
+
 def _check_overlaps(
     *, patient: Patient, practitioner, room: Room | None, start: dt.datetime, end: dt.datetime, exclude=None
 ) -> None:

@@ -20,7 +20,12 @@ from django.views.decorators.http import require_http_methods
 
 from treatments import links
 from treatments.models import TreatmentPlan
-from treatments.services.patient_booking import maintenance_offer, plan_patient_book, upcoming_booking
+from treatments.services.patient_booking import (
+    local_time_label,
+    maintenance_offer,
+    plan_patient_book,
+    upcoming_booking,
+)
 from treatments.views.respond import open_link, refuse
 
 TEMPLATE = "treatments/plan_book.html"
@@ -55,6 +60,7 @@ def plan_book(request: HttpRequest, token: str) -> HttpResponse:
             "state": "booked",
             "first_name": plan.patient.first_name,
             "session": booked,
+            "booked_time": local_time_label(booked.starts_at),
             "practitioner_first_name": booked.practitioner.first_name,
         }
         return render(request, TEMPLATE, context)
@@ -68,8 +74,16 @@ def plan_book(request: HttpRequest, token: str) -> HttpResponse:
                 raise ValidationError("Please choose one of the times offered.")
             plan_patient_book(link=link, starts_at=chosen)
         except ValidationError as exc:
+            code = getattr(exc, "code", None)
+            if code == "used" and upcoming_booking(plan) is not None:
+                # Booked between this page's check and the booking's lock: a double tap (or a
+                # second tab) whose first submit won, or the desk. Either way the patient's
+                # next session is booked; show it, as this link shows it from now on.
+                return redirect(request.path, permanent=False)
+            if code == "gone":
+                return refuse(request, "expired")
             error = " ".join(exc.messages)
-            status = 409 if getattr(exc, "code", None) == "slot_taken" else 400
+            status = 409 if code == "slot_taken" else 400
         else:
             return redirect(request.path, permanent=False)
     offer = maintenance_offer(plan=plan, due_on=link.due_on)
