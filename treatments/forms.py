@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 
+from clinic.clock import wall_instants
 from clinic.forms import MAX_ID
 from clinic.phones import PhoneField
 from treatments.models import (
@@ -86,9 +87,22 @@ class SlotForm(forms.Form):
         if not can_override:
             del self.fields["override_hours"]
 
+    def clean(self):
+        cleaned = super().clean()
+        day, time = cleaned.get("date"), cleaned.get("time")
+        if day and time and not wall_instants(day, time):
+            self.add_error(
+                "time",
+                f"{time:%H:%M} does not exist on {day:%d %B}: the clocks go forward that night. "
+                "Choose another time.",
+            )
+        return cleaned
+
     def starts_at(self) -> dt.datetime:
+        """The instant booked: on the night the clocks go back, a time of the repeated hour is
+        its first occurrence (summer time)."""
         d = self.cleaned_data
-        return dt.datetime.combine(d["date"], d["time"], tzinfo=timezone.get_current_timezone())
+        return timezone.localtime(wall_instants(d["date"], d["time"])[0])
 
 
 class BookingForm(SlotForm):

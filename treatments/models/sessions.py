@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from clinic.clock import after
 from clinic.models import Location
 from clinic.scoping import LocationScopedQuerySet
 from treatments.models.common import TreatmentType
@@ -212,7 +213,9 @@ class Session(models.Model):
         super().save(*args, **kwargs)
 
     def compute_end(self) -> dt.datetime:
-        return self.starts_at + dt.timedelta(minutes=self.duration_minutes or 0)
+        # Real minutes, not wall-clock ones: a 60-minute session at 01:30 BST on the night the
+        # clocks go back ends at 01:30 GMT (clinic.clock).
+        return after(self.starts_at, dt.timedelta(minutes=self.duration_minutes or 0))
 
     @property
     def is_upcoming(self) -> bool:

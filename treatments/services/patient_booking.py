@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from clinic.audit import AuditAction, audit_record
+from clinic.clock import wall_instants
 from clinic.mail import render_message
 from clinic.models import Location, Notification
 from clinic.notifications import NotificationKind, notification_queue
@@ -113,23 +114,6 @@ class BookingOffer:
         return list(grouped.items())
 
 
-def _instants(day: dt.date, time: dt.time) -> list[dt.datetime]:
-    """Every UTC instant whose clinic wall time is ``day`` at ``time``: none in the hour skipped
-    when the clocks go forward, two in the hour repeated when they go back, else one.
-
-    In UTC because Python's arithmetic and equality on zone-aware datetimes are wall-clock:
-    ``01:30 BST + 1 hour`` is 02:30 GMT (two hours on), and an aware datetime with ``fold=1``
-    never equals the same instant in another zone."""
-    zone = timezone.get_current_timezone()
-    wall = dt.datetime.combine(day, time)
-    found: list[dt.datetime] = []
-    for fold in (0, 1):
-        instant = wall.replace(tzinfo=zone, fold=fold).astimezone(dt.UTC)
-        if instant.astimezone(zone).replace(tzinfo=None) == wall and instant not in found:
-            found.append(instant)
-    return found
-
-
 def free_slots(
     *,
     hours: Iterable[tuple[int, dt.time, dt.time]],
@@ -154,7 +138,7 @@ def free_slots(
         for start, end in by_day.get(day.weekday(), []):
             wall, last_wall = dt.datetime.combine(day, start), dt.datetime.combine(day, end)
             while wall <= last_wall:
-                begins = _instants(day, wall.time())
+                begins = wall_instants(day, wall.time())
                 wall += step
                 for begin in begins:
                     if begin < earliest:
@@ -234,8 +218,8 @@ def maintenance_offer(
     if not hours:
         return offer
     # Midnight exists and is unambiguous in the clinic's zone (the UK changes at 01:00/02:00).
-    window_start = min(_instants(first_day, dt.time.min), default=now)
-    window_end = max(_instants(last_day + dt.timedelta(days=1), dt.time.min), default=now)
+    window_start = min(wall_instants(first_day, dt.time.min), default=now)
+    window_end = max(wall_instants(last_day + dt.timedelta(days=1), dt.time.min), default=now)
     busy = list(
         Session.objects.overlapping(window_start, window_end)
         .filter(Q(practitioner=practitioner) | Q(patient_id=plan.patient_id))
