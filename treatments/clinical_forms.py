@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import MaxLengthValidator
 
-from treatments.models import SCREENING_QUESTIONS, ConsentTemplate, Scope, Screening, TreatmentType
+from treatments.models import (
+    SCREENING_DETAILS_MAX_LENGTH,
+    SCREENING_QUESTIONS,
+    ConsentTemplate,
+    Scope,
+    Screening,
+    TreatmentType,
+)
 
 
 class ConsentTemplateForm(forms.Form):
@@ -59,6 +67,23 @@ class ScreeningForm(forms.ModelForm):
         model = Screening
         fields = [f for f, _q, _c in SCREENING_QUESTIONS] + ["details"]
         widgets = {"details": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The model's column is a TextField (no limit): free text is bounded here, with the
+        # service refusing the same, so a pasted novel is not stored and copied into the audit.
+        details = self.fields["details"]
+        details.max_length = SCREENING_DETAILS_MAX_LENGTH
+        details.widget.attrs["maxlength"] = str(SCREENING_DETAILS_MAX_LENGTH)
+        details.validators.append(
+            MaxLengthValidator(
+                SCREENING_DETAILS_MAX_LENGTH,
+                message=(
+                    f"Keep the details to {SCREENING_DETAILS_MAX_LENGTH} characters or fewer "
+                    "(this has %(show_value)d)."
+                ),
+            )
+        )
 
 
 class OverrideForm(forms.Form):

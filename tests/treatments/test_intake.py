@@ -23,6 +23,7 @@ from tests.treatments.factories import (
     charting_lot,
     consent_template,
     line_input,
+    sign_consent,
     signature_data_url,
 )
 from treatments import links, services
@@ -184,6 +185,13 @@ class TestSubmit:
         assert not IntakeSubmission.objects.exists() and not Screening.objects.exists()
         assert not PatientConsent.objects.exists()
 
+    def test_details_are_limited_in_length(self, booked, template):
+        with time_machine.travel(NOW, tick=False):
+            with pytest.raises(ValidationError, match="2000 characters or fewer"):
+                submit(booked, template, details="x" * 2001)
+            assert submit(booked, template, details="x" * 2000).screening.details == "x" * 2000
+        assert Screening.objects.count() == 1
+
     def test_a_newer_version_published_meanwhile_is_refused(self, booked, template):
         services.consent_template_publish(actor=None, treatment_type="skin_quality", title="v2", body="New")
         with time_machine.travel(NOW, tick=False), pytest.raises(ValidationError, match="newer version"):
@@ -225,7 +233,10 @@ class TestAtTheVisit:
         booked.save()
         lot = charting_lot(location)
         with time_machine.travel(START, tick=False):
-            assert treatment_consent_for(booked.patient, booked.treatment_type) == submission.consent
+            assert (
+                treatment_consent_for(booked.patient, booked.treatment_type, session=booked)
+                == submission.consent
+            )
             with pytest.raises(ValidationError, match="Screening has not been confirmed"):
                 chart(booked, practitioner, line_input(lot))
             confirmed = services.screening_confirm(actor=practitioner, session=booked)
@@ -238,7 +249,34 @@ class TestAtTheVisit:
             submit(booked, template)
         services.consent_template_publish(actor=None, treatment_type="skin_quality", title="v2", body="New")
         with time_machine.travel(START, tick=False):
-            assert treatment_consent_for(booked.patient, booked.treatment_type) is None
+            assert treatment_consent_for(booked.patient, booked.treatment_type, session=booked) is None
+
+    def test_a_remote_consent_counts_only_for_the_session_it_was_signed_for(
+        self, booked, template, practitioner, location
+    ):
+        with time_machine.travel(NOW, tick=False):
+            submission = submit(booked, template)
+            services.session_cancel(actor=practitioner, session=booked, reason="Unwell")
+        later = SessionFactory(
+            patient=booked.patient, practitioner=practitioner, starts_at=START + dt.timedelta(days=7)
+        )
+        lot = charting_lot(location)
+        with time_machine.travel(later.starts_at, tick=False):
+            later.status = SessionStatus.IN_TREATMENT
+            later.save()
+            services.screening_confirm(actor=practitioner, session=later)
+            assert treatment_consent_for(later.patient, later.treatment_type, session=later) is None
+            assert treatment_consent_for(later.patient, later.treatment_type) is None  # no session: none
+            with pytest.raises(ValidationError, match="does not cover this treatment type"):
+                chart(later, practitioner, line_input(lot))
+            assert (
+                treatment_consent_for(booked.patient, booked.treatment_type, session=booked)
+                == submission.consent
+            )
+            # Signed at the clinic, with the practitioner: any session of the type, as before.
+            clinic = sign_consent(later.patient, practitioner)
+            assert treatment_consent_for(later.patient, later.treatment_type, session=later) == clinic
+            assert chart(later, practitioner, line_input(lot)).record.consent == clinic
 
     def test_the_practitioner_sees_what_was_sent_and_when(self, client_for, booked, template, practitioner):
         with time_machine.travel(NOW, tick=False):
@@ -297,6 +335,15 @@ class TestPage:
         assert response.status_code == 400
         assert "draw the signature" in response.content.decode()
         assert not IntakeSubmission.objects.exists() and not Screening.objects.exists()
+
+    def test_huge_details_are_refused_with_a_clear_error(self, client, booked, template):
+        with time_machine.travel(NOW, tick=False):
+            response = client.post(url(booked), form_data(template, details="x" * 4_000_000))
+        assert response.status_code == 400
+        assert "Keep the details to 2000 characters or fewer (this has 4000000)" in response.content.decode()
+        assert 'maxlength="2000"' in response.content.decode()
+        assert not Screening.objects.exists() and not IntakeSubmission.objects.exists()
+        assert not AuditEvent.objects.filter(action="screening.record").exists()
 
     def test_not_having_read_the_consent_is_refused(self, client, booked, template):
         data = form_data(template)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import delete_private, read_checked, store_private
 from treatments.models import (
+    SCREENING_DETAILS_MAX_LENGTH,
     SCREENING_QUESTIONS,
     ConsentTemplate,
     ConsentWithdrawal,
@@ -271,6 +272,10 @@ def screening_record(
     details = (details or "").strip()
     if any(answers.get(f) for f in SCREENING_FIELDS) and not details:
         raise ValidationError({"details": "Give details of every “yes” (which drug, which allergy, when…)."})
+    if len(details) > SCREENING_DETAILS_MAX_LENGTH:
+        raise ValidationError(
+            {"details": f"Keep the details to {SCREENING_DETAILS_MAX_LENGTH} characters or fewer."}
+        )
     screening = Screening(
         patient=patient,
         session=session,
