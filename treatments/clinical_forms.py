@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 
 from treatments.models import (
@@ -13,6 +14,7 @@ from treatments.models import (
     Screening,
     TreatmentType,
 )
+from treatments.services.clinical import decode_signature, screening_details_problem
 
 
 class ConsentTemplateForm(forms.Form):
@@ -39,7 +41,10 @@ class ConsentSignForm(forms.Form):
 
 
 class IntakeConsentForm(ConsentSignForm):
-    """The same consent form, worded for the patient signing on their own phone (intake link)."""
+    """The same consent form, worded for the patient signing on their own phone (intake link).
+
+    The signature is checked here too (``consent_sign`` checks it again), so a missing one is
+    said together with the screening's errors rather than on the next round."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -48,6 +53,17 @@ class IntakeConsentForm(ConsentSignForm):
             "has_read"
         ].label = "I have read the consent text, including that the evidence is still emerging"
         self.fields["scope_marketing"].label = "Use of my photos for marketing (optional)"
+
+    def clean_signature(self) -> str:
+        value = self.cleaned_data.get("signature") or ""
+        if not value.strip():
+            raise ValidationError("You have not signed yet: draw the signature in the box with your finger.")
+        try:
+            decode_signature(value)
+        except ValidationError as exc:
+            said = exc.message_dict.get("signature") if hasattr(exc, "error_dict") else None
+            raise ValidationError(said or exc.messages) from None
+        return value
 
 
 class WithdrawForm(forms.Form):
@@ -67,6 +83,16 @@ class ScreeningForm(forms.ModelForm):
         model = Screening
         fields = [f for f, _q, _c in SCREENING_QUESTIONS] + ["details"]
         widgets = {"details": forms.Textarea(attrs={"rows": 3})}
+
+    def clean(self) -> dict:
+        # The service's rule for the details, said here with every other error of the page.
+        cleaned = super().clean()
+        if "details" in cleaned and not self.has_error("details"):
+            answers = {f: bool(cleaned.get(f)) for f, _q, _c in SCREENING_QUESTIONS}
+            problem = screening_details_problem(answers, cleaned["details"])
+            if problem:
+                self.add_error("details", problem)
+        return cleaned
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
