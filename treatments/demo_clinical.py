@@ -285,7 +285,7 @@ def _ready_standard_session(locations) -> Session | None:
     if session is None:
         return None
     patient, actor = session.patient, session.practitioner
-    if treatment_consent_for(patient, session.treatment_type) is None:
+    if treatment_consent_for(patient, session.treatment_type, session=session) is None:
         consent_sign(
             actor=actor,
             patient=patient,

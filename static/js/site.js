@@ -21,3 +21,9 @@ document.addEventListener("click", function (event) {
     window.print();
   }
 });
+// An error summary ([data-error-summary], tabindex="-1") takes the focus when the page opens, so
+// a screen reader reads it first and the keyboard starts from its links to the fields.
+(function () {
+  const summary = document.querySelector("[data-error-summary]");
+  if (summary) summary.focus();
+})();

@@ -17,8 +17,15 @@ from clinic import notifications
 from clinic.mailbox import BACKEND
 from clinic.models import Notification, SentMail
 from tests.browser.conftest import assert_accessible, draw_signature, sign_in
-from tests.treatments.factories import PatientFactory, all_week_hours, at, charting_lot, consent_template
-from treatments import services
+from tests.treatments.factories import (
+    PatientFactory,
+    SessionFactory,
+    all_week_hours,
+    at,
+    charting_lot,
+    consent_template,
+)
+from treatments import links, services
 from treatments.models import IntakeSubmission, Session, SessionStatus, TreatmentRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -134,3 +141,63 @@ def test_patient_fills_intake_on_a_phone_and_the_practitioner_confirms_and_chart
     assert record.screening.confirms_id == submission.screening_id
     assert record.lines.get().lot_id == lot.pk
     assert page.console_errors == []
+
+
+def test_errors_come_at_once_and_a_consent_published_meanwhile_is_signed_again(
+    browser, live_server, location, practitioner
+):
+    template = consent_template("skin_quality")
+    patient = PatientFactory(location=location, first_name="Jane", last_name="Doe")
+    session = SessionFactory(
+        patient=patient,
+        practitioner=practitioner,
+        starts_at=at(timezone.localdate() + dt.timedelta(days=2), 10),
+    )
+    phone = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    mobile = phone.new_page()
+    mobile.set_default_timeout(10_000)
+    errors: list[str] = []
+    mobile.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    mobile.goto(f"/treatments/i/{links.intake_token(session.pk)}/")
+    assert mobile.locator('input[name="template"]').input_value() == str(template.pk)
+
+    # A "yes" without details and no signature: both said at once, in a summary that has the focus.
+    mobile.get_by_label("Recent procedures (last 4 weeks) at or near the site").check()
+    mobile.get_by_label("I have read the consent text").check()
+    mobile.get_by_label("Your full name").fill("Jane Doe")
+    with mobile.expect_navigation(wait_until="load"):
+        mobile.get_by_role("button", name="Send my answers").click()
+    summary = mobile.get_by_role("alert")
+    assert "2 things to check" in summary.inner_text()
+    assert "Give details" in summary.inner_text() and "You have not signed yet" in summary.inner_text()
+    assert mobile.evaluate("document.activeElement.id") == "error-summary"
+    assert_accessible(mobile)
+    summary.get_by_role("link", name=re.compile("You have not signed yet")).click()
+    assert mobile.evaluate("document.activeElement.id") == "id_signature-pad"
+    assert mobile.locator("#id_signature-pad").get_attribute("aria-describedby") == "signature-error"
+
+    # Meanwhile the clinic publishes a new text: the patient reads and signs that one.
+    newer = services.consent_template_publish(
+        actor=None, treatment_type="skin_quality", title="Consent v2", body="The second text of the consent."
+    )
+    mobile.get_by_label("Details").fill("Laser at the temples three weeks ago.")
+    mobile.get_by_label("I have read the consent text").check()
+    draw_signature(mobile)
+    with mobile.expect_navigation(wait_until="load"):
+        mobile.get_by_role("button", name="Send my answers").click()
+    assert "The consent text has been updated. Please read it and sign again." in summary.inner_text()
+    assert "The second text of the consent." in mobile.locator(".consent-text").inner_text()
+    assert mobile.get_by_label("Details").input_value() == "Laser at the temples three weeks ago."
+    assert mobile.get_by_label("Your full name").input_value() == "Jane Doe"
+    assert not mobile.get_by_label("I have read the consent text").is_checked()
+    assert mobile.locator('input[name="template"]').input_value() == str(newer.pk)
+    assert not IntakeSubmission.objects.exists()
+    assert_accessible(mobile)
+    mobile.get_by_label("I have read the consent text").check()
+    draw_signature(mobile)
+    with mobile.expect_navigation(wait_until="load"):
+        mobile.get_by_role("button", name="Send my answers").click()
+    assert "Thank you: we received your answers" in mobile.locator("#intake-status").inner_text()
+    assert IntakeSubmission.objects.get(session=session).consent.template == newer
+    assert [e for e in errors if "status of 400" not in e] == []  # a refused form is answered 400
+    phone.close()

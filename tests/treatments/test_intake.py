@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from unittest import mock
 
 import pytest
 import time_machine
@@ -23,11 +24,12 @@ from tests.treatments.factories import (
     charting_lot,
     consent_template,
     line_input,
+    sign_consent,
     signature_data_url,
 )
 from treatments import links, services
 from treatments.consent import treatment_consent_for
-from treatments.models import IntakeSubmission, PatientConsent, Screening, SessionStatus
+from treatments.models import ConsentTemplate, IntakeSubmission, PatientConsent, Screening, SessionStatus
 from treatments.services.intake import intake_submit
 
 pytestmark = pytest.mark.django_db
@@ -184,10 +186,21 @@ class TestSubmit:
         assert not IntakeSubmission.objects.exists() and not Screening.objects.exists()
         assert not PatientConsent.objects.exists()
 
+    def test_details_are_limited_in_length(self, booked, template):
+        with time_machine.travel(NOW, tick=False):
+            with pytest.raises(ValidationError, match="2000 characters or fewer"):
+                submit(booked, template, details="x" * 2001)
+            assert submit(booked, template, details="x" * 2000).screening.details == "x" * 2000
+        assert Screening.objects.count() == 1
+
     def test_a_newer_version_published_meanwhile_is_refused(self, booked, template):
         services.consent_template_publish(actor=None, treatment_type="skin_quality", title="v2", body="New")
-        with time_machine.travel(NOW, tick=False), pytest.raises(ValidationError, match="newer version"):
+        with (
+            time_machine.travel(NOW, tick=False),
+            pytest.raises(ValidationError, match="newer version") as info,
+        ):
             submit(booked, template)
+        assert info.value.code == "consent_outdated"  # the patient's page words it for the patient
         assert not Screening.objects.exists()
 
     @pytest.mark.parametrize("status", [SessionStatus.ARRIVED, SessionStatus.CANCELLED])
@@ -225,7 +238,10 @@ class TestAtTheVisit:
         booked.save()
         lot = charting_lot(location)
         with time_machine.travel(START, tick=False):
-            assert treatment_consent_for(booked.patient, booked.treatment_type) == submission.consent
+            assert (
+                treatment_consent_for(booked.patient, booked.treatment_type, session=booked)
+                == submission.consent
+            )
             with pytest.raises(ValidationError, match="Screening has not been confirmed"):
                 chart(booked, practitioner, line_input(lot))
             confirmed = services.screening_confirm(actor=practitioner, session=booked)
@@ -238,7 +254,34 @@ class TestAtTheVisit:
             submit(booked, template)
         services.consent_template_publish(actor=None, treatment_type="skin_quality", title="v2", body="New")
         with time_machine.travel(START, tick=False):
-            assert treatment_consent_for(booked.patient, booked.treatment_type) is None
+            assert treatment_consent_for(booked.patient, booked.treatment_type, session=booked) is None
+
+    def test_a_remote_consent_counts_only_for_the_session_it_was_signed_for(
+        self, booked, template, practitioner, location
+    ):
+        with time_machine.travel(NOW, tick=False):
+            submission = submit(booked, template)
+            services.session_cancel(actor=practitioner, session=booked, reason="Unwell")
+        later = SessionFactory(
+            patient=booked.patient, practitioner=practitioner, starts_at=START + dt.timedelta(days=7)
+        )
+        lot = charting_lot(location)
+        with time_machine.travel(later.starts_at, tick=False):
+            later.status = SessionStatus.IN_TREATMENT
+            later.save()
+            services.screening_confirm(actor=practitioner, session=later)
+            assert treatment_consent_for(later.patient, later.treatment_type, session=later) is None
+            assert treatment_consent_for(later.patient, later.treatment_type) is None  # no session: none
+            with pytest.raises(ValidationError, match="does not cover this treatment type"):
+                chart(later, practitioner, line_input(lot))
+            assert (
+                treatment_consent_for(booked.patient, booked.treatment_type, session=booked)
+                == submission.consent
+            )
+            # Signed at the clinic, with the practitioner: any session of the type, as before.
+            clinic = sign_consent(later.patient, practitioner)
+            assert treatment_consent_for(later.patient, later.treatment_type, session=later) == clinic
+            assert chart(later, practitioner, line_input(lot)).record.consent == clinic
 
     def test_the_practitioner_sees_what_was_sent_and_when(self, client_for, booked, template, practitioner):
         with time_machine.travel(NOW, tick=False):
@@ -297,6 +340,102 @@ class TestPage:
         assert response.status_code == 400
         assert "draw the signature" in response.content.decode()
         assert not IntakeSubmission.objects.exists() and not Screening.objects.exists()
+
+    def test_huge_details_are_refused_with_a_clear_error(self, client, booked, template):
+        with time_machine.travel(NOW, tick=False):
+            response = client.post(url(booked), form_data(template, details="x" * 4_000_000))
+        assert response.status_code == 400
+        assert "Keep the details to 2000 characters or fewer (this has 4000000)" in response.content.decode()
+        assert 'maxlength="2000"' in response.content.decode()
+        assert not Screening.objects.exists() and not IntakeSubmission.objects.exists()
+        assert not AuditEvent.objects.filter(action="screening.record").exists()
+
+    def test_a_consent_published_while_the_patient_reads_is_shown_to_sign_again(
+        self, client, booked, template
+    ):
+        with time_machine.travel(NOW, tick=False):
+            assert f'name="template" value="{template.pk}"' in client.get(url(booked)).content.decode()
+            newer = services.consent_template_publish(
+                actor=None, treatment_type="skin_quality", title="v2", body="The second text."
+            )
+            response = client.post(url(booked), form_data(template))  # the version the page showed
+            body = response.content.decode()
+            assert response.status_code == 400
+            assert "The consent text has been updated. Please read it and sign again." in body
+            assert "must read and sign that one" not in body  # the staff's wording stays at the clinic
+            assert f'name="template" value="{newer.pk}"' in body and "The second text." in body
+            assert template.body not in body
+            assert "Laser at the temples three weeks ago." in body  # the answers typed are kept
+            assert re.search(r'name="recent_procedures"[^>]*checked', body)
+            assert 'value="Jane Doe"' in body and not re.search(r'name="has_read"[^>]*checked', body)
+            assert not Screening.objects.exists() and not PatientConsent.objects.exists()
+            # Signing the text now shown goes through.
+            assert client.post(url(booked), form_data(newer)).status_code == 302
+        assert IntakeSubmission.objects.get().consent.template == newer
+
+    def test_a_consent_published_during_the_request_is_shown_to_sign_again(self, client, booked, template):
+        newer = services.consent_template_publish(
+            actor=None, treatment_type="skin_quality", title="v2", body="The second text."
+        )
+        real = ConsentTemplate.current
+        calls = []
+
+        def stale_first(treatment_type):  # the page's own look-up still sees the older version
+            calls.append(treatment_type)
+            return template if len(calls) == 1 else real(treatment_type)
+
+        with (
+            time_machine.travel(NOW, tick=False),
+            mock.patch.object(ConsentTemplate, "current", side_effect=stale_first),
+        ):
+            response = client.post(url(booked), form_data(template))
+        body = response.content.decode()
+        assert response.status_code == 400 and "Please read it and sign again." in body
+        assert f'name="template" value="{newer.pk}"' in body and "The second text." in body
+        assert not Screening.objects.exists() and not PatientConsent.objects.exists()
+
+    @pytest.mark.parametrize("posted", ["999999", "other type", "", None, "abc"])
+    def test_a_template_that_is_not_the_current_one_never_skips_the_consent(
+        self, client, booked, template, posted
+    ):
+        if posted == "other type":
+            posted = str(consent_template("hair").pk)
+        data = form_data(template)
+        if posted is None:
+            del data["template"]
+        else:
+            data["template"] = posted
+        with time_machine.travel(NOW, tick=False):
+            response = client.post(url(booked), data)
+        body = response.content.decode()
+        assert response.status_code == 400 and "Please read it and sign again." in body
+        assert f'name="template" value="{template.pk}"' in body
+        assert not IntakeSubmission.objects.exists() and not Screening.objects.exists()
+        assert not PatientConsent.objects.exists()
+
+    def test_every_error_is_shown_at_once_in_a_summary_linking_to_the_fields(self, client, booked, template):
+        data = form_data(template, details="", signature="")  # a "yes" without details, not signed
+        del data["has_read"]
+        with time_machine.travel(NOW, tick=False):
+            response = client.post(url(booked), data)
+        body = response.content.decode()
+        assert response.status_code == 400
+        summary = re.search(r'<div[^>]*id="error-summary".*?</div>', body, re.S).group(0)
+        assert 'role="alert"' in summary and "3 things to check" in summary
+        assert 'href="#id_details"' in summary and "Give details" in summary
+        assert 'href="#id_has_read"' in summary
+        assert 'href="#id_signature-pad"' in summary and "You have not signed yet" in summary
+        assert re.search(
+            r'<canvas[^>]*id="id_signature-pad"[^>]*aria-describedby="signature-error"', body, re.S
+        )
+        assert 'id="signature-error"' in body
+        assert not Screening.objects.exists() and not IntakeSubmission.objects.exists()
+
+    def test_a_signature_that_is_no_image_is_said_with_the_other_errors(self, client, booked, template):
+        data = form_data(template, details="", signature=signature_data_url(blank=True))
+        with time_machine.travel(NOW, tick=False):
+            body = client.post(url(booked), data).content.decode()
+        assert "Give details" in body and "signature box is empty" in body
 
     def test_not_having_read_the_consent_is_refused(self, client, booked, template):
         data = form_data(template)

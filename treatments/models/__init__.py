@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from treatments.models.clinical import (
     EVIDENCE_DISCLOSURE,
+    SCREENING_DETAILS_MAX_LENGTH,
     SCREENING_QUESTIONS,
     ConsentTemplate,
     ConsentWithdrawal,
@@ -62,6 +63,7 @@ __all__ = [
     "EVIDENCE_DISCLOSURE",
     "INDUCTION_GRACE_DAYS",
     "OCCUPYING",
+    "SCREENING_DETAILS_MAX_LENGTH",
     "SCREENING_QUESTIONS",
     "STATUS_TONES",
     "UPCOMING",

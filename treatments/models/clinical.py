@@ -168,6 +168,8 @@ SCREENING_QUESTIONS: tuple[tuple[str, str, bool], ...] = (
     ("allergy_to_components", "Allergy to a product component", True),
     ("recent_procedures", "Recent procedures (last 4 weeks) at or near the site", False),
 )
+# The free-text details (a TextField): enough for every "yes", not a document.
+SCREENING_DETAILS_MAX_LENGTH = 2000
 
 
 class ScreeningQuerySet(LocationScopedQuerySet):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from clinic.audit import AuditAction, audit_record, snapshot
 from clinic.files import delete_private, read_checked, store_private
 from treatments.models import (
+    SCREENING_DETAILS_MAX_LENGTH,
     SCREENING_QUESTIONS,
     ConsentTemplate,
     ConsentWithdrawal,
@@ -110,6 +111,10 @@ def decode_signature(data_url: str) -> bytes:
 
 SIGNATURE_MAX_PIXELS = 4_000_000
 
+# The code of consent_sign's refusal of a template that is no longer the current version, so
+# a page can word it for its reader (the patient's intake page shows the current text again).
+CONSENT_OUTDATED = "consent_outdated"
+
 
 def _is_blank(data: bytes) -> bool:
     """No ink at all: every pixel transparent (or all one colour)."""
@@ -149,7 +154,8 @@ def consent_sign(
     if current is not None and current.pk != template.pk:  # never None: ``template`` is one
         raise ValidationError(
             f"A newer version of this consent (v{current.version}) has been published; "
-            "the patient must read and sign that one."
+            "the patient must read and sign that one.",
+            code=CONSENT_OUTDATED,
         )
     typed_name = " ".join((typed_name or "").split())
     if not typed_name:
@@ -248,6 +254,20 @@ def consent_withdraw(
     return rows
 
 
+DETAILS_NEEDED = "Give details of every “yes” (which drug, which allergy, when…)."
+
+
+def screening_details_problem(answers: dict[str, bool], details: str) -> str | None:
+    """What is wrong with the details given for these answers, or None (the form says it
+    with the other fields' errors; ``screening_record`` refuses the same)."""
+    details = (details or "").strip()
+    if any(answers.get(f) for f in SCREENING_FIELDS) and not details:
+        return DETAILS_NEEDED
+    if len(details) > SCREENING_DETAILS_MAX_LENGTH:
+        return f"Keep the details to {SCREENING_DETAILS_MAX_LENGTH} characters or fewer."
+    return None
+
+
 @transaction.atomic
 def screening_record(
     *,
@@ -269,8 +289,9 @@ def screening_record(
     if session is not None and session.patient_id != patient.pk:
         raise ValidationError("This session belongs to another patient.")
     details = (details or "").strip()
-    if any(answers.get(f) for f in SCREENING_FIELDS) and not details:
-        raise ValidationError({"details": "Give details of every “yes” (which drug, which allergy, when…)."})
+    problem = screening_details_problem(answers, details)
+    if problem:
+        raise ValidationError({"details": problem})
     screening = Screening(
         patient=patient,
         session=session,

@@ -4,8 +4,8 @@ from the session's intake link (no login).
 The rules are the staff ones: ``screening_record`` and ``consent_sign`` are called as they are,
 with ``submitted_by_patient=True``. The answers are stored without a session, so the visit's
 screening gate still waits for the practitioner's confirmation in person (``screening_confirm``
-copies them onto the session); the consent is bound to the session and counts while its
-template version is current (``treatments.consent.treatment_consent_for``).
+copies them onto the session); the consent is bound to the session and counts for that
+session only, while its template version is current (``treatments.consent.treatment_consent_for``).
 """
 
 from __future__ import annotations

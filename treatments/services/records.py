@@ -162,12 +162,13 @@ def _check_gates(*, session: Session, screening_confirmed: bool, consent_checked
             "the patient must sign a consent before anything is charted."
         )
     else:
-        consent = treatment_consent_for(patient, session.treatment_type)
+        consent = treatment_consent_for(patient, session.treatment_type, session=session)
         if consent is None:
             problems.append(
                 f"{patient}'s consent does not cover this treatment type "
-                f"({TreatmentType(session.treatment_type).label}): "
-                "the patient must sign that consent first."
+                f"({TreatmentType(session.treatment_type).label}) at this visit (one signed from "
+                "an intake link counts only for the appointment it was sent for, at the current "
+                "version): the patient must sign that consent first."
             )
     screening = Screening.objects.filter(session=session).order_by("-answered_at", "-pk").first()
     if not screening_confirmed:

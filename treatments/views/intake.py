@@ -20,10 +20,14 @@ from clinic.forms import parse_id
 from treatments import links
 from treatments.clinical_forms import IntakeConsentForm, ScreeningForm
 from treatments.models import ConsentTemplate, IntakeSubmission, Session
+from treatments.services.clinical import CONSENT_OUTDATED
 from treatments.services.intake import intake_open, intake_submit
 from treatments.views.respond import open_link, refuse
 
 TEMPLATE = "treatments/intake/intake.html"
+
+# The staff's wording ("the patient must read and sign that one") is for the clinic's page.
+CONSENT_UPDATED_MESSAGE = "The consent text has been updated. Please read it and sign again."
 
 
 def _add_errors(forms: list, exc: ValidationError) -> None:
@@ -51,18 +55,17 @@ def session_intake(request: HttpRequest, token: str) -> HttpResponse:
     if not intake_open(session):
         # Started, cancelled or over: the answers are taken at the clinic now.
         return refuse(request, "expired")
+    # The version to sign is the server's: the current one for the session's treatment type.
     template = ConsentTemplate.current(session.treatment_type)
-    if request.method == "POST":
-        # The version the patient read (a newer one published meanwhile is refused by the service).
-        shown = parse_id(request.POST.get("template"))
-        if template is not None and shown is not None and shown != template.pk:
-            template = ConsentTemplate.objects.filter(pk=shown, treatment_type=session.treatment_type).first()
     data = request.POST if request.method == "POST" else None
     screening_form = ScreeningForm(data)
     consent_form = IntakeConsentForm(data, initial={"scope_treatment": True}) if template else None
+    # The page showed another version than the current one (a newer one was published while the
+    # patient read, or the field was tampered with): never "no consent needed", but read again.
+    outdated = data is not None and template is not None and parse_id(data.get("template")) != template.pk
     forms = [f for f in (consent_form, screening_form) if f is not None]
-    valid = [f.is_valid() for f in forms]  # every form, so each shows its own errors
-    if request.method == "POST" and all(valid):
+    valid = [f.is_valid() for f in forms]  # every form, so all errors are shown at once
+    if data is not None and not outdated and all(valid):
         answers = {k: v for k, v in screening_form.cleaned_data.items() if k != "details"}
         consent = consent_form.cleaned_data if consent_form else {}
         try:
@@ -80,9 +83,15 @@ def session_intake(request: HttpRequest, token: str) -> HttpResponse:
         except ValidationError as exc:
             if getattr(exc, "code", None) == "closed":
                 return refuse(request, "expired")
-            _add_errors(forms, exc)
+            if getattr(exc, "code", None) == CONSENT_OUTDATED:  # published since this request began
+                outdated, template = True, ConsentTemplate.current(session.treatment_type)
+            else:
+                _add_errors(forms, exc)
         else:
             return redirect(request.path + "?sent=1")
+    if outdated and template is not None:
+        # The current text, to read and sign afresh; the answers typed so far are kept.
+        consent_form = IntakeConsentForm(initial=_kept_choices(consent_form))
     last = IntakeSubmission.objects.filter(session=session).values_list("submitted_at", flat=True).first()
     context = {
         "first_name": session.patient.first_name,
@@ -94,5 +103,39 @@ def session_intake(request: HttpRequest, token: str) -> HttpResponse:
         "last_submitted_at": last,
         "just_sent": request.GET.get("sent") == "1" and last is not None,
     }
+    context["error_summary"] = _error_summary(
+        [f for f in (screening_form, consent_form) if f is not None], outdated=outdated
+    )
     errors = request.method == "POST"  # reached here on POST only when something was refused
     return render(request, TEMPLATE, context, status=400 if errors else 200)
+
+
+def _kept_choices(form: IntakeConsentForm | None) -> dict:
+    """What the patient chose on the consent they must sign again (not the reading or the
+    signature: those are for the new text)."""
+    kept = getattr(form, "cleaned_data", {}) if form is not None else {}
+    return {
+        "scope_treatment": kept.get("scope_treatment", True),
+        "scope_photography": kept.get("scope_photography", False),
+        "scope_marketing": kept.get("scope_marketing", False),
+        "typed_name": kept.get("typed_name", ""),
+    }
+
+
+def _error_summary(forms: list, *, outdated: bool) -> list[dict]:
+    """Every error of the page, each with the id of what it is about (the summary at the top
+    links to them). The signature's target is its pad: its hidden input cannot take focus."""
+    items = []
+    if outdated:
+        items.append({"href": "consent", "message": CONSENT_UPDATED_MESSAGE})
+    for form in forms:
+        if not form.is_bound:
+            continue
+        for name, errors in form.errors.items():
+            if name == "__all__":
+                items.extend({"href": "", "message": e} for e in errors)
+                continue
+            field = form[name]
+            href = f"{field.id_for_label}-pad" if name == "signature" else field.id_for_label
+            items.extend({"href": href, "label": field.label, "message": e} for e in errors)
+    return items

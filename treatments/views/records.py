@@ -196,7 +196,7 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "save_failed": data is not None and action == "save",
             "first_number": len(existing) + 1,
             "max_lines": MAX_LINES,
-            "consent": treatment_consent_for(session.patient, session.treatment_type),
+            "consent": treatment_consent_for(session.patient, session.treatment_type, session=session),
             "visit_screening": Screening.objects.filter(session=session).first(),
             "existing_lines": existing,
         },

@@ -151,7 +151,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     clinical = {}
     if request.user.has_perm("treatments.view_clinical_record"):
         clinical = {
-            "consent": treatment_consent_for(session.patient, session.treatment_type),
+            "consent": treatment_consent_for(session.patient, session.treatment_type, session=session),
             "consent_template": ConsentTemplate.current(session.treatment_type),
             "visit_screening": Screening.objects.filter(session=session)
             .select_related("overridden_by", "session")
