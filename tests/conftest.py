@@ -69,6 +69,18 @@ def pytest_report_header(config):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate counters and the replay memory (the ``ratelimit`` cache, in memory under test
+    settings) start empty for every test: test clients share one address, so one test's
+    requests must not use up the next one's allowance."""
+    from django.core.cache import caches
+
+    caches["ratelimit"].clear()
+    yield
+    caches["ratelimit"].clear()
+
+
+@pytest.fixture(autouse=True)
 def _private_media(settings, tmp_path):
     """Every test writes private files into its own temporary folder."""
     root = tmp_path / "private"

@@ -182,17 +182,6 @@ class TestInbox:
 # --- Rate limits (the webhook is public) ----------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def fresh_rates():
-    """Rate counters and the replay memory (one cache) start empty for every test."""
-    from django.core.cache import caches
-
-    caches["ratelimit"].clear()
-    yield
-    caches["ratelimit"].clear()
-
-
-@pytest.mark.usefixtures("fresh_rates")
 class TestWebhookRateLimit:
     def test_refused_signatures_from_one_address_are_held_off(self, client):
         from treatments.views.inbound import BAD_SIGNATURE_RATE

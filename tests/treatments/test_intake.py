@@ -10,7 +10,6 @@ from unittest import mock
 import pytest
 import time_machine
 from django.core import mail, signing
-from django.core.cache import caches
 from django.core.exceptions import ValidationError
 
 from clinic.models import AuditEvent, Notification
@@ -37,13 +36,6 @@ pytestmark = pytest.mark.django_db
 TODAY = dt.date(2026, 3, 10)
 NOW = at(TODAY, 10)
 START = NOW + dt.timedelta(days=3)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rates():
-    caches["ratelimit"].clear()
-    yield
-    caches["ratelimit"].clear()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Group
 from django.core import mail, signing
-from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -40,13 +39,6 @@ TODAY = dt.date(2026, 3, 9)  # a Monday
 DUE = dt.date(2026, 3, 16)  # the Monday after
 NOW = at(TODAY, 10)
 HOUR = dt.timedelta(hours=1)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rates():
-    caches["ratelimit"].clear()
-    yield
-    caches["ratelimit"].clear()
 
 
 @pytest.fixture(autouse=True)

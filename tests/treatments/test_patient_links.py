@@ -8,7 +8,6 @@ import re
 import pytest
 import time_machine
 from django.core import mail, signing
-from django.core.cache import caches
 
 from clinic.models import AuditEvent, Notification
 from clinic.notifications import NotificationKind, outbox
@@ -21,13 +20,6 @@ pytestmark = pytest.mark.django_db
 
 TODAY = dt.date(2026, 3, 10)
 NOW = at(TODAY, 10)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rates():
-    caches["ratelimit"].clear()
-    yield
-    caches["ratelimit"].clear()
 
 
 @pytest.fixture

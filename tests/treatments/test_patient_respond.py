@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 import time_machine
-from django.core.cache import caches
 
 from clinic.models import AuditEvent
 from tests.treatments.factories import PatientFactory, SessionFactory, all_week_hours, at
@@ -18,13 +17,6 @@ pytestmark = pytest.mark.django_db
 
 TODAY = dt.date(2026, 3, 10)
 NOW = at(TODAY, 10)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rates():
-    caches["ratelimit"].clear()
-    yield
-    caches["ratelimit"].clear()
 
 
 @pytest.fixture

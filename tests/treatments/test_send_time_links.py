@@ -10,7 +10,6 @@ import re
 import pytest
 import time_machine
 from django.core import mail, signing
-from django.core.cache import caches
 
 from clinic.models import Notification
 from clinic.notifications import NotificationKind, outbox
@@ -25,13 +24,6 @@ pytestmark = pytest.mark.django_db
 TODAY = dt.date(2026, 3, 10)  # a Tuesday
 NOW = at(TODAY, 10)
 STOP = re.compile(r"/clinic/reminders/stop/([^/\s\"<]+)/")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rates():
-    caches["ratelimit"].clear()
-    yield
-    caches["ratelimit"].clear()
 
 
 def maintenance_reminder(location, channel: str = "email", due: dt.date = TODAY + dt.timedelta(days=7)):
