@@ -123,14 +123,11 @@ BEGIN {_refresh("OLD.lot_id")}; END""",
 RECOMPUTE_ALL = "UPDATE products_lot SET certificate_until = " + _latest(
     "COALESCE(products_lot.origin_id, products_lot.id)"
 )
-# SQLite's date literal: a plain string ('YYYY-MM-DD' is how it stores dates).
-_SQLITE = {f"DATE '{NO_EXPIRY}'": f"'{NO_EXPIRY}'"}
 
 
 def _sqlite(sql: str) -> str:
-    for old, new in _SQLITE.items():
-        sql = sql.replace(old, new)
-    return sql
+    """SQLite's spelling: its date literal is a plain string ('YYYY-MM-DD' is how it stores dates)."""
+    return sql.replace(f"DATE '{NO_EXPIRY}'", f"'{NO_EXPIRY}'")
 
 
 def triggers_for(vendor: str) -> dict[str, str]:
